@@ -1,0 +1,1 @@
+"""QGIS Processing algorithms of Fusion PV Mapping: thin wrappers around :mod:`..core`."""
