@@ -113,15 +113,18 @@ class ExtractPvPlantsAlgorithm(QgsProcessingAlgorithm):
         if method == METHOD_IMPROVED:
             feedback.pushWarning(tr("METHOD: the improved method is not available yet; running the paper method."))
 
+        trusted_layers = self.parameterAsLayerList(parameters, self.TRUSTED_PRIORS, context)
+        candidate_layers = self.parameterAsLayerList(parameters, self.CANDIDATE_PRIORS, context)
+        if not trusted_layers and not candidate_layers:
+            raise QgsProcessingException(tr("TRUSTED_PRIORS, CANDIDATE_PRIORS: give at least one PV prior layer "
+                                            "(polygons or a raster mask)."))
+
         feedback.setProgressText(tr("Reading the Sentinel-2 bands"))
         sentinel2 = read_sentinel2(self, parameters, context, feedback)
         feedback.setProgress(10)
         feedback.setProgressText(tr("Placing the PV priors on the image grid"))
-        trusted, n_trusted = prior_mask(self, parameters, self.TRUSTED_PRIORS, sentinel2, context, feedback)
-        candidate, n_candidate = prior_mask(self, parameters, self.CANDIDATE_PRIORS, sentinel2, context, feedback)
-        if n_trusted + n_candidate == 0:
-            raise QgsProcessingException(tr("TRUSTED_PRIORS, CANDIDATE_PRIORS: give at least one PV prior layer "
-                                            "(polygons or a raster mask)."))
+        trusted = prior_mask(trusted_layers, self.TRUSTED_PRIORS, sentinel2, context, feedback)
+        candidate = prior_mask(candidate_layers, self.CANDIDATE_PRIORS, sentinel2, context, feedback)
         feedback.setProgress(20)
 
         progress = Progress(lambda percent, message: self._report(feedback, percent, message),

@@ -97,13 +97,16 @@ def rasterize_geometries(wkb_geometries, grid):
 
 def warp_mask(path, band_number, grid, source_crs_wkt=None):
     """Bool mask on ``grid`` of non-zero, non-nodata pixels of a raster, resampled by nearest neighbour."""
-    source = gdal.Translate("", _open(path), format="VRT", bandList=[band_number])
+    # every dataset is held in a variable: GDAL frees a band with its dataset
+    original = _open(path)
+    source = gdal.Translate("", original, format="VRT", bandList=[band_number])
     nodata = source.GetRasterBand(1).GetNoDataValue()
     options = gdal.WarpOptions(format="MEM", outputBounds=grid.bounds, width=grid.width, height=grid.height,
                                dstSRS=grid.crs_wkt, srcSRS=source_crs_wkt or None, resampleAlg="near",
                                srcNodata=nodata, dstNodata=nodata if nodata is not None else 0,
                                outputType=gdal.GDT_Float64)
-    values = gdal.Warp("", source, options=options).GetRasterBand(1).ReadAsArray()
+    warped = gdal.Warp("", source, options=options)
+    values = warped.GetRasterBand(1).ReadAsArray()
     mask = np.isfinite(values) & (values != 0)
     if nodata is not None and np.isfinite(nodata):
         mask &= values != nodata

@@ -69,10 +69,10 @@ def _layer_mask(layer, parameter, sentinel2, context, feedback):
            "(non-zero = PV).") % (parameter, layer.name()))
 
 
-def prior_mask(algorithm, parameters, parameter, sentinel2, context, feedback):
-    """Union (bool, image grid) of the prior layers of ``parameter``; a layer that misses the image is a warning."""
+def prior_mask(layers, parameter, sentinel2, context, feedback):
+    """Union (bool, image grid) of prior ``layers`` given for ``parameter``; a layer that misses the image is a
+    warning."""
     mask = np.zeros((sentinel2.grid.height, sentinel2.grid.width), bool)
-    layers = algorithm.parameterAsLayerList(parameters, parameter, context)
     for layer in layers:
         layer_mask = _layer_mask(layer, parameter, sentinel2, context, feedback)
         pixels = int(np.count_nonzero(layer_mask))
@@ -82,4 +82,4 @@ def prior_mask(algorithm, parameters, parameter, sentinel2, context, feedback):
             feedback.pushWarning(tr("%s: '%s' does not overlap the image (no pixel centre inside); it is ignored.")
                                  % (parameter, layer.name()))
         mask |= layer_mask
-    return mask, len(layers)
+    return mask

@@ -63,6 +63,8 @@ def roles_from_band_count(band_count):
 def detect_band_roles(descriptions, overrides=None):
     """Find the 0-based band index of each role in :data:`ROLES`.
 
+    Band descriptions are used when any of them names a Sentinel-2 band; otherwise the band count must match an
+    Earth Engine layout.
     ``descriptions`` holds one description per band (empty strings where there is none); ``overrides`` maps a role
     to a 1-based band number chosen by the user (``None`` or 0 = detect). Returns ``(roles, how)`` where ``how``
     says where the roles came from. Raises :class:`BandLayoutError` naming what was found when a role is missing.
@@ -79,7 +81,7 @@ def detect_band_roles(descriptions, overrides=None):
         return chosen, "band numbers given"
 
     from_descriptions = roles_from_descriptions(descriptions)
-    if len(from_descriptions) == len(ROLES):
+    if from_descriptions:
         detected, how = from_descriptions, "band descriptions"
     else:
         detected = roles_from_band_count(band_count)

@@ -1,0 +1,41 @@
+# Fusion PV Mapping: `make demo` and `make test` set up everything they need on Debian 12 / Ubuntu.
+SYSTEM_PYTHON := /usr/bin/python3
+LATEST_VENV := .venv-latest
+PYTEST := $(SYSTEM_PYTHON) -m pytest -q -p no:cacheprovider
+export QT_QPA_PLATFORM := offscreen
+
+.PHONY: all deps demo test test-core test-core-latest test-qgis test-qgis-process package clean
+
+all: test
+
+deps:
+	@scripts/install_deps.sh
+
+demo: deps
+	$(SYSTEM_PYTHON) scripts/demo.py
+
+## Core tests with QGIS's numpy/scipy (OpenCV and scipy back-ends), then with the newest numpy/scipy from PyPI;
+## algorithms through processing.run (pytest-qgis); end to end through qgis_process.
+test: deps test-core test-core-latest test-qgis test-qgis-process
+
+test-core:
+	$(PYTEST) -p no:qgis tests/core
+
+test-core-latest:
+	@[ -x $(LATEST_VENV)/bin/python ] || python3 -m venv $(LATEST_VENV)
+	$(LATEST_VENV)/bin/python -m pip install -q --upgrade numpy scipy opencv-python-headless pytest
+	$(LATEST_VENV)/bin/python -c "import numpy, scipy; print('numpy', numpy.__version__, 'scipy', scipy.__version__)"
+	$(LATEST_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/core
+
+test-qgis:
+	QGIS_CUSTOM_CONFIG_PATH=$$(mktemp -d) $(PYTEST) tests/qgis
+
+test-qgis-process:
+	$(PYTEST) -p no:qgis tests/qgis_process
+
+package:
+	$(SYSTEM_PYTHON) scripts/package.py
+
+clean:
+	rm -rf demo_output dist $(LATEST_VENV)
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what the plugin's demo and tests need on Debian 12 / Ubuntu, only where it is missing.
+set -euo pipefail
+
+APT_PACKAGES="qgis python3-qgis qgis-providers python3-gdal gdal-bin python3-numpy python3-scipy python3-skimage
+python3-opencv python3-matplotlib python3-pytest python3-pip python3-venv"
+SYSTEM_PYTHON=/usr/bin/python3
+
+missing=""
+for package in $APT_PACKAGES; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing="$missing $package"
+done
+if [ -n "$missing" ]; then
+    echo "Installing Debian packages:$missing"
+    sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends $missing
+fi
+
+# pytest-qgis (QGIS fixtures for pytest) into QGIS's interpreter, without letting pip touch numpy there.
+if ! "$SYSTEM_PYTHON" -c "import pytest_qgis" 2>/dev/null; then
+    sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd "$SYSTEM_PYTHON" -m pip install -q --no-deps --break-system-packages pytest-qgis==2.1.0 2>/dev/null \
+        || $sudo_cmd "$SYSTEM_PYTHON" -m pip install -q --no-deps pytest-qgis==2.1.0
+fi

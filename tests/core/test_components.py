@@ -1,0 +1,80 @@
+import numpy as np
+import pytest
+
+from fusion_pv_mapping.core.andpi import ndpi_from_dn
+from fusion_pv_mapping.core.components import label_components, relabel_sequential, remove_small_components
+from fusion_pv_mapping.core.extract import NoValidPixels, extract_pv_plants
+from fusion_pv_mapping.core.bands import ROLES
+from fusion_pv_mapping.core.plants import describe_plants
+from fusion_pv_mapping.core.paper import paper_fusion
+from fusion_pv_mapping.core.progress import Cancelled, Progress
+from chip_data import bands_by_role
+from flawed_priors import flawed_priors
+
+# 0/1 picture: a 5-px L (removed at min 5), a 6-px diagonal chain (kept: 8-connected), a 1-px dot
+PICTURE = np.array([
+    [1, 1, 1, 0, 0, 0, 0, 0],
+    [1, 0, 0, 0, 1, 0, 0, 0],
+    [1, 0, 0, 0, 0, 1, 0, 0],
+    [0, 0, 0, 0, 0, 0, 1, 0],
+    [0, 0, 0, 0, 0, 0, 0, 1],
+    [0, 0, 0, 0, 0, 0, 1, 0],
+    [0, 1, 0, 0, 0, 1, 0, 0],
+], bool)
+
+
+def test_components_are_8_connected():
+    labels, count = label_components(PICTURE)
+    assert count == 3
+    chain = labels[1, 4]
+    assert all(labels[r, c] == chain for r, c in [(2, 5), (3, 6), (4, 7), (5, 6), (6, 5)])
+
+
+def test_components_of_at_most_min_pixels_are_removed():
+    kept = remove_small_components(PICTURE, 5)
+    assert not kept[0:3, 0:3].any() and not kept[6, 1]
+    assert kept.sum() == 6
+    assert remove_small_components(PICTURE, 4).sum() == 11
+    assert np.array_equal(remove_small_components(PICTURE, 0), PICTURE)
+
+
+def test_relabel_sequential():
+    labels = np.array([[0, 3, 3], [5, 0, 1]])
+    keep = np.array([False, True, False, True, False, False])
+    new, count = relabel_sequential(labels, keep)
+    assert new.tolist() == [[0, 2, 2], [0, 0, 1]] and count == 2
+
+
+def test_plants_report_their_source_and_threshold(chips):
+    index, _ = ndpi_from_dn(bands_by_role(chips["median_101"]))
+    reference = chips["reference_101"]
+    trusted = flawed_priors(reference)["grown1"]
+    candidate = np.zeros_like(reference)
+    candidate[:, -3:] = True  # a strip, partly touching the trusted prior
+    fusion = paper_fusion(index, trusted, candidate)
+    labels, plants = describe_plants(fusion.mask, fusion.source, fusion.trusted, fusion.candidate)
+    assert sum(p.pixels for p in plants) == fusion.mask.sum() == np.count_nonzero(labels)
+    for plant in plants:
+        inside = fusion.source[labels == plant.plant_id]
+        expected = {frozenset([1]): "trusted", frozenset([2]): "candidate", frozenset([1, 2]): "both"}
+        assert plant.source == expected[frozenset(np.unique(inside).tolist())]
+        chosen = fusion.candidate if plant.source == "candidate" else fusion.trusted
+        assert plant.threshold == chosen.choice.threshold
+        assert plant.refined == (plant.source == "candidate" or not fusion.trusted.kept_whole_prior)
+
+
+def test_extract_rejects_an_all_nodata_image():
+    dn = {role: np.full((3, 3), -32768, np.int16) for role in ROLES}
+    with pytest.raises(NoValidPixels):
+        extract_pv_plants(dn, np.ones((3, 3), bool), nodata_by_role={role: -32768 for role in ROLES})
+
+
+def test_extract_reports_progress_and_honours_cancel(chips):
+    dn = bands_by_role(chips["median_9"])
+    prior = chips["reference_9"]
+    seen = []
+    plant_map = extract_pv_plants(dn, prior, progress=Progress(lambda p, m: seen.append(p)))
+    assert seen[0] == 0 and seen[-1] == 100 and seen == sorted(seen) and len(seen) >= 5
+    assert plant_map.labels.max() == len(plant_map.plants) >= 1
+    with pytest.raises(Cancelled):
+        extract_pv_plants(dn, prior, progress=Progress(None, lambda: len(seen) > 0))

@@ -1,0 +1,28 @@
+"""The plugin zip installs the way QGIS's "Install from ZIP" does (unzipped into the plugin folder) and works."""
+import os
+import sys
+import zipfile
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from package import build  # noqa: E402
+from qgisprocess import QgisProcess, qgis_process_command  # noqa: E402
+
+
+def test_zip_holds_one_plugin_folder_with_runtime_files_only(tmp_path):
+    names = zipfile.ZipFile(build(str(tmp_path / "plugin.zip"))).namelist()
+    assert {name.split("/")[0] for name in names} == {"fusion_pv_mapping"}
+    for required in ("metadata.txt", "__init__.py", "plugin.py", "LICENSE", "algorithms/provider.py",
+                     "core/paper.py", "resources/pv_plants.qml", "resources/icon.svg"):
+        assert "fusion_pv_mapping/" + required in names
+    assert not [name for name in names if "/tests/" in name or "__pycache__" in name or "/scripts/" in name]
+
+
+@pytest.mark.skipif(qgis_process_command() is None, reason="qgis_process is not installed")
+def test_unzipped_plugin_loads_in_qgis_process(tmp_path):
+    zipfile.ZipFile(build(str(tmp_path / "plugin.zip"))).extractall(tmp_path / "installed")
+    qgis = QgisProcess(plugin_root=str(tmp_path / "installed" / "fusion_pv_mapping"), home=str(tmp_path / "qgis"))
+    listing = qgis.run("list").stdout
+    assert "fusionpv:andpi" in listing and "fusionpv:extractpvplants" in listing

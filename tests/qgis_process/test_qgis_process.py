@@ -1,0 +1,89 @@
+"""End to end through the ``qgis_process`` command, with the plugin installed the way QGIS finds plugins."""
+import os
+import sys
+
+import numpy as np
+import pytest
+from osgeo import gdal, ogr
+
+from fusion_pv_mapping.core.andpi import ndpi_from_dn
+from fusion_pv_mapping.core.bands import ROLES
+from fusion_pv_mapping.core.paper import paper_fusion
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from qgisprocess import QgisProcess, qgis_process_command  # noqa: E402
+from chip_data import AUSTRIA as DATA  # noqa: E402
+
+pytestmark = pytest.mark.skipif(qgis_process_command() is None, reason="qgis_process is not installed")
+
+
+@pytest.fixture(scope="module")
+def qgis(tmp_path_factory):
+    """``qgis_process`` with the repository installed as the plugin ``fusion_pv_mapping``."""
+    return QgisProcess(home=str(tmp_path_factory.mktemp("qgis")))
+
+
+def run_json(qgis, algorithm, **parameters):
+    completed, result = qgis.run_algorithm(algorithm, parameters)
+    assert result is not None, completed.stderr + completed.stdout
+    return result
+
+
+def test_list_shows_both_algorithms(qgis):
+    listing = qgis.run("list").stdout
+    assert "Fusion PV Mapping" in listing
+    assert "fusionpv:andpi\tANDPI (PV index)" in listing
+    assert "fusionpv:extractpvplants\tExtract PV plants (ANDPI fusion)" in listing
+
+
+def test_help_documents_the_parameters(qgis):
+    text = qgis.run("help", "fusionpv:extractpvplants").stdout
+    for name in ("INPUT", "TRUSTED_PRIORS", "CANDIDATE_PRIORS", "METHOD", "MIN_AREA_PIXELS", "OUTPUT_MASK"):
+        assert name + ":" in text
+    assert "0: Paper (Zeng et al. 2025)" in text and "1: Improved" in text
+    assert "80 %" in text
+
+
+def test_run_with_a_vector_prior(qgis, tmp_path):
+    plants = str(tmp_path / "plants.gpkg")
+    result = run_json(qgis, "fusionpv:extractpvplants",
+                      INPUT=os.path.join(DATA, "S2L2A_2022_clearmedian_152.tif"),
+                      TRUSTED_PRIORS=os.path.join(DATA, "osm_pv_chips.gpkg"), OUTPUT=plants)
+    assert result["results"]["OUTPUT"] == plants
+    dataset = ogr.Open(plants)
+    layer = dataset.GetLayer(0)
+    assert layer.GetSpatialRef().GetAuthorityCode(None) == "32633"
+    rows = [feature.items() for feature in layer]
+    assert rows and all(row["source"] == "trusted" and row["method"] == "paper" for row in rows)
+    reference = gdal.Open(os.path.join(DATA, "pv_mask_152.tif"))
+    assert sum(row["pixels"] for row in rows) == reference.GetRasterBand(1).ReadAsArray().sum()
+
+
+def test_run_with_a_raster_prior_and_the_index(qgis, tmp_path):
+    image = os.path.join(DATA, "S2L2A_2022_clearmedian_802.tif")
+    mask_path, index_path = str(tmp_path / "mask.tif"), str(tmp_path / "ndpi.tif")
+    run_json(qgis, "fusionpv:extractpvplants", INPUT=image,
+             CANDIDATE_PRIORS=os.path.join(DATA, "pv_mask_802.tif"), OUTPUT=str(tmp_path / "plants.gpkg"),
+             OUTPUT_MASK=mask_path)
+    run_json(qgis, "fusionpv:andpi", INPUT=image, OUTPUT=index_path)
+    mask_dataset, index_dataset = gdal.Open(mask_path), gdal.Open(index_path)
+    mask = mask_dataset.GetRasterBand(1).ReadAsArray()
+    index = index_dataset.GetRasterBand(1).ReadAsArray()
+    reference_dataset = gdal.Open(os.path.join(DATA, "pv_mask_802.tif"))
+    reference = reference_dataset.GetRasterBand(1).ReadAsArray() > 0
+    assert mask_dataset.GetGeoTransform() == reference_dataset.GetGeoTransform()
+    image_dataset = gdal.Open(image)
+    bands = [image_dataset.GetRasterBand(n).ReadAsArray() for n in (2, 3, 4, 8, 10, 11)]
+    expected_index, valid = ndpi_from_dn(dict(zip(ROLES, bands)))
+    assert np.array_equal(mask > 0, paper_fusion(expected_index, None, reference).mask)
+    assert np.array_equal(index[valid], expected_index[valid].astype(np.float32))
+
+
+def test_errors_exit_non_zero_with_the_reason(qgis, tmp_path):
+    completed = qgis.run("run", "fusionpv:extractpvplants", "--",
+                             "INPUT=" + os.path.join(DATA, "S2L2A_2022_clearmedian_9.tif"),
+                             "OUTPUT=" + str(tmp_path / "plants.gpkg"))
+    assert completed.returncode != 0
+    assert "TRUSTED_PRIORS, CANDIDATE_PRIORS: give at least one PV prior" in completed.stderr
+    assert not (tmp_path / "plants.gpkg").exists()
