@@ -2,7 +2,7 @@
 
 Stores, per chip id: ``median_<id>`` and ``bestdate_<id>`` (int16, bands B01…B12 without B09/B10, as in the
 GeoTIFFs) and ``reference_<id>`` (bool PV outline), so core tests run without GDAL. With ``--published DIR``
-(a checkout of SUNNYTREE-LAB/Fusion_PV_Mapping), it also stores ``published_<kind>_<prior>_<role>_<id>``:
+(a checkout of SUNNYTREE-LAB/Fusion_PV_Mapping, see bench/published_reference.py), it also stores ``published_<kind>_<prior>_<role>_<id>``:
 the published code's fused mask for the flawed priors of :mod:`flawed_priors`, the golden outputs the core must
 reproduce, and ``published_made_with_numpy``, the numpy version they were made with (ties between equally high
 histogram peaks are broken by numpy's unstable argsort inside scipy's ``find_peaks``, so a few outputs depend on it).
@@ -17,24 +17,9 @@ from osgeo import gdal
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "bench"))
 from flawed_priors import GOLDEN_PRIORS, flawed_priors  # noqa: E402
-
-
-def published_fusion(module_dir, image, trusted, candidate):
-    """Fused mask of the published code (its functions, composed as its fusion.py does without file I/O)."""
-    sys.path.insert(0, module_dir)
-    import andpi
-    import utils
-    reflectance = np.transpose(image, (1, 2, 0)) / 10000
-    new = (candidate if candidate is not None else np.zeros(image.shape[1:], bool)).astype(np.uint8) * 100
-    if trusted is not None:
-        old = trusted.astype(np.uint8) * 100
-        old_final = andpi.ANDPI_process_with_mask(reflectance, old, mode="old", ratio=0.8)
-        diff_final = andpi.ANDPI_process_with_mask(reflectance, utils.mask_diffreence(old, new), mode="new")
-        final = utils.mask_union(old_final, diff_final)
-    else:
-        final = andpi.ANDPI_process_with_mask(reflectance, new, mode="new")
-    return utils.remove_small_areas(final) > 0
+from published_reference import published_fusion  # noqa: E402
 
 
 def main():
