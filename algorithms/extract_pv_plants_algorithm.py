@@ -24,8 +24,14 @@ def plant_fields():
     fields.append(QgsField("source", QVariant.String, len=9))
     fields.append(QgsField("method", QVariant.String, len=8))
     fields.append(QgsField("threshold", QVariant.Double))
+    fields.append(QgsField("confidence", QVariant.Double))
     fields.append(QgsField("refined", QVariant.Int))
     return fields
+
+
+def _number_or_null(value):
+    """A float attribute, or None (NULL) for NaN."""
+    return None if value is None or value != value else float(value)
 
 
 def ellipsoidal_area(crs, context):
@@ -64,22 +70,28 @@ class ExtractPvPlantsAlgorithm(QgsProcessingAlgorithm):
     def shortHelpString(self):  # noqa: N802 (QGIS API name)
         return tr(
             "<p>Maps PV plants by fusing existing PV datasets with the normalized difference PV index (NDPI) of a "
-            "Sentinel-2 image, after Zeng et al. 2025 (IJAEOG 145:105005).</p>"
-            "<p><b>Trusted priors</b> (ChinaPV, GlobalPV, OSM…) are refined: within their pixels a 200-bin NDPI "
-            "histogram on [−0.5, 0.5] is split at the valley between its two right-most peaks (the mean NDPI when "
-            "there are fewer than two peaks); pixels at or above it are kept, unless fewer than 80 % would remain, "
-            "in which case the prior is kept whole.</p>"
-            "<p><b>Candidate priors</b> (TZ-SAM…) are confirmed or rejected on the pixels not already in a trusted "
-            "prior: only histogram peaks above NDPI 0.02 count; the valley between the two peaks (between the third- "
-            "and second-right-most when there are more) is the threshold; with fewer than two peaks nothing is "
-            "accepted.</p>"
-            "<p>Priors are polygon layers (rasterised with the pixel-centre rule) or raster masks (non-zero = PV, "
-            "resampled nearest), in any CRS. Components of at most MIN_AREA_PIXELS pixels (8-connected) are "
-            "removed. Output: one feature per plant with <i>area_m2</i> (ellipsoidal area), <i>pixels</i>, "
-            "<i>source</i> (trusted / candidate / both), <i>method</i>, <i>threshold</i> (NDPI) and "
-            "<i>refined</i> (0 where the 80 % guard kept the trusted prior whole).</p>"
-            "<p>METHOD: the <i>Paper</i> method reproduces the published code pixel for pixel. The <i>Improved</i> "
-            "method is not available yet in this version and runs the paper method.</p>") + tr(SENTINEL2_HELP)
+            "Sentinel-2 image. <b>Trusted priors</b> (OSM, ChinaPV, GlobalPV…) are refined; <b>candidate "
+            "priors</b> (TZ-SAM…) are confirmed or rejected on the pixels not already in a trusted prior. Priors "
+            "are polygon layers (rasterised with the pixel-centre rule) or raster masks (non-zero = PV, resampled "
+            "nearest), in any CRS.</p>"
+            "<p><b>Improved</b> (default, Fusion PV Mapping's method): plant by plant, the prior's core is compared "
+            "with a ring of surroundings. A regularised Fisher discriminant of the six reflectances estimates each "
+            "pixel's PV fraction; outer layers of the outline whose median fraction is below 0.3 are peeled (at "
+            "most 2), so an over-extended prior is trimmed and a correct one kept whole. A candidate must first "
+            "look like PV against its surroundings: not water (MNDWI &lt; 0), higher NDPI (AUC ≥ 0.6), and darker "
+            "in NIR (by ≥ 5 %) or clearly separated by NDPI (AUC ≥ 0.8).</p>"
+            "<p><b>Paper</b> (Zeng et al. 2025, IJAEOG 145:105005), reproduced pixel for pixel: one 200-bin NDPI "
+            "histogram on [−0.5, 0.5] per prior role; trusted priors are cut at the valley between the two "
+            "right-most peaks (the mean NDPI with fewer than two peaks) unless fewer than 80 % would remain; "
+            "candidates count only peaks above NDPI 0.02 and are cut at the valley between the two peaks (between "
+            "the third- and second-right-most with more), with fewer than two nothing is accepted.</p>"
+            "<p>Components of at most MIN_AREA_PIXELS pixels (8-connected) are removed. Output: one feature per "
+            "plant with <i>area_m2</i> (ellipsoidal area), <i>pixels</i>, <i>source</i> (trusted / candidate / "
+            "both), <i>method</i>, <i>threshold</i> (the plant's NDPI threshold: the histogram valley of the paper "
+            "method, or for the improved method the NDPI of a pixel 30 % PV between the plant's core and "
+            "surroundings), <i>confidence</i> (improved method: how well NDPI separates the plant from its "
+            "surroundings, 2·AUC − 1) and <i>refined</i> (0 where the trusted prior was kept unchanged).</p>"
+            ) + tr(SENTINEL2_HELP)
 
     def createInstance(self):  # noqa: N802 (QGIS API name)
         return ExtractPvPlantsAlgorithm()
@@ -93,7 +105,7 @@ class ExtractPvPlantsAlgorithm(QgsProcessingAlgorithm):
             self.CANDIDATE_PRIORS, tr("Candidate PV priors (confirmed or rejected: TZ-SAM…)"),
             QgsProcessing.TypeMapLayer, optional=True))
         self.addParameter(QgsProcessingParameterEnum(
-            self.METHOD, tr("Method"), [tr(m) for m in self.METHODS], defaultValue=0))
+            self.METHOD, tr("Method"), [tr(m) for m in self.METHODS], defaultValue=METHOD_IMPROVED))
         self.addParameter(QgsProcessingParameterNumber(
             self.MIN_AREA_PIXELS, tr("Remove plants of at most this many pixels"),
             QgsProcessingParameterNumber.Integer, DEFAULT_MIN_AREA_PIXELS, minValue=0))
@@ -110,8 +122,6 @@ class ExtractPvPlantsAlgorithm(QgsProcessingAlgorithm):
             check_writable(self.OUTPUT_MASK, mask_path)
             mask_driver = raster_driver(self.OUTPUT_MASK, mask_path)
         method = self.parameterAsEnum(parameters, self.METHOD, context)
-        if method == METHOD_IMPROVED:
-            feedback.pushWarning(tr("METHOD: the improved method is not available yet; running the paper method."))
 
         trusted_layers = self.parameterAsLayerList(parameters, self.TRUSTED_PRIORS, context)
         candidate_layers = self.parameterAsLayerList(parameters, self.CANDIDATE_PRIORS, context)
@@ -170,12 +180,19 @@ class ExtractPvPlantsAlgorithm(QgsProcessingAlgorithm):
 
     @staticmethod
     def _log_thresholds(fusion, feedback):
-        for role, result in (("Trusted", fusion.trusted), ("Candidate", fusion.candidate)):
-            if result.prior_pixels:
-                threshold = "none" if result.choice.threshold is None else "%.4f" % result.choice.threshold
-                feedback.pushInfo(tr("%s priors: %d px, NDPI threshold %s (%s)%s") % (
-                    role, result.prior_pixels, threshold, result.choice.branch,
-                    tr("; fewer than 80 % kept, so the prior is kept whole") if result.kept_whole_prior else ""))
+        """Tell the user how each prior role was decided."""
+        if fusion.trusted is not None:
+            for role, result in (("Trusted", fusion.trusted), ("Candidate", fusion.candidate)):
+                if result.prior_pixels:
+                    threshold = "none" if result.choice.threshold is None else "%.4f" % result.choice.threshold
+                    feedback.pushInfo(tr("%s priors: %d px, NDPI threshold %s (%s)%s") % (
+                        role, result.prior_pixels, threshold, result.choice.branch,
+                        tr("; fewer than 80 % kept, so the prior is kept whole") if result.kept_whole_prior else ""))
+        reasons = {}
+        for component in getattr(fusion, "components", []):
+            reasons[component.reason] = reasons.get(component.reason, 0) + 1
+        for reason, count in sorted(reasons.items()):
+            feedback.pushInfo(tr("%d prior component(s): %s") % (count, reason))
 
     def _plant_features(self, plant_map, sentinel2, context, feedback):
         """One multipolygon feature per plant, in the image CRS, with its attributes."""
@@ -191,6 +208,7 @@ class ExtractPvPlantsAlgorithm(QgsProcessingAlgorithm):
             feature = QgsFeature(fields)
             feature.setGeometry(geometry)
             feature.setAttributes([plant.plant_id, area.measureArea(geometry), plant.pixels, plant.source,
-                                   plant_map.method, plant.threshold, int(plant.refined)])
+                                   plant_map.method, _number_or_null(plant.threshold),
+                                   _number_or_null(plant.confidence), int(plant.refined)])
             features.append(feature)
         return features

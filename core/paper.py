@@ -54,11 +54,16 @@ class PriorResult:
 
 @dataclass
 class FusionResult:
-    """Fused PV mask (bool) and the per-pixel source code (1 trusted, 2 candidate, 0 none)."""
+    """Outcome of a fusion, per pixel: PV ``mask`` (bool), ``source`` (1 trusted, 2 candidate, 0 none), the NDPI
+    ``threshold`` and ``confidence`` (0–1, NaN where the method gives none) behind each PV pixel, and ``refined``
+    (False where a trusted prior was kept unchanged). ``trusted``/``candidate`` hold the paper method's detail."""
     mask: np.ndarray
     source: np.ndarray
-    trusted: PriorResult
-    candidate: PriorResult
+    threshold: np.ndarray
+    confidence: np.ndarray
+    refined: np.ndarray
+    trusted: PriorResult = None
+    candidate: PriorResult = None
 
 
 def ndpi_histogram_counts(values):
@@ -170,5 +175,11 @@ def paper_fusion(index, trusted=None, candidate=None, min_area=DEFAULT_MIN_AREA_
     source[trusted_result.mask] = SOURCE_TRUSTED
     mask = remove_small_components(source > 0, min_area)
     source[~mask] = 0
+    threshold = np.full(shape, np.nan, np.float32)
+    for result, code in ((trusted_result, SOURCE_TRUSTED), (candidate_result, SOURCE_CANDIDATE)):
+        if result.choice.threshold is not None:
+            threshold[source == code] = result.choice.threshold
+    refined = mask & ~((source == SOURCE_TRUSTED) & trusted_result.kept_whole_prior)
     progress.step(100)
-    return FusionResult(mask, source, trusted_result, candidate_result)
+    return FusionResult(mask, source, threshold, np.full(shape, np.nan, np.float32), refined,
+                        trusted_result, candidate_result)

@@ -6,40 +6,49 @@ import numpy as np
 from .components import component_sizes, label_components
 from .paper import SOURCE_CANDIDATE, SOURCE_TRUSTED
 
+_SOURCE_NAMES = {(True, False): "trusted", (False, True): "candidate", (True, True): "both"}
+
 
 @dataclass
 class Plant:
-    """Attributes of one plant (``plant_id`` is its label in the plant raster)."""
+    """Attributes of one plant (``plant_id`` is its label in the plant raster); NaN = not given by the method."""
     plant_id: int
     pixels: int
     source: str
-    threshold: float = None
-    refined: bool = True
+    threshold: float
+    confidence: float
+    refined: bool
 
 
-def _has_source(labels, count, source, code):
-    """Per label: does the component contain pixels of source ``code``?"""
-    return np.bincount(labels[source == code], minlength=count + 1) > 0
+def _per_label(labels, count, values, select=None):
+    """Mean of finite ``values`` per label (NaN where a label has none), over the pixels in ``select``."""
+    keep = np.isfinite(values) if select is None else np.isfinite(values) & select
+    total = np.bincount(labels[keep], weights=values[keep].astype(np.float64), minlength=count + 1)
+    number = np.bincount(labels[keep], minlength=count + 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return total / number
 
 
-def describe_plants(mask, source, trusted_result, candidate_result):
-    """Label plants in a bool ``mask`` and describe each: (labels int32, [Plant, …]).
+def describe_plants(fusion):
+    """Label the plants of a :class:`~.paper.FusionResult` and describe each: (labels int32, [Plant, …]).
 
-    ``source`` holds per pixel 1 (from a trusted prior), 2 (confirmed candidate) or 0. A plant's ``threshold`` is
-    that of the trusted prior when it holds trusted pixels, else that of the candidates; ``refined`` is False
-    where the trusted prior was kept whole by the 80 % guard.
+    A plant's ``threshold`` and ``confidence`` are those of its trusted pixels when it has any, else of its
+    candidate pixels; ``refined`` is False when all its trusted pixels come from a prior kept unchanged.
     """
-    labels, count = label_components(mask)
+    labels, count = label_components(fusion.mask)
     sizes = component_sizes(labels, count)
-    trusted = _has_source(labels, count, source, SOURCE_TRUSTED)
-    candidate = _has_source(labels, count, source, SOURCE_CANDIDATE)
-    plants = []
-    for plant_id in range(1, count + 1):
-        if trusted[plant_id]:
-            result = trusted_result
-            kind = "both" if candidate[plant_id] else "trusted"
-        else:
-            result, kind = candidate_result, "candidate"
-        plants.append(Plant(plant_id, int(sizes[plant_id]), kind, result.choice.threshold,
-                            not (kind != "candidate" and trusted_result.kept_whole_prior)))
+    trusted = fusion.source == SOURCE_TRUSTED
+    has_trusted = np.bincount(labels[trusted], minlength=count + 1) > 0
+    has_candidate = np.bincount(labels[fusion.source == SOURCE_CANDIDATE], minlength=count + 1) > 0
+    refined = np.bincount(labels[fusion.refined], minlength=count + 1) > 0
+    attributes = {}
+    for name in ("threshold", "confidence"):
+        values = getattr(fusion, name)
+        attributes[name] = np.where(has_trusted, _per_label(labels, count, values, trusted),
+                                    _per_label(labels, count, values))
+    plants = [Plant(plant_id, int(sizes[plant_id]), _SOURCE_NAMES[(bool(has_trusted[plant_id]),
+                                                                    bool(has_candidate[plant_id]))],
+                    float(attributes["threshold"][plant_id]), float(attributes["confidence"][plant_id]),
+                    bool(refined[plant_id]))
+              for plant_id in range(1, count + 1)]
     return labels, plants

@@ -1,7 +1,7 @@
 """``make demo``: map PV plants on the bundled real Sentinel-2 chips through ``qgis_process``.
 
 For four Austrian chips, the OpenStreetMap outlines (EPSG:4326) are used once as a *trusted* prior and once as a
-*candidate* prior of ``fusionpv:extractpvplants``. Writes to ``demo_output/``: the plant polygons of every run
+*candidate* prior of ``fusionpv:extractpvplants``, with the paper and the improved method. Writes to ``demo_output/``: the plant polygons of every run
 (GeoPackage), ``summary.csv`` (plants and pixel IoU against the reference outline), and ``demo.png`` comparing the
 priors and the results on the imagery.
 """
@@ -24,7 +24,7 @@ DATA = os.path.join(ROOT, "tests", "data", "austria_pv")
 OUTPUT = os.path.join(ROOT, "demo_output")
 CHIPS = ("9", "101", "152", "159")
 ROLES = ("TRUSTED_PRIORS", "CANDIDATE_PRIORS")
-METHODS = {0: "paper"}
+METHODS = {0: "paper", 1: "improved"}
 COLOURS = {"prior": "#00e5ff", "TRUSTED_PRIORS": "#ff1744", "CANDIDATE_PRIORS": "#ff9100"}
 
 
@@ -106,34 +106,34 @@ def main():
 
 
 def draw_figure(prior):
-    columns = [("prior", "OSM outline (prior)")] + [(role, "%s, paper method" % (
-        "As trusted prior" if role == "TRUSTED_PRIORS" else "As candidate prior")) for role in ROLES]
-    figure, axes = plt.subplots(len(CHIPS), len(columns), figsize=(4 * len(columns), 2.6 * len(CHIPS)),
+    columns = [("prior", None, "OSM outline (prior)")] + [
+        (role, method, "%s, %s method" % ("Trusted" if role == "TRUSTED_PRIORS" else "Candidate", method))
+        for role in ROLES for method in METHODS.values()]
+    figure, axes = plt.subplots(len(CHIPS), len(columns), figsize=(3.4 * len(columns), 2.6 * len(CHIPS)),
                                 squeeze=False)
     for row, chip in enumerate(CHIPS):
         image = os.path.join(DATA, "S2L2A_2022_clearmedian_%s.tif" % chip)
         rgb = true_colour(image)
-        for column, (key, title) in enumerate(columns):
+        outline = rings_in_pixels(prior, image)
+        for column, (role, method, title) in enumerate(columns):
             axis = axes[row, column]
             axis.imshow(rgb, interpolation="nearest")
-            if key == "prior":
-                draw_rings(axis, rings_in_pixels(prior, image), COLOURS["prior"], fill=False)
-            else:
-                result = os.path.join(OUTPUT, "plants_%s_%s_paper.gpkg" % (chip, key.split("_")[0].lower()))
-                draw_rings(axis, rings_in_pixels(prior, image), COLOURS["prior"], fill=False)
-                draw_rings(axis, rings_in_pixels(result, image), COLOURS[key], fill=True)
+            draw_rings(axis, outline, COLOURS["prior"], fill=False)
+            if role != "prior":
+                result = os.path.join(OUTPUT, "plants_%s_%s_%s.gpkg" % (chip, role.split("_")[0].lower(), method))
+                draw_rings(axis, rings_in_pixels(result, image), COLOURS[role], fill=True)
             axis.set_xlim(-0.5, rgb.shape[1] - 0.5)
             axis.set_ylim(rgb.shape[0] - 0.5, -0.5)
             axis.set_xticks([])
             axis.set_yticks([])
             if row == 0:
-                axis.set_title(title, fontsize=10)
+                axis.set_title(title, fontsize=9)
             if column == 0:
                 axis.set_ylabel("chip %s" % chip)
     figure.suptitle("Fusion PV Mapping demo: Sentinel-2 L2A 2022 clear-sky median (Copernicus), "
                     "OSM outlines (© OpenStreetMap contributors)", fontsize=9)
     figure.tight_layout()
-    figure.savefig(os.path.join(OUTPUT, "demo.png"), dpi=110)
+    figure.savefig(os.path.join(OUTPUT, "demo.png"), dpi=100)
 
 
 if __name__ == "__main__":

@@ -52,14 +52,15 @@ def test_plants_report_their_source_and_threshold(chips):
     candidate = np.zeros_like(reference)
     candidate[:, -3:] = True  # a strip, partly touching the trusted prior
     fusion = paper_fusion(index, trusted, candidate)
-    labels, plants = describe_plants(fusion.mask, fusion.source, fusion.trusted, fusion.candidate)
+    labels, plants = describe_plants(fusion)
     assert sum(p.pixels for p in plants) == fusion.mask.sum() == np.count_nonzero(labels)
+    expected = {frozenset([1]): "trusted", frozenset([2]): "candidate", frozenset([1, 2]): "both"}
     for plant in plants:
         inside = fusion.source[labels == plant.plant_id]
-        expected = {frozenset([1]): "trusted", frozenset([2]): "candidate", frozenset([1, 2]): "both"}
         assert plant.source == expected[frozenset(np.unique(inside).tolist())]
         chosen = fusion.candidate if plant.source == "candidate" else fusion.trusted
-        assert plant.threshold == chosen.choice.threshold
+        assert plant.threshold == pytest.approx(chosen.choice.threshold)
+        assert np.isnan(plant.confidence)
         assert plant.refined == (plant.source == "candidate" or not fusion.trusted.kept_whole_prior)
 
 

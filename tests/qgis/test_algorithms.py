@@ -9,6 +9,7 @@ from qgis.core import (QgsApplication, QgsCoordinateReferenceSystem, QgsProcessi
 
 from fusion_pv_mapping.core.andpi import ndpi_from_dn
 from fusion_pv_mapping.core.bands import ROLES
+from fusion_pv_mapping.core.extract import METHOD_IMPROVED, fuse
 from fusion_pv_mapping.core.paper import paper_fusion
 from chip_data import chip_path as chip
 from flawed_priors import flawed_priors, generalised_20m
@@ -27,6 +28,15 @@ def chip_ndpi(chip_id):
     """NDPI of a bundled chip by the core, from bands read with GDAL (B02 B03 B04 B08 B11 B12 = 2 3 4 8 10 11)."""
     bands = [read(chip(MEDIAN % chip_id), n) for n in (2, 3, 4, 8, 10, 11)]
     return ndpi_from_dn(dict(zip(ROLES, bands)))[0]
+
+
+def write_prior(path, chip_id, mask):
+    """Write a bool ``mask`` as a uint8 raster prior on the grid of chip ``chip_id``; returns ``path``."""
+    gdal.Translate(path, chip("pv_mask_%s.tif" % chip_id))
+    dataset = gdal.Open(path, gdal.GA_Update)
+    dataset.GetRasterBand(1).WriteArray(mask.astype(np.uint8))
+    dataset = None
+    return path
 
 
 def features(path):
@@ -115,11 +125,7 @@ def test_osm_polygons_in_wgs84_land_on_the_reference_pixels(fusionpv, feedback, 
 
 def test_trusted_and_candidate_outputs_are_georeferenced_and_attributed(fusionpv, feedback, tmp_path):
     reference = read(chip("pv_mask_101.tif")) > 0
-    trusted_path = str(tmp_path / "trusted.tif")
-    gdal.Translate(trusted_path, chip("pv_mask_101.tif"))
-    dataset = gdal.Open(trusted_path, gdal.GA_Update)
-    dataset.GetRasterBand(1).WriteArray(flawed_priors(reference)["grown1"].astype(np.uint8))
-    dataset = None
+    trusted_path = write_prior(str(tmp_path / "trusted.tif"), "101", flawed_priors(reference)["grown1"])
     plants_path, mask_path = str(tmp_path / "plants.gpkg"), str(tmp_path / "mask.tif")
     result = run("extractpvplants", {
         "INPUT": chip(MEDIAN % "101"), "TRUSTED_PRIORS": [trusted_path],
@@ -142,6 +148,26 @@ def test_trusted_and_candidate_outputs_are_georeferenced_and_attributed(fusionpv
         assert row["threshold"] == pytest.approx(expected.trusted.choice.threshold)
         assert row["refined"] == 0  # the 80 % guard keeps the grown prior whole
         assert row["geometry"].startswith("MULTIPOLYGON")
+
+
+def test_improved_method_is_the_default_and_equals_the_core(fusionpv, feedback, tmp_path):
+    """Default METHOD: the improved fusion, with the per-plant confidence and threshold in the attributes."""
+    plants_path, mask_path = str(tmp_path / "plants.gpkg"), str(tmp_path / "mask.tif")
+    reference = read(chip("pv_mask_159.tif")) > 0
+    prior_path = write_prior(str(tmp_path / "grown.tif"), "159", flawed_priors(reference)["grown1"])
+    run("extractpvplants", {"INPUT": chip(MEDIAN % "159"), "TRUSTED_PRIORS": [prior_path],
+                            "CANDIDATE_PRIORS": [chip("osm_pv_chips.gpkg")], "OUTPUT": plants_path,
+                            "OUTPUT_MASK": mask_path}, feedback)
+    bands = [read(chip(MEDIAN % "159"), n) for n in (2, 3, 4, 8, 10, 11)]
+    expected = fuse(dict(zip(ROLES, bands)), flawed_priors(reference)["grown1"], reference, method=METHOD_IMPROVED)
+    assert np.array_equal(read(mask_path) > 0, expected.mask)
+    rows, _ = features(plants_path)
+    assert rows and all(row["method"] == "improved" for row in rows)
+    for row in rows:
+        assert 0 <= row["confidence"] <= 1
+        assert row["threshold"] == pytest.approx(float(np.nanmean(expected.threshold[expected.mask])), abs=1e-6)
+        assert row["refined"] == 1  # the grown prior was peeled
+    assert any("peeled 1 layer(s)" in info for info in feedback.infos)
 
 
 def test_twenty_metre_raster_prior_is_resampled_nearest(fusionpv, feedback, tmp_path):

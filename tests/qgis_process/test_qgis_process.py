@@ -46,6 +46,7 @@ def test_help_documents_the_parameters(qgis):
 
 
 def test_run_with_a_vector_prior(qgis, tmp_path):
+    """The default (improved) method on OSM polygons in EPSG:4326: trusted priors are only trimmed."""
     plants = str(tmp_path / "plants.gpkg")
     result = run_json(qgis, "fusionpv:extractpvplants",
                       INPUT=os.path.join(DATA, "S2L2A_2022_clearmedian_152.tif"),
@@ -55,15 +56,17 @@ def test_run_with_a_vector_prior(qgis, tmp_path):
     layer = dataset.GetLayer(0)
     assert layer.GetSpatialRef().GetAuthorityCode(None) == "32633"
     rows = [feature.items() for feature in layer]
-    assert rows and all(row["source"] == "trusted" and row["method"] == "paper" for row in rows)
-    reference = gdal.Open(os.path.join(DATA, "pv_mask_152.tif"))
-    assert sum(row["pixels"] for row in rows) == reference.GetRasterBand(1).ReadAsArray().sum()
+    assert rows and all(row["source"] == "trusted" and row["method"] == "improved" for row in rows)
+    assert all(0 <= row["confidence"] <= 1 and row["threshold"] is not None for row in rows)
+    reference_dataset = gdal.Open(os.path.join(DATA, "pv_mask_152.tif"))
+    reference = reference_dataset.GetRasterBand(1).ReadAsArray()
+    assert 0.9 * reference.sum() <= sum(row["pixels"] for row in rows) <= reference.sum()
 
 
 def test_run_with_a_raster_prior_and_the_index(qgis, tmp_path):
     image = os.path.join(DATA, "S2L2A_2022_clearmedian_802.tif")
     mask_path, index_path = str(tmp_path / "mask.tif"), str(tmp_path / "ndpi.tif")
-    run_json(qgis, "fusionpv:extractpvplants", INPUT=image,
+    run_json(qgis, "fusionpv:extractpvplants", INPUT=image, METHOD=0,
              CANDIDATE_PRIORS=os.path.join(DATA, "pv_mask_802.tif"), OUTPUT=str(tmp_path / "plants.gpkg"),
              OUTPUT_MASK=mask_path)
     run_json(qgis, "fusionpv:andpi", INPUT=image, OUTPUT=index_path)
