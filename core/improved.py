@@ -14,7 +14,9 @@ method uses the prior itself as a noisy label, plant by plant:
    (averaged with their neighbours' in the layer) reaches :data:`KEEP_FRACTION` stay. Sentinel-2's point spread
    blurs edges, so the edge pixels of a correct outline drawn with the pixel-centre rule have a median ``f`` of
    about 0.5 and the first pixels outside it about 0.15 (measured on the Austrian chips); 0.3 separates the two.
-   Deciding per layer rather than per pixel keeps a correct prior whole while trimming an over-extended one.
+   Deciding per layer rather than per pixel keeps a correct prior whole while trimming an over-extended one. A
+   trusted prior whose core NDPI barely separates from its ring (confidence < :data:`MIN_PEEL_CONFIDENCE`) is kept
+   whole: the evidence is too weak to change it.
 4. **Candidates** are first tested for plausibility against their ring: not water (median MNDWI of the core
    < 0), higher NDPI than the surroundings (median, and AUC ≥ :data:`MIN_NDPI_AUC`), and either darker in NIR than the surroundings (median B8 at least
    :data:`MIN_NIR_DROP` below the ring's) or clearly separated from them by NDPI (AUC ≥ :data:`STRONG_NDPI_AUC`). PV panels absorb in NIR and reflect more in SWIR1 than in NIR and SWIR2; farmland,
@@ -37,6 +39,7 @@ from .progress import NO_PROGRESS
 PEEL_FRACTION = 0.3
 KEEP_FRACTION = 0.4
 MAX_PEEL = 2
+MIN_PEEL_CONFIDENCE = 0.3
 MIN_NIR_DROP = 0.05
 MIN_NDPI_AUC = 0.6
 STRONG_NDPI_AUC = 0.8
@@ -173,6 +176,8 @@ def refine_component(reflectance, index, component, free, candidate):
         passes, reason = plausible_pv(reflectance, index, core, ring)
         if not passes:
             return ComponentResult(np.zeros_like(component), confidence, threshold, accepted=False, reason=reason)
+    elif confidence < MIN_PEEL_CONFIDENCE:
+        return ComponentResult(component.copy(), confidence, threshold, reason="weak contrast: kept whole")
     fraction = pv_fraction(reflectance, core, ring)
     if fraction is None:
         if candidate:

@@ -121,12 +121,17 @@ def test_floating_pv_on_open_water_is_rejected_as_water(chips):
     assert [c.reason for c in result.components] == ["water-like (MNDWI ≥ 0)"]
 
 
+def plant_shape(chips, chip):
+    """The reference outline of a chip cropped to its bounds."""
+    shape = chips["reference_" + chip]
+    rows, cols = np.nonzero(shape)
+    return shape[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+
+
 def test_plant_shapes_on_real_farmland_and_water_are_rejected(chips):
     bands = np.load(VIRGINIA)["bands"]
     dn = dict(zip(ROLES, bands))
-    shape = chips["reference_101"]
-    rows, cols = np.nonzero(shape)
-    shape = shape[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    shape = plant_shape(chips, "101")
     reasons = []
     for top, left in ((4, 4), (4, 34), (34, 4), (34, 34)):
         prior = np.zeros(bands.shape[1:], bool)
@@ -145,3 +150,17 @@ def test_a_prior_without_surroundings(chips):
     assert trusted.mask.all() and trusted.components[0].reason.startswith("no background")
     candidate = fuse(dn, None, everything, method=METHOD_IMPROVED)
     assert not candidate.mask.any() and not candidate.components[0].accepted
+
+
+def test_trusted_priors_without_pv_contrast_are_kept_whole(chips):
+    """A trusted prior on real farmland or water: too little NDPI contrast to justify changing it."""
+    bands = np.load(VIRGINIA)["bands"]
+    shape = plant_shape(chips, "101")
+    prior = np.zeros(bands.shape[1:], bool)
+    prior[4:4 + shape.shape[0], 4:4 + shape.shape[1]] = shape
+    result = fuse(dict(zip(ROLES, bands)), prior, None, method=METHOD_IMPROVED)
+    assert np.array_equal(result.mask, prior)
+    component = result.components[0]
+    assert component.reason == "weak contrast: kept whole"
+    assert component.confidence < improved.MIN_PEEL_CONFIDENCE
+    assert not result.refined.any()
