@@ -6,6 +6,7 @@ from qgis.core import QgsProcessingProvider
 
 from .andpi_algorithm import AndpiAlgorithm
 from .extract_pv_plants_algorithm import ExtractPvPlantsAlgorithm
+from .material_flows_algorithm import MaterialFlowsAlgorithm
 
 RESOURCES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources")
 
@@ -14,7 +15,7 @@ class FusionPvProvider(QgsProcessingProvider):
     """Provider ``fusionpv`` ("Fusion PV Mapping")."""
 
     def loadAlgorithms(self):  # noqa: N802 (QGIS API name)
-        for algorithm in (AndpiAlgorithm(), ExtractPvPlantsAlgorithm()):
+        for algorithm in (AndpiAlgorithm(), ExtractPvPlantsAlgorithm(), MaterialFlowsAlgorithm()):
             self.addAlgorithm(algorithm)
 
     def id(self):
