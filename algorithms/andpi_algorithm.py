@@ -3,6 +3,7 @@ import numpy as np
 from qgis.core import QgsProcessingAlgorithm, QgsProcessingException, QgsProcessingParameterRasterDestination
 
 from ..core.andpi import ndpi_from_dn
+from ..core.bandsource import block_grid, read_shape
 from . import gdal_io
 from .outputs import check_writable, raster_driver, style_on_load
 from .sentinel2_input import SENTINEL2_HELP, add_sentinel2_parameters, read_sentinel2
@@ -49,17 +50,25 @@ class AndpiAlgorithm(QgsProcessingAlgorithm):
         check_writable(self.OUTPUT, output)
         driver = raster_driver(self.OUTPUT, output)
         sentinel2 = read_sentinel2(self, parameters, context, feedback)
-        feedback.setProgress(40)
-        index, valid = ndpi_from_dn(sentinel2.dn_by_role, sentinel2.scale, sentinel2.offset,
-                                    sentinel2.nodata_by_role)
-        if not valid.any():
-            raise QgsProcessingException(tr("INPUT: the image has no valid pixel (all nodata, or B11 ≤ 0); check "
-                                            "the band choice, SCALE and OFFSET."))
-        if feedback.isCanceled():
-            raise QgsProcessingException(tr("Cancelled: no output was written."))
-        feedback.setProgress(70)
-        ndpi32 = np.where(valid, index, NDPI_NODATA).astype(np.float32)
-        gdal_io.write_raster(output, ndpi32, sentinel2.grid, driver, NDPI_NODATA, "NDPI")
-        feedback.setProgress(100)
+        bands = sentinel2.bands
+        windows = [w for w in block_grid(bands.shape, read_shape(bands.block_shape, bands.shape))]
+        writer = gdal_io.RasterWriter(output, sentinel2.grid, np.float32, driver, NDPI_NODATA, "NDPI")
+        valid_pixels = 0
+        try:
+            for number, window in enumerate(windows):
+                if feedback.isCanceled():
+                    raise QgsProcessingException(tr("Cancelled: no output was written."))
+                index, valid = ndpi_from_dn(bands.read(*window), sentinel2.scale, sentinel2.offset,
+                                            bands.nodata_by_role)
+                valid_pixels += int(np.count_nonzero(valid))
+                writer.write(np.where(valid, index, NDPI_NODATA).astype(np.float32), *window)
+                feedback.setProgress(100.0 * (number + 1) / len(windows))
+            if not valid_pixels:
+                raise QgsProcessingException(tr("INPUT: the image has no valid pixel (all nodata, or B11 ≤ 0); "
+                                                "check the band choice, SCALE and OFFSET."))
+            writer.commit()
+        except BaseException:
+            writer.discard()
+            raise
         style_on_load(context, output, "ndpi.qml")
         return {self.OUTPUT: output}

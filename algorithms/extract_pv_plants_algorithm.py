@@ -141,8 +141,7 @@ class ExtractPvPlantsAlgorithm(QgsProcessingAlgorithm):
                             feedback.isCanceled).span(20, 80)
         try:
             plant_map = extract_pv_plants(
-                sentinel2.dn_by_role, trusted, candidate, sentinel2.scale, sentinel2.offset,
-                sentinel2.nodata_by_role, method,
+                sentinel2.bands, trusted, candidate, sentinel2.scale, sentinel2.offset, None, method,
                 self.parameterAsInt(parameters, self.MIN_AREA_PIXELS, context), progress)
         except NoValidPixels as error:
             raise QgsProcessingException(tr("INPUT: %s Check the band choice, SCALE and OFFSET.") % error)
@@ -197,14 +196,14 @@ class ExtractPvPlantsAlgorithm(QgsProcessingAlgorithm):
     def _plant_features(self, plant_map, sentinel2, context, feedback):
         """One multipolygon feature per plant, in the image CRS, with its attributes."""
         fields = plant_fields()
-        outlines = gdal_io.polygonize_labels(plant_map.labels, sentinel2.grid)
+        outlines = gdal_io.polygonize_plants(plant_map.labels, plant_map.windows, sentinel2.grid)
         area = ellipsoidal_area(sentinel2.crs, context)
         features = []
-        for plant in plant_map.plants:
+        for plant, outline in zip(plant_map.plants, outlines):
             if feedback.isCanceled():
                 break
             geometry = QgsGeometry()
-            geometry.fromWkb(outlines[plant.plant_id])
+            geometry.fromWkb(outline)
             feature = QgsFeature(fields)
             feature.setGeometry(geometry)
             feature.setAttributes([plant.plant_id, area.measureArea(geometry), plant.pixels, plant.source,

@@ -64,13 +64,29 @@ def raster_info(path):
     return RasterInfo(grid, [band.GetDescription() for band in bands], [band.GetNoDataValue() for band in bands])
 
 
-def read_bands(path, band_numbers):
-    """Arrays (native data type) of the 1-based ``band_numbers`` of the raster at ``path``."""
-    dataset = _open(path)
-    try:
-        return [dataset.GetRasterBand(number).ReadAsArray() for number in band_numbers]
-    except RuntimeError as error:
-        raise RasterReadError("GDAL cannot read %s: %s" % (path, error)) from error
+class GdalBands:
+    """A band source (see ``core.bandsource``) reading windows of the role bands of a raster file on demand."""
+
+    def __init__(self, path, band_number_by_role, nodata_by_role):
+        self.dataset = _open(path)
+        self.roles = list(band_number_by_role)
+        self.band_list = [band_number_by_role[role] for role in self.roles]
+        self.shape = (self.dataset.RasterYSize, self.dataset.RasterXSize)
+        columns, rows = self.dataset.GetRasterBand(self.band_list[0]).GetBlockSize()
+        self.block_shape = (rows, columns)
+        self.nodata_by_role = dict(nodata_by_role)
+        self.path = path
+
+    def read(self, rows, cols):
+        """DN arrays keyed by role for the window (rows, cols) given as slices."""
+        try:
+            stack = self.dataset.ReadAsArray(int(cols.start), int(rows.start), int(cols.stop - cols.start),
+                                             int(rows.stop - rows.start), band_list=self.band_list)
+        except RuntimeError as error:
+            raise RasterReadError("GDAL cannot read %s: %s" % (self.path, error)) from error
+        if stack.ndim == 2:
+            stack = stack[None]
+        return dict(zip(self.roles, stack))
 
 
 def _memory_raster(grid, data_type=gdal.GDT_Byte):
@@ -113,35 +129,6 @@ def warp_mask(path, band_number, grid, source_crs_wkt=None):
     return mask
 
 
-def write_raster(path, array, grid, driver="GTiff", nodata=None, description=None):
-    """Write a one-band raster atomically: to a temporary file beside ``path``, then renamed over it.
-
-    A failure leaves no file at ``path`` that could be taken for a whole output.
-    """
-    data_type = gdal.GDT_Byte if array.dtype == np.uint8 else gdal.GDT_Float32
-    folder = os.path.dirname(os.path.abspath(path))
-    base, extension = os.path.splitext(os.path.basename(path))
-    temporary = os.path.join(folder, ".%s.partial%s" % (base, extension))
-    options = ["COMPRESS=DEFLATE", "TILED=YES"] if driver == "GTiff" else []
-    try:
-        dataset = gdal.GetDriverByName(driver).Create(temporary, grid.width, grid.height, 1, data_type,
-                                                      options=options)
-        dataset.SetGeoTransform(grid.geotransform)
-        dataset.SetProjection(grid.crs_wkt)
-        band = dataset.GetRasterBand(1)
-        if nodata is not None:
-            band.SetNoDataValue(nodata)
-        if description:
-            band.SetDescription(description)
-        band.WriteArray(array)
-        dataset.FlushCache()
-        dataset = band = None
-        _replace_dataset(temporary, path, driver)
-    except BaseException:
-        _delete_dataset(temporary, driver)
-        raise
-
-
 def _delete_dataset(path, driver):
     if os.path.exists(path):
         gdal.GetDriverByName(driver).Delete(path)
@@ -153,23 +140,83 @@ def _replace_dataset(source, target, driver):
     gdal.GetDriverByName(driver).Rename(target, source)
 
 
-def polygonize_labels(labels, grid):
-    """Outline of each labelled region: {label: WKB multipolygon} in the grid's CRS, holes kept.
+def window_grid(grid, window):
+    """The grid of a window (rows, cols slices) of ``grid``."""
+    x0, dx, rx, y0, ry, dy = grid.geotransform
+    rows, cols = window
+    origin = (x0 + cols.start * dx + rows.start * rx, y0 + cols.start * ry + rows.start * dy)
+    return RasterGrid(cols.stop - cols.start, rows.stop - rows.start, (origin[0], dx, rx, origin[1], ry, dy),
+                      grid.crs_wkt)
 
-    Pixel edges are traced with 4-connectivity, so a region joined only at corners is a multipolygon of parts
-    that touch at those corners.
+
+def polygonize_mask(mask, grid):
+    """Outline of the True pixels of a bool mask as a WKB multipolygon in the grid's CRS (holes kept).
+
+    Pixel edges are traced with 4-connectivity, so pixels joined only at corners become parts of the
+    multipolygon that touch there.
     """
-    raster = _memory_raster(grid, gdal.GDT_Int32)
+    raster = _memory_raster(grid, gdal.GDT_Byte)
     band = raster.GetRasterBand(1)
-    band.WriteArray(labels.astype(np.int32, copy=False))
-    source = ogr.GetDriverByName("Memory").CreateDataSource("plants")
-    layer = source.CreateLayer("plants", None, ogr.wkbPolygon)
-    layer.CreateField(ogr.FieldDefn("label", ogr.OFTInteger))
+    band.WriteArray(mask.astype(np.uint8))
+    source = ogr.GetDriverByName("Memory").CreateDataSource("plant")
+    layer = source.CreateLayer("plant", None, ogr.wkbPolygon)
+    layer.CreateField(ogr.FieldDefn("value", ogr.OFTInteger))
     gdal.Polygonize(band, band, layer, 0, [])
-    outlines = {}
+    outline = ogr.Geometry(ogr.wkbMultiPolygon)
     for feature in layer:
-        label = feature.GetField(0)
-        if label not in outlines:
-            outlines[label] = ogr.Geometry(ogr.wkbMultiPolygon)
-        outlines[label].AddGeometry(feature.GetGeometryRef())
-    return {label: bytes(outline.ExportToWkb()) for label, outline in outlines.items()}
+        outline.AddGeometry(feature.GetGeometryRef())
+    return bytes(outline.ExportToWkb())
+
+
+def polygonize_plants(labels, windows, grid):
+    """WKB multipolygon of each plant: plant ``i + 1`` traced within ``windows[i]``, once, whatever its size."""
+    for plant_id, window in enumerate(windows, start=1):
+        yield polygonize_mask(labels[window] == plant_id, window_grid(grid, window))
+
+
+class RasterWriter:
+    """A one-band raster written window by window to a temporary file, renamed over ``path`` by :meth:`commit`.
+
+    Until then nothing exists at ``path``; :meth:`discard` removes the temporary file.
+    """
+
+    def __init__(self, path, grid, data_type, driver="GTiff", nodata=None, description=None):
+        folder = os.path.dirname(os.path.abspath(path))
+        base, extension = os.path.splitext(os.path.basename(path))
+        self.path, self.driver = path, driver
+        self.temporary = os.path.join(folder, ".%s.partial%s" % (base, extension))
+        options = ["COMPRESS=DEFLATE", "TILED=YES", "BIGTIFF=IF_SAFER"] if driver == "GTiff" else []
+        gdal_type = {np.dtype(np.uint8): gdal.GDT_Byte, np.dtype(np.float32): gdal.GDT_Float32}[np.dtype(data_type)]
+        self.dataset = gdal.GetDriverByName(driver).Create(self.temporary, grid.width, grid.height, 1, gdal_type,
+                                                           options=options)
+        self.dataset.SetGeoTransform(grid.geotransform)
+        self.dataset.SetProjection(grid.crs_wkt)
+        self.band = self.dataset.GetRasterBand(1)
+        if nodata is not None:
+            self.band.SetNoDataValue(nodata)
+        if description:
+            self.band.SetDescription(description)
+
+    def write(self, array, rows=slice(0, None), cols=slice(0, None)):
+        """Write ``array`` at the window's top-left corner."""
+        self.band.WriteArray(array, int(cols.start or 0), int(rows.start or 0))
+
+    def commit(self):
+        self.dataset.FlushCache()
+        self.band = self.dataset = None
+        _replace_dataset(self.temporary, self.path, self.driver)
+
+    def discard(self):
+        self.band = self.dataset = None
+        _delete_dataset(self.temporary, self.driver)
+
+
+def write_raster(path, array, grid, driver="GTiff", nodata=None, description=None):
+    """Write a one-band raster atomically (see :class:`RasterWriter`)."""
+    writer = RasterWriter(path, grid, array.dtype, driver, nodata, description)
+    try:
+        writer.write(array)
+        writer.commit()
+    except BaseException:
+        writer.discard()
+        raise

@@ -24,11 +24,10 @@ SENTINEL2_HELP = (
 
 @dataclass
 class Sentinel2Bands:
-    """The six bands (DN arrays keyed by role) of an input raster, with what is needed to interpret them."""
+    """The input raster: its grid and CRS, a band source reading windows of its six role bands, and the scaling."""
     grid: gdal_io.RasterGrid
     crs: object
-    dn_by_role: dict
-    nodata_by_role: dict
+    bands: gdal_io.GdalBands
     scale: float
     offset: float
     roles_from: str
@@ -50,7 +49,8 @@ def add_sentinel2_parameters(algorithm):
 
 
 def read_sentinel2(algorithm, parameters, context, feedback):
-    """Read the six bands of INPUT, or raise a QgsProcessingException that names the parameter and the fix."""
+    """Open INPUT and find its six role bands (read later, window by window), or raise a QgsProcessingException
+    that names the parameter and the fix."""
     layer = algorithm.parameterAsRasterLayer(parameters, INPUT, context)
     if layer is None:
         raise QgsProcessingException(tr("INPUT: no raster layer was given or it cannot be loaded."))
@@ -75,11 +75,10 @@ def read_sentinel2(algorithm, parameters, context, feedback):
             error, ", ".join(BAND_PARAMETERS[role] for role in ROLES)))
     feedback.pushInfo(tr("Band roles from %s: %s") % (how, ", ".join(
         "%s=band %d" % (role, roles[role] + 1) for role in ROLES)))
-    arrays = gdal_io.read_bands(path, [roles[role] + 1 for role in ROLES])
+    bands = gdal_io.GdalBands(path, {role: roles[role] + 1 for role in ROLES},
+                              {role: info.nodata[roles[role]] for role in ROLES})
     return Sentinel2Bands(
-        grid=info.grid, crs=layer.crs(),
-        dn_by_role=dict(zip(ROLES, arrays)),
-        nodata_by_role={role: info.nodata[roles[role]] for role in ROLES},
+        grid=info.grid, crs=layer.crs(), bands=bands,
         scale=algorithm.parameterAsDouble(parameters, SCALE, context),
         offset=algorithm.parameterAsDouble(parameters, OFFSET, context),
         roles_from=how)

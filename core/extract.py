@@ -1,12 +1,13 @@
-"""Extract PV plants from a Sentinel-2 stack and prior masks: the whole pipeline on arrays."""
+"""Extract PV plants from a Sentinel-2 band source and prior masks: the whole pipeline, window by window."""
 from dataclasses import dataclass
 
 import numpy as np
 
-from .andpi import ndpi_from_dn, to_reflectance
-from .bands import ROLES
+from .andpi import ndpi_from_dn
+from .bandsource import READ_TARGET, ArrayBands, flat_indices, occupied_windows, read_shape
+from .fusion_result import FusionResult
 from .improved import improved_fusion
-from .paper import DEFAULT_MIN_AREA_PIXELS, FusionResult, paper_fusion
+from .paper import DEFAULT_MIN_AREA_PIXELS, paper_fusion_sparse
 from .plants import describe_plants
 from .progress import NO_PROGRESS
 
@@ -16,43 +17,77 @@ METHOD_NAMES = {METHOD_PAPER: "paper", METHOD_IMPROVED: "improved"}
 
 
 class NoValidPixels(ValueError):
-    """The image has no pixel where the index can be computed."""
+    """The image has no valid pixel where the priors are."""
 
 
 @dataclass
 class PlantMap:
-    """Result of :func:`extract_pv_plants`: plant labels (int32, 0 = none), plant attributes, the fusion detail."""
+    """Result of :func:`extract_pv_plants`: plant labels (int32, 0 = none), plant attributes, the window of each
+    plant (slices), and the fusion detail."""
     labels: np.ndarray
     plants: list
+    windows: list
     fusion: FusionResult
     method: str
 
 
-def fuse(dn_by_role, trusted=None, candidate=None, scale=10000.0, offset=0.0, nodata_by_role=None,
-         method=METHOD_PAPER, min_area=DEFAULT_MIN_AREA_PIXELS, progress=NO_PROGRESS):
-    """Fused PV mask (a :class:`~.paper.FusionResult`) from DN bands keyed by role and bool prior masks.
+def gather_prior_ndpi(bands, masks, scale=10000.0, offset=0.0, progress=NO_PROGRESS):
+    """NDPI (float64, NaN = invalid) at the True pixels of each bool mask: [(flat indices, values), …] in
+    row-major order, and the number of valid pixels read. Only the block-aligned windows that hold prior pixels
+    are read."""
+    shape = bands.shape
+    union = np.logical_or.reduce(masks) if len(masks) > 1 else masks[0]
+    windows = occupied_windows(union, read_shape(bands.block_shape, shape, getattr(bands, "read_target", READ_TARGET)))
+    pieces = [([], []) for _ in masks]
+    valid_read = 0
+    for number, window in enumerate(windows):
+        progress.step(100.0 * number / max(len(windows), 1))
+        index, valid = ndpi_from_dn(bands.read(*window), scale, offset, bands.nodata_by_role)
+        valid_read += int(np.count_nonzero(valid))
+        for (flats, values), mask in zip(pieces, masks):
+            local = mask[window]
+            flats.append(flat_indices(window, local, shape[1]))
+            values.append(index[local])
+    gathered = []
+    for flats, values in pieces:
+        flat = np.concatenate(flats) if flats else np.zeros(0, np.int64)
+        value = np.concatenate(values) if values else np.zeros(0)
+        order = np.argsort(flat, kind="stable")
+        gathered.append((flat[order], value[order]))
+    progress.step(100)
+    return gathered, valid_read, len(windows)
 
-    ``trusted`` priors are refined, ``candidate`` priors confirmed or rejected, by the paper method
-    (:mod:`.paper`) or the improved one (:mod:`.improved`). Raises :class:`NoValidPixels` for an all-nodata image.
-    """
-    progress.step(0, "Computing NDPI")
-    index, valid = ndpi_from_dn(dn_by_role, scale, offset, nodata_by_role)
-    if not valid.any():
-        raise NoValidPixels("The image has no valid pixel (all nodata, or B11 reflectance ≤ 0 everywhere).")
+
+def fuse(bands, trusted=None, candidate=None, scale=10000.0, offset=0.0, nodata_by_role=None, method=METHOD_PAPER,
+         min_area=DEFAULT_MIN_AREA_PIXELS, progress=NO_PROGRESS):
+    """Fused PV map (a :class:`~.fusion_result.FusionResult`) from a band source (or DN arrays keyed by role) and
+    bool prior masks: ``trusted`` priors are refined, ``candidate`` priors confirmed or rejected, by the paper
+    method (:mod:`.paper`) or the improved one (:mod:`.improved`). Raises :class:`NoValidPixels` when every pixel
+    read around the priors is nodata."""
+    if isinstance(bands, dict):
+        bands = ArrayBands(bands, nodata_by_role)
+    shape = bands.shape
+    trusted = np.zeros(shape, bool) if trusted is None else np.asarray(trusted, bool)
+    candidate = np.zeros(shape, bool) if candidate is None else np.asarray(candidate, bool) & ~trusted
     if method == METHOD_PAPER:
-        progress.step(20, "Paper method: NDPI histograms of the priors")
-        return paper_fusion(index, trusted, candidate, min_area, progress.span(20, 100))
-    progress.step(20, "Improved method: prior components against their surroundings")
-    reflectance = np.stack([to_reflectance(dn_by_role[role], scale, offset) for role in ROLES], axis=-1)
-    return improved_fusion(reflectance, index, valid, trusted, candidate, min_area, progress.span(20, 100))
+        progress.step(0, "Paper method: NDPI at the prior pixels")
+        (trusted_ndpi, candidate_ndpi), valid_read, windows = gather_prior_ndpi(
+            bands, [trusted, candidate], scale, offset, progress.span(0, 60))
+        if windows and not valid_read:
+            raise NoValidPixels("The image has no valid pixel where the priors are (all nodata, or B11 ≤ 0).")
+        return paper_fusion_sparse(shape, trusted_ndpi, candidate_ndpi, min_area, progress.span(60, 100))
+    progress.step(0, "Improved method: prior components against their surroundings")
+    fusion = improved_fusion(bands, trusted, candidate, scale, offset, min_area, progress)
+    if (trusted.any() or candidate.any()) and not fusion.components:
+        raise NoValidPixels("The image has no valid pixel where the priors are (all nodata, or B11 ≤ 0).")
+    return fusion
 
 
-def extract_pv_plants(dn_by_role, trusted=None, candidate=None, scale=10000.0, offset=0.0, nodata_by_role=None,
+def extract_pv_plants(bands, trusted=None, candidate=None, scale=10000.0, offset=0.0, nodata_by_role=None,
                       method=METHOD_PAPER, min_area=DEFAULT_MIN_AREA_PIXELS, progress=NO_PROGRESS):
     """:func:`fuse`, then one plant per connected component with its attributes (a :class:`PlantMap`)."""
-    fusion = fuse(dn_by_role, trusted, candidate, scale, offset, nodata_by_role, method, min_area,
-                  progress.span(0, 85))
+    fusion = fuse(bands, trusted, candidate, scale, offset, nodata_by_role, method, min_area, progress.span(0, 85))
     progress.step(85, "Labelling plants")
-    labels, plants = describe_plants(fusion)
+    labels, plants, windows = describe_plants(fusion)
     progress.step(100)
-    return PlantMap(labels, plants, fusion, METHOD_NAMES[method])
+    return PlantMap(labels, plants, windows, fusion, METHOD_NAMES[method])

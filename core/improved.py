@@ -31,9 +31,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from .andpi import ndpi
+from .andpi import ndpi_from_dn, to_reflectance
+from .bands import ROLES
+from .bandsource import flat_indices, grown_window
 from .components import label_components, remove_small_components
-from .paper import SOURCE_CANDIDATE, SOURCE_TRUSTED, FusionResult
+from .fusion_result import FusionResult
+from .paper import SOURCE_CANDIDATE, SOURCE_TRUSTED
 from .progress import NO_PROGRESS
 
 PEEL_FRACTION = 0.3
@@ -59,19 +62,7 @@ class ComponentResult:
     peeled: int = 0
     accepted: bool = True
     reason: str = ""
-
-
-def _windows(mask, margin):
-    """(label, slices) of each 8-connected component of ``mask``, the slices grown by ``margin``."""
-    labels, count = label_components(mask)
-    height, width = mask.shape
-    for label, found in enumerate(ndimage.find_objects(labels), start=1):
-        if found is None:
-            continue
-        rows, cols = found
-        window = (slice(max(rows.start - margin, 0), min(rows.stop + margin, height)),
-                  slice(max(cols.start - margin, 0), min(cols.stop + margin, width)))
-        yield labels[window] == label, window
+    refined: bool = False
 
 
 def core_and_ring(component, free):
@@ -108,9 +99,11 @@ def pv_fraction(reflectance, core, ring):
     return (reflectance - background_median) @ direction / span
 
 
-def outer_layer(mask):
-    """Pixels of ``mask`` with an 8-neighbour outside it."""
-    return mask & ~ndimage.binary_erosion(mask, _EIGHT, border_value=1)
+def outer_layer(mask, valid=None):
+    """Pixels of ``mask`` next to (8-neighbourhood) a valid pixel outside it. Beyond the image edge and nodata
+    count alike as unknown, so a plant cut by either is not peeled there."""
+    outside = ~mask if valid is None else valid & ~mask
+    return mask & ndimage.binary_dilation(outside, _EIGHT)
 
 
 def layer_mean(values, layer):
@@ -121,13 +114,13 @@ def layer_mean(values, layer):
     return np.where(count > 0, total / np.maximum(count, 1), 0.0)
 
 
-def peel(component, fraction):
+def peel(component, fraction, valid=None):
     """Peel outer layers whose median PV fraction is below :data:`PEEL_FRACTION`: of such a layer, the pixels that
     look like background (fraction, averaged with the layer's local mean, below :data:`KEEP_FRACTION`) go.
     Returns (kept, number of layers peeled)."""
     kept = component.copy()
     for layers in range(MAX_PEEL):
-        layer = outer_layer(kept)
+        layer = outer_layer(kept, valid)
         if layer.all() or not layer.any() or np.median(fraction[layer]) >= PEEL_FRACTION:
             return kept, layers
         local = 0.5 * fraction + 0.5 * layer_mean(fraction, layer)
@@ -161,8 +154,10 @@ def plausible_pv(reflectance, index, core, ring):
     return True, "higher NDPI and darker in NIR than its surroundings"
 
 
-def refine_component(reflectance, index, component, free, candidate):
-    """Improved method for one prior component in a window: refine it (trusted) or confirm and refine it."""
+def refine_component(reflectance, index, component, free, candidate, valid=None):
+    """Improved method for one prior component in a window: refine it (trusted) or confirm and refine it.
+
+    ``free`` holds the valid pixels in no prior (the ring is taken from them), ``valid`` all valid pixels."""
     core, ring = core_and_ring(component, free)
     if np.count_nonzero(ring) < MIN_RING_PIXELS:
         if candidate:
@@ -184,41 +179,68 @@ def refine_component(reflectance, index, component, free, candidate):
             return ComponentResult(np.zeros_like(component), confidence, threshold, accepted=False,
                                    reason="core and surroundings alike")
         return ComponentResult(component.copy(), confidence, threshold, reason="core and surroundings alike")
-    kept, layers = peel(component, fraction)
+    kept, layers = peel(component, fraction, valid)
     return ComponentResult(kept, confidence, threshold, layers, reason="peeled %d layer(s)" % layers)
 
 
-def improved_fusion(reflectance, index, valid, trusted=None, candidate=None, min_area=5, progress=NO_PROGRESS):
-    """Fuse bool prior masks with the improved method.
+def _window_inputs(bands, window, scale, offset):
+    """Reflectance (rows, cols, 6), NDPI and validity of a window of a band source."""
+    dn = bands.read(*window)
+    index, valid = ndpi_from_dn(dn, scale, offset, bands.nodata_by_role)
+    reflectance = np.stack([to_reflectance(dn[role], scale, offset) for role in ROLES], axis=-1)
+    return reflectance, index, valid
 
-    ``reflectance`` is (rows, cols, 6) float in B2, B3, B4, B8, B11, B12 order; ``index`` the NDPI and ``valid``
-    the valid pixels. Returns an :class:`ImprovedResult` (components of at most ``min_area`` pixels removed).
+
+def improved_fusion(bands, trusted=None, candidate=None, scale=10000.0, offset=0.0, min_area=5,
+                    progress=NO_PROGRESS):
+    """Fuse bool prior masks with the improved method, reading ``bands`` (a :mod:`.bandsource`) window by window.
+
+    Each prior component is decided in its own window (its bounds plus :data:`MARGIN` pixels), so only the
+    pixels around priors are read and memory does not grow with the image beyond the masks. Returns a
+    :class:`~.fusion_result.FusionResult` with one group per prior component (components of at most
+    ``min_area`` pixels removed); the component results are in its ``components``.
     """
-    shape = index.shape
-    trusted = np.zeros(shape, bool) if trusted is None else trusted.astype(bool, copy=False) & valid
-    candidate = np.zeros(shape, bool) if candidate is None else candidate.astype(bool, copy=False) & valid
-    candidate = candidate & ~trusted
-    free = valid & ~trusted & ~candidate
+    shape = bands.shape
+    trusted = np.zeros(shape, bool) if trusted is None else trusted.astype(bool, copy=False)
+    candidate = np.zeros(shape, bool) if candidate is None else candidate.astype(bool, copy=False) & ~trusted
+    occupied = trusted | candidate
     source = np.zeros(shape, np.uint8)
-    confidence = np.full(shape, np.nan, np.float32)
-    threshold = np.full(shape, np.nan, np.float32)
-    refined = np.zeros(shape, bool)
-    results = []
+    results, kept_flat, kept_group = [], [], []
     roles = ((trusted, SOURCE_TRUSTED, False), (candidate, SOURCE_CANDIDATE, True))
     for role, (prior, code, is_candidate) in enumerate(roles):
-        windows = list(_windows(prior, MARGIN))
-        for done, (component, window) in enumerate(windows):
-            if done % 64 == 0:
-                progress.step(100.0 * (role + done / max(len(windows), 1)) / len(roles))
-            result = refine_component(reflectance[window], index[window], component, free[window], is_candidate)
+        labels, count = label_components(prior)
+        for label, found in enumerate(ndimage.find_objects(labels), start=1):
+            if found is None:
+                continue
+            if label % 32 == 1:
+                progress.step(100.0 * (role + label / max(count, 1)) / len(roles))
+            else:
+                progress.check()
+            window = grown_window(found, MARGIN, shape)
+            reflectance, index, valid = _window_inputs(bands, window, scale, offset)
+            component = (labels[window] == label) & valid
+            if not component.any():
+                continue
+            result = refine_component(reflectance, index, component, valid & ~occupied[window], is_candidate, valid)
+            result.refined = is_candidate or result.peeled > 0
             results.append(result)
             source[window][result.kept] = code
-            confidence[window][result.kept] = result.confidence
-            threshold[window][result.kept] = result.threshold
-            refined[window][result.kept] = is_candidate or result.peeled > 0
+            flat = flat_indices(window, result.kept, shape[1])
+            kept_flat.append(flat)
+            kept_group.append(np.full(flat.size, len(results), np.int32))
+        del labels
     mask = remove_small_components(source > 0, min_area)
     source[~mask] = 0
+    pixels = np.flatnonzero(mask)
+    groups = np.zeros(pixels.size, np.int32)
+    if kept_flat:
+        flat, group = np.concatenate(kept_flat), np.concatenate(kept_group)
+        order = np.argsort(flat)
+        groups = group[order][np.searchsorted(flat[order], pixels)]
+    nan = [float("nan")]
+    fused = FusionResult(mask, source, pixels, groups,
+                         np.array(nan + [r.threshold for r in results]),
+                         np.array(nan + [r.confidence for r in results]),
+                         np.array([False] + [r.refined for r in results]), components=results)
     progress.step(100)
-    fused = FusionResult(mask, source, threshold, confidence, refined & mask)
-    fused.components = results
     return fused

@@ -19,6 +19,7 @@ import numpy as np
 from scipy.signal import find_peaks
 
 from .components import remove_small_components
+from .fusion_result import FusionResult
 from .progress import NO_PROGRESS
 
 HISTOGRAM_BINS = 200
@@ -50,20 +51,6 @@ class PriorResult:
     choice: ThresholdChoice
     prior_pixels: int = 0
     kept_whole_prior: bool = False
-
-
-@dataclass
-class FusionResult:
-    """Outcome of a fusion, per pixel: PV ``mask`` (bool), ``source`` (1 trusted, 2 candidate, 0 none), the NDPI
-    ``threshold`` and ``confidence`` (0–1, NaN where the method gives none) behind each PV pixel, and ``refined``
-    (False where a trusted prior was kept unchanged). ``trusted``/``candidate`` hold the paper method's detail."""
-    mask: np.ndarray
-    source: np.ndarray
-    threshold: np.ndarray
-    confidence: np.ndarray
-    refined: np.ndarray
-    trusted: PriorResult = None
-    candidate: PriorResult = None
 
 
 def ndpi_histogram_counts(values):
@@ -131,55 +118,90 @@ def candidate_threshold(counts, edges):
     return ThresholdChoice(None, "fewer than two peaks above NDPI %.2f" % CANDIDATE_MIN_PEAK_NDPI, peak_positions)
 
 
-def _above(index, prior, threshold):
-    """Prior pixels with NDPI ≥ threshold (NaN never passes)."""
+def _at_or_above(values, threshold):
+    """Which NDPI values reach ``threshold`` (NaN never does; a None threshold accepts nothing)."""
     if threshold is None:
-        return np.zeros(prior.shape, bool)
+        return np.zeros(values.shape, bool)
     with np.errstate(invalid="ignore"):
-        return prior & (index >= threshold)
+        return values >= threshold
+
+
+def refine_trusted_values(values):
+    """Trusted mode on the NDPI of a prior's pixels (row-major order, NaN = invalid): (kept bool, choice, whole)."""
+    finite = values[np.isfinite(values)]
+    counts, edges = ndpi_histogram_counts(finite)
+    choice = trusted_threshold(counts, edges, finite.mean() if finite.size else np.nan)
+    kept = _at_or_above(values, choice.threshold)
+    whole = values.size > 0 and np.count_nonzero(kept) < TRUSTED_KEEP_RATIO * values.size
+    return (np.ones(values.shape, bool) if whole else kept), choice, bool(whole)
+
+
+def confirm_candidate_values(values):
+    """Candidate mode on the NDPI of candidate pixels (NaN = invalid): (kept bool, choice)."""
+    choice = candidate_threshold(*ndpi_histogram_counts(values))
+    return _at_or_above(values, choice.threshold), choice
+
+
+def _full_mask(shape, flat, kept):
+    mask = np.zeros(shape, bool)
+    mask.flat[flat[kept]] = True
+    return mask
 
 
 def refine_trusted(index, prior):
-    """Trusted mode on NDPI ``index`` (float64, NaN = invalid) within bool ``prior``."""
-    values = index[prior & np.isfinite(index)]
-    counts, edges = ndpi_histogram_counts(values)
-    choice = trusted_threshold(counts, edges, values.mean() if values.size else np.nan)
-    kept = _above(index, prior, choice.threshold)
-    prior_pixels = int(np.count_nonzero(prior))
-    whole = prior_pixels > 0 and np.count_nonzero(kept) < TRUSTED_KEEP_RATIO * prior_pixels
-    return PriorResult(prior.copy() if whole else kept, choice, prior_pixels, bool(whole))
+    """Trusted mode on an NDPI array (NaN = invalid) within the bool ``prior``; returns a :class:`PriorResult`."""
+    flat = np.flatnonzero(prior)
+    kept, choice, whole = refine_trusted_values(index.ravel()[flat])
+    return PriorResult(_full_mask(index.shape, flat, kept), choice, int(flat.size), whole)
 
 
 def confirm_candidates(index, candidates):
-    """Candidate mode on NDPI ``index`` within bool ``candidates`` (pixels not in a trusted prior)."""
-    counts, edges = ndpi_histogram_counts(index[candidates])
-    choice = candidate_threshold(counts, edges)
-    return PriorResult(_above(index, candidates, choice.threshold), choice, int(np.count_nonzero(candidates)))
+    """Candidate mode on an NDPI array within the bool ``candidates`` (pixels not in a trusted prior)."""
+    flat = np.flatnonzero(candidates)
+    kept, choice = confirm_candidate_values(index.ravel()[flat])
+    return PriorResult(_full_mask(index.shape, flat, kept), choice, int(flat.size))
+
+
+def paper_fusion_sparse(shape, trusted, candidate, min_area=DEFAULT_MIN_AREA_PIXELS, progress=NO_PROGRESS):
+    """The paper method from the NDPI of the prior pixels only.
+
+    ``trusted`` and ``candidate`` are (flat indices, NDPI values) pairs in row-major order (NaN = invalid pixel);
+    candidate pixels must exclude trusted ones. Returns a :class:`~.fusion_result.FusionResult` on a raster of
+    ``shape``. Equal to :func:`paper_fusion` on the whole image: the histograms and the mean see the same values
+    in the same order.
+    """
+    progress.step(0, "Refining trusted priors (paper method)")
+    trusted_kept, trusted_choice, whole = refine_trusted_values(trusted[1])
+    progress.step(40, "Confirming candidate priors (paper method)")
+    candidate_kept, candidate_choice = confirm_candidate_values(candidate[1])
+    progress.step(70, "Removing components of at most %d pixels" % min_area)
+    source = np.zeros(shape, np.uint8)
+    source.flat[candidate[0][candidate_kept]] = SOURCE_CANDIDATE
+    source.flat[trusted[0][trusted_kept]] = SOURCE_TRUSTED
+    mask = remove_small_components(source > 0, min_area)
+    source[~mask] = 0
+    pixels = np.flatnonzero(mask)
+    nan = float("nan")
+    thresholds = [nan] + [nan if c.threshold is None else c.threshold for c in (trusted_choice, candidate_choice)]
+    result = FusionResult(mask, source, pixels, source.ravel()[pixels].astype(np.int32),
+                          np.array(thresholds), np.full(3, nan), np.array([False, not whole, True]))
+    result.trusted = PriorResult(None, trusted_choice, int(trusted[0].size), whole)
+    result.candidate = PriorResult(None, candidate_choice, int(candidate[0].size))
+    progress.step(100)
+    return result
 
 
 def paper_fusion(index, trusted=None, candidate=None, min_area=DEFAULT_MIN_AREA_PIXELS, progress=NO_PROGRESS):
-    """Fuse trusted and candidate prior masks (bool) with NDPI ``index`` (float64, NaN = invalid).
+    """Fuse trusted and candidate prior masks (bool) with the NDPI ``index`` of the whole image (NaN = invalid).
 
-    Returns a :class:`FusionResult`; its ``mask`` has components of at most ``min_area`` pixels removed.
+    Returns a :class:`~.fusion_result.FusionResult`; its ``mask`` has components of at most ``min_area`` pixels
+    removed.
     """
     shape = index.shape
     trusted = np.zeros(shape, bool) if trusted is None else trusted.astype(bool, copy=False)
     candidate = np.zeros(shape, bool) if candidate is None else candidate.astype(bool, copy=False)
-    progress.step(0, "Refining trusted priors (paper method)")
-    trusted_result = refine_trusted(index, trusted)
-    progress.step(40, "Confirming candidate priors (paper method)")
-    candidate_result = confirm_candidates(index, candidate & ~trusted)
-    progress.step(70, "Removing components of at most %d pixels" % min_area)
-    source = np.zeros(shape, np.uint8)
-    source[candidate_result.mask] = SOURCE_CANDIDATE
-    source[trusted_result.mask] = SOURCE_TRUSTED
-    mask = remove_small_components(source > 0, min_area)
-    source[~mask] = 0
-    threshold = np.full(shape, np.nan, np.float32)
-    for result, code in ((trusted_result, SOURCE_TRUSTED), (candidate_result, SOURCE_CANDIDATE)):
-        if result.choice.threshold is not None:
-            threshold[source == code] = result.choice.threshold
-    refined = mask & ~((source == SOURCE_TRUSTED) & trusted_result.kept_whole_prior)
-    progress.step(100)
-    return FusionResult(mask, source, threshold, np.full(shape, np.nan, np.float32), refined,
-                        trusted_result, candidate_result)
+    values = index.ravel()
+    trusted_flat = np.flatnonzero(trusted)
+    candidate_flat = np.flatnonzero(candidate & ~trusted)
+    return paper_fusion_sparse(shape, (trusted_flat, values[trusted_flat]), (candidate_flat, values[candidate_flat]),
+                               min_area, progress)

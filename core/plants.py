@@ -2,8 +2,10 @@
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
-from .components import component_sizes, label_components
+from .bandsource import flat_indices
+from .components import label_components
 from .paper import SOURCE_CANDIDATE, SOURCE_TRUSTED
 
 _SOURCE_NAMES = {(True, False): "trusted", (False, True): "candidate", (True, True): "both"}
@@ -20,35 +22,30 @@ class Plant:
     refined: bool
 
 
-def _per_label(labels, count, values, select=None):
-    """Mean of finite ``values`` per label (NaN where a label has none), over the pixels in ``select``."""
-    keep = np.isfinite(values) if select is None else np.isfinite(values) & select
-    total = np.bincount(labels[keep], weights=values[keep].astype(np.float64), minlength=count + 1)
-    number = np.bincount(labels[keep], minlength=count + 1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return total / number
+def _mean(values):
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else float("nan")
 
 
 def describe_plants(fusion):
-    """Label the plants of a :class:`~.paper.FusionResult` and describe each: (labels int32, [Plant, …]).
+    """Label the plants of a :class:`~.fusion_result.FusionResult`: (labels int32, [Plant, …], [window, …]).
 
-    A plant's ``threshold`` and ``confidence`` are those of its trusted pixels when it has any, else of its
-    candidate pixels; ``refined`` is False when all its trusted pixels come from a prior kept unchanged.
+    Each plant is described within its own window. Its ``threshold`` and ``confidence`` are the mean over its
+    trusted pixels when it has any, else over its candidate pixels; ``refined`` is False when no pixel of it comes
+    from a prior the method changed.
     """
     labels, count = label_components(fusion.mask)
-    sizes = component_sizes(labels, count)
-    trusted = fusion.source == SOURCE_TRUSTED
-    has_trusted = np.bincount(labels[trusted], minlength=count + 1) > 0
-    has_candidate = np.bincount(labels[fusion.source == SOURCE_CANDIDATE], minlength=count + 1) > 0
-    refined = np.bincount(labels[fusion.refined], minlength=count + 1) > 0
-    attributes = {}
-    for name in ("threshold", "confidence"):
-        values = getattr(fusion, name)
-        attributes[name] = np.where(has_trusted, _per_label(labels, count, values, trusted),
-                                    _per_label(labels, count, values))
-    plants = [Plant(plant_id, int(sizes[plant_id]), _SOURCE_NAMES[(bool(has_trusted[plant_id]),
-                                                                    bool(has_candidate[plant_id]))],
-                    float(attributes["threshold"][plant_id]), float(attributes["confidence"][plant_id]),
-                    bool(refined[plant_id]))
-              for plant_id in range(1, count + 1)]
-    return labels, plants
+    width = fusion.mask.shape[1]
+    plants, windows = [], []
+    for plant_id, window in enumerate(ndimage.find_objects(labels), start=1):
+        local = labels[window] == plant_id
+        groups = fusion.groups_at(flat_indices(window, local, width))
+        source = fusion.source[window][local]
+        trusted = source == SOURCE_TRUSTED
+        chosen = groups[trusted] if trusted.any() else groups
+        plants.append(Plant(plant_id, int(local.sum()),
+                            _SOURCE_NAMES[(bool(trusted.any()), bool((source == SOURCE_CANDIDATE).any()))],
+                            _mean(fusion.threshold_by_group[chosen]), _mean(fusion.confidence_by_group[chosen]),
+                            bool(fusion.refined_by_group[groups].any())))
+        windows.append(window)
+    return labels, plants, windows

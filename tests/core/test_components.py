@@ -52,7 +52,9 @@ def test_plants_report_their_source_and_threshold(chips):
     candidate = np.zeros_like(reference)
     candidate[:, -3:] = True  # a strip, partly touching the trusted prior
     fusion = paper_fusion(index, trusted, candidate)
-    labels, plants = describe_plants(fusion)
+    labels, plants, windows = describe_plants(fusion)
+    assert len(windows) == len(plants) and all((labels[w] == p.plant_id).sum() == p.pixels
+                                               for w, p in zip(windows, plants))
     assert sum(p.pixels for p in plants) == fusion.mask.sum() == np.count_nonzero(labels)
     expected = {frozenset([1]): "trusted", frozenset([2]): "candidate", frozenset([1, 2]): "both"}
     for plant in plants:
@@ -61,7 +63,7 @@ def test_plants_report_their_source_and_threshold(chips):
         chosen = fusion.candidate if plant.source == "candidate" else fusion.trusted
         assert plant.threshold == pytest.approx(chosen.choice.threshold)
         assert np.isnan(plant.confidence)
-        assert plant.refined == (plant.source == "candidate" or not fusion.trusted.kept_whole_prior)
+        assert plant.refined == (plant.source != "trusted" or not fusion.trusted.kept_whole_prior)
 
 
 def test_extract_rejects_an_all_nodata_image():
