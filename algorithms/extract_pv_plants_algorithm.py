@@ -140,9 +140,10 @@ class ExtractPvPlantsAlgorithm(QgsProcessingAlgorithm):
         progress = Progress(lambda percent, message: self._report(feedback, percent, message),
                             feedback.isCanceled).span(20, 80)
         try:
-            plant_map = extract_pv_plants(
-                sentinel2.bands, trusted, candidate, sentinel2.scale, sentinel2.offset, None, method,
-                self.parameterAsInt(parameters, self.MIN_AREA_PIXELS, context), progress)
+            with gdal_io.SmallBlockCache():
+                plant_map = extract_pv_plants(
+                    sentinel2.bands, trusted, candidate, sentinel2.scale, sentinel2.offset, None, method,
+                    self.parameterAsInt(parameters, self.MIN_AREA_PIXELS, context), progress)
         except NoValidPixels as error:
             raise QgsProcessingException(tr("INPUT: %s Check the band choice, SCALE and OFFSET.") % error)
         except Cancelled:

@@ -64,6 +64,23 @@ def raster_info(path):
     return RasterInfo(grid, [band.GetDescription() for band in bands], [band.GetNoDataValue() for band in bands])
 
 
+class SmallBlockCache:
+    """Context manager that lowers GDAL's block cache to ``megabytes`` while a full raster is read window by
+    window (each window is read once, so a large cache only costs memory), and restores it afterwards."""
+
+    def __init__(self, megabytes=64):
+        self.limit = megabytes * 1024 * 1024
+
+    def __enter__(self):
+        self.previous = gdal.GetCacheMax()
+        gdal.SetCacheMax(min(self.previous, self.limit))
+        return self
+
+    def __exit__(self, *exc):
+        gdal.SetCacheMax(self.previous)
+        return False
+
+
 class GdalBands:
     """A band source (see ``core.bandsource``) reading windows of the role bands of a raster file on demand."""
 
@@ -76,6 +93,10 @@ class GdalBands:
         self.block_shape = (rows, columns)
         self.nodata_by_role = dict(nodata_by_role)
         self.path = path
+
+    def clone(self):
+        """The same band source on a new dataset handle, for another thread."""
+        return GdalBands(self.path, dict(zip(self.roles, self.band_list)), self.nodata_by_role)
 
     def read(self, rows, cols):
         """DN arrays keyed by role for the window (rows, cols) given as slices."""

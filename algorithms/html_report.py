@@ -3,9 +3,13 @@ import base64
 import html
 import io
 
-import matplotlib
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+
+def pyplot():
+    """matplotlib's pyplot on the Agg back-end, imported on first use (it is slow to load with QGIS)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
 
 STYLE = ("body{font-family:sans-serif;margin:1.5em;color:#222}h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.4em}"
          "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #bbb;padding:.25em .6em;"
@@ -17,7 +21,7 @@ def figure_html(figure, alt):
     """An <img> with the figure as an embedded PNG; the figure is closed."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    plt.close(figure)
+    pyplot().close(figure)
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
     return '<img alt="%s" src="data:image/png;base64,%s"/>' % (html.escape(alt), data)
 

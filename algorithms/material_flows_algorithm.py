@@ -9,7 +9,7 @@ from qgis.core import (QgsFeature, QgsFeatureSink, QgsField, QgsFields, QgsProce
 
 from ..core import material_flows as mf
 from .extract_pv_plants_algorithm import ellipsoidal_area
-from .html_report import figure_html, table_html, write_page
+from .html_report import figure_html, pyplot, table_html, write_page
 from .outputs import check_writable
 from .texts import tr
 
@@ -211,7 +211,7 @@ class MaterialFlowsAlgorithm(QgsProcessingAlgorithm):
 
 def write_report(path, result, lifetime, power_density):
     """HTML report: stacked areas of stock and end-of-life flows by material, recovered mass per scenario."""
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     names = [m.name for m in result.materials]
     order = np.argsort([-m.kg_per_m2 for m in result.materials])
     years = result.years

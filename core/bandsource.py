@@ -66,3 +66,33 @@ def flat_indices(window, local, width):
     """Row-major flat indices in the full raster (of ``width`` columns) of the True pixels of ``local``."""
     rows, cols = np.nonzero(local)
     return (rows + window[0].start).astype(np.int64) * width + (cols + window[1].start)
+
+
+def group_windows(bands, windows, target=None):
+    """Group many small windows for reading: windows starting in the same block-aligned read window form one
+    group read at once (their bounding window), very large groups are split into single windows. Returns
+    [(read window, [positions in ``windows``]), …] in raster order."""
+    shape = bands.shape
+    tile = read_shape(bands.block_shape, shape, target or getattr(bands, "read_target", READ_TARGET))
+    groups = {}
+    for position, (rows, cols) in enumerate(windows):
+        groups.setdefault((rows.start // tile[0], cols.start // tile[1]), []).append(position)
+    result = []
+    for key in sorted(groups):
+        members = groups[key]
+        top = min(windows[p][0].start for p in members)
+        left = min(windows[p][1].start for p in members)
+        bottom = max(windows[p][0].stop for p in members)
+        right = max(windows[p][1].stop for p in members)
+        if (bottom - top) * (right - left) > 4 * tile[0] * tile[1]:
+            result.extend((windows[p], [p]) for p in members)
+        else:
+            result.append(((slice(top, bottom), slice(left, right)), members))
+    return result
+
+
+def sub_window(block, read_window, window):
+    """The part of DN arrays ``block`` (read for ``read_window``) that covers ``window``."""
+    local = (slice(window[0].start - read_window[0].start, window[0].stop - read_window[0].start),
+             slice(window[1].start - read_window[1].start, window[1].stop - read_window[1].start))
+    return {role: band[local] for role, band in block.items()}

@@ -7,6 +7,7 @@ from .andpi import ndpi_from_dn
 from .bandsource import READ_TARGET, ArrayBands, flat_indices, occupied_windows, read_shape
 from .fusion_result import FusionResult
 from .improved import improved_fusion
+from .parallel import ThreadBands, map_in_threads
 from .paper import DEFAULT_MIN_AREA_PIXELS, paper_fusion_sparse
 from .plants import describe_plants
 from .progress import NO_PROGRESS
@@ -33,29 +34,34 @@ class PlantMap:
 
 def gather_prior_ndpi(bands, masks, scale=10000.0, offset=0.0, progress=NO_PROGRESS):
     """NDPI (float64, NaN = invalid) at the True pixels of each bool mask: [(flat indices, values), …] in
-    row-major order, and the number of valid pixels read. Only the block-aligned windows that hold prior pixels
-    are read."""
+    row-major order, the number of valid pixels read, and the number of windows read. Only the block-aligned
+    windows that hold prior pixels are read, on both cores."""
     shape = bands.shape
     union = np.logical_or.reduce(masks) if len(masks) > 1 else masks[0]
-    windows = occupied_windows(union, read_shape(bands.block_shape, shape, getattr(bands, "read_target", READ_TARGET)))
-    pieces = [([], []) for _ in masks]
-    valid_read = 0
-    for number, window in enumerate(windows):
-        progress.step(100.0 * number / max(len(windows), 1))
-        index, valid = ndpi_from_dn(bands.read(*window), scale, offset, bands.nodata_by_role)
-        valid_read += int(np.count_nonzero(valid))
-        for (flats, values), mask in zip(pieces, masks):
+    windows = occupied_windows(union, read_shape(bands.block_shape, shape, getattr(bands, "read_target",
+                                                                                     READ_TARGET)))
+    shared = ThreadBands(bands)
+
+    def at_priors(window):
+        """NDPI at the prior pixels of one window, per mask, and the count of valid ones."""
+        wanted = union[window]
+        dn = {role: band[wanted] for role, band in shared.get().read(*window).items()}
+        index, valid = ndpi_from_dn(dn, scale, offset, bands.nodata_by_role)  # at the prior pixels only
+        per_mask = []
+        for mask in masks:
             local = mask[window]
-            flats.append(flat_indices(window, local, shape[1]))
-            values.append(index[local])
+            per_mask.append((flat_indices(window, local, shape[1]), index[local[wanted]]))
+        return per_mask, int(np.count_nonzero(valid))
+
+    done = map_in_threads(at_priors, windows, progress)
     gathered = []
-    for flats, values in pieces:
-        flat = np.concatenate(flats) if flats else np.zeros(0, np.int64)
-        value = np.concatenate(values) if values else np.zeros(0)
+    for number in range(len(masks)):
+        flat = np.concatenate([d[0][number][0] for d in done]) if done else np.zeros(0, np.int64)
+        value = np.concatenate([d[0][number][1] for d in done]) if done else np.zeros(0)
         order = np.argsort(flat, kind="stable")
         gathered.append((flat[order], value[order]))
     progress.step(100)
-    return gathered, valid_read, len(windows)
+    return gathered, sum(d[1] for d in done), len(windows)
 
 
 def fuse(bands, trusted=None, candidate=None, scale=10000.0, offset=0.0, nodata_by_role=None, method=METHOD_PAPER,
@@ -68,7 +74,9 @@ def fuse(bands, trusted=None, candidate=None, scale=10000.0, offset=0.0, nodata_
         bands = ArrayBands(bands, nodata_by_role)
     shape = bands.shape
     trusted = np.zeros(shape, bool) if trusted is None else np.asarray(trusted, bool)
-    candidate = np.zeros(shape, bool) if candidate is None else np.asarray(candidate, bool) & ~trusted
+    candidate = np.zeros(shape, bool) if candidate is None else np.asarray(candidate, bool)
+    if (candidate & trusted).any():  # candidates are the pixels not already in a trusted prior
+        candidate = candidate & ~trusted
     if method == METHOD_PAPER:
         progress.step(0, "Paper method: NDPI at the prior pixels")
         (trusted_ndpi, candidate_ndpi), valid_read, windows = gather_prior_ndpi(

@@ -12,7 +12,7 @@ class FusionResult:
     kept sparse: ``pixel_index`` holds the row-major flat indices of the PV pixels (sorted), ``pixel_group`` a group
     id for each of them, and the ``*_by_group`` arrays the NDPI threshold, the confidence (NaN where the method
     gives none) and whether the prior was changed, per group. The paper method has one group per role, the
-    improved method one per prior component.
+    improved method one per prior component. ``labels`` (int32) numbers the plants of ``mask`` 1…``plant_count``.
     """
     mask: np.ndarray
     source: np.ndarray
@@ -24,6 +24,8 @@ class FusionResult:
     trusted: object = None
     candidate: object = None
     components: list = field(default_factory=list)
+    labels: np.ndarray = None
+    plant_count: int = 0
 
     def groups_at(self, flat):
         """Group ids of the given flat indices (0 where the pixel is not PV)."""

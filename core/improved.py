@@ -33,10 +33,11 @@ from scipy import ndimage
 
 from .andpi import ndpi_from_dn, to_reflectance
 from .bands import ROLES
-from .bandsource import flat_indices, grown_window
-from .components import label_components, remove_small_components
+from .bandsource import flat_indices, group_windows, grown_window, sub_window
+from .components import dilate, erode, label_components, label_plants
 from .fusion_result import FusionResult
 from .paper import SOURCE_CANDIDATE, SOURCE_TRUSTED
+from .parallel import ThreadBands, map_in_threads
 from .progress import NO_PROGRESS
 
 PEEL_FRACTION = 0.3
@@ -50,7 +51,6 @@ MIN_CORE_PIXELS = 10
 MIN_RING_PIXELS = 8
 #: Window margin around a component, in pixels: room for the ring.
 MARGIN = 4
-_EIGHT = np.ones((3, 3), bool)
 
 
 @dataclass
@@ -69,12 +69,12 @@ def core_and_ring(component, free):
     """Core (PV-like) and background ring (not-PV-like) of a component; ``free`` = valid pixels in no prior."""
     core = component
     for iterations in (2, 1):
-        eroded = ndimage.binary_erosion(component, _EIGHT, iterations=iterations)
+        eroded = erode(component, iterations)
         if np.count_nonzero(eroded) >= MIN_CORE_PIXELS:
             core = eroded
             break
-    near = ndimage.binary_dilation(component, _EIGHT, iterations=1)
-    far = ndimage.binary_dilation(component, _EIGHT, iterations=3)
+    near = dilate(component, 1)
+    far = dilate(component, 3)
     ring = far & ~near & free
     if np.count_nonzero(ring) < MIN_RING_PIXELS:
         ring = far & ~component & free
@@ -103,7 +103,7 @@ def outer_layer(mask, valid=None):
     """Pixels of ``mask`` next to (8-neighbourhood) a valid pixel outside it. Beyond the image edge and nodata
     count alike as unknown, so a plant cut by either is not peeled there."""
     outside = ~mask if valid is None else valid & ~mask
-    return mask & ndimage.binary_dilation(outside, _EIGHT)
+    return mask & dilate(outside)
 
 
 def layer_mean(values, layer):
@@ -183,12 +183,26 @@ def refine_component(reflectance, index, component, free, candidate, valid=None)
     return ComponentResult(kept, confidence, threshold, layers, reason="peeled %d layer(s)" % layers)
 
 
-def _window_inputs(bands, window, scale, offset):
-    """Reflectance (rows, cols, 6), NDPI and validity of a window of a band source."""
-    dn = bands.read(*window)
-    index, valid = ndpi_from_dn(dn, scale, offset, bands.nodata_by_role)
+def _window_inputs(dn, nodata_by_role, scale, offset):
+    """Reflectance (rows, cols, 6), NDPI and validity of DN arrays keyed by role."""
+    index, valid = ndpi_from_dn(dn, scale, offset, nodata_by_role)
     reflectance = np.stack([to_reflectance(dn[role], scale, offset) for role in ROLES], axis=-1)
     return reflectance, index, valid
+
+
+def prior_components(trusted, candidate, shape):
+    """Every prior component as (window, component mask in the window, is candidate): trusted components, then
+    candidate ones. One role is labelled at a time and each component kept cropped to its window, so a full tile
+    needs one label raster at a time."""
+    components = []
+    for prior, is_candidate in ((trusted, False), (candidate, True)):
+        labels, _ = label_components(prior)
+        for label, found in enumerate(ndimage.find_objects(labels), start=1):
+            if found is not None:
+                window = grown_window(found, MARGIN, shape)
+                components.append((window, labels[window] == label, is_candidate))
+        del labels
+    return components
 
 
 def improved_fusion(bands, trusted=None, candidate=None, scale=10000.0, offset=0.0, min_area=5,
@@ -202,34 +216,43 @@ def improved_fusion(bands, trusted=None, candidate=None, scale=10000.0, offset=0
     """
     shape = bands.shape
     trusted = np.zeros(shape, bool) if trusted is None else trusted.astype(bool, copy=False)
-    candidate = np.zeros(shape, bool) if candidate is None else candidate.astype(bool, copy=False) & ~trusted
-    occupied = trusted | candidate
+    candidate = np.zeros(shape, bool) if candidate is None else candidate.astype(bool, copy=False)
+    if (candidate & trusted).any():
+        candidate = candidate & ~trusted
     source = np.zeros(shape, np.uint8)
     results, kept_flat, kept_group = [], [], []
-    roles = ((trusted, SOURCE_TRUSTED, False), (candidate, SOURCE_CANDIDATE, True))
-    for role, (prior, code, is_candidate) in enumerate(roles):
-        labels, count = label_components(prior)
-        for label, found in enumerate(ndimage.find_objects(labels), start=1):
-            if found is None:
-                continue
-            if label % 32 == 1:
-                progress.step(100.0 * (role + label / max(count, 1)) / len(roles))
-            else:
-                progress.check()
-            window = grown_window(found, MARGIN, shape)
-            reflectance, index, valid = _window_inputs(bands, window, scale, offset)
-            component = (labels[window] == label) & valid
-            if not component.any():
-                continue
-            result = refine_component(reflectance, index, component, valid & ~occupied[window], is_candidate, valid)
-            result.refined = is_candidate or result.peeled > 0
+    components = prior_components(trusted, candidate, shape)
+    shared = ThreadBands(bands)
+
+    def decide(group):
+        """Read a group's window once and decide each of its components."""
+        read_window, members = group
+        block = shared.get().read(*read_window)
+        decided = []
+        for position in members:
+            window, component, is_candidate = components[position]
+            reflectance, index, valid = _window_inputs(sub_window(block, read_window, window),
+                                                       bands.nodata_by_role, scale, offset)
+            component = component & valid
+            if component.any():
+                free = valid & ~trusted[window] & ~candidate[window]
+                result = refine_component(reflectance, index, component, free, is_candidate, valid)
+                result.refined = is_candidate or result.peeled > 0
+                decided.append((position, result))
+        return decided
+
+    windows = [window for window, _, _ in components]
+    for decided in map_in_threads(decide, group_windows(bands, windows), progress.span(0, 90)):
+        for position, result in decided:
+            window, _, is_candidate = components[position]
             results.append(result)
-            source[window][result.kept] = code
+            source[window][result.kept] = SOURCE_CANDIDATE if is_candidate else SOURCE_TRUSTED
             flat = flat_indices(window, result.kept, shape[1])
             kept_flat.append(flat)
             kept_group.append(np.full(flat.size, len(results), np.int32))
-        del labels
-    mask = remove_small_components(source > 0, min_area)
+    del components
+    labels, plants = label_plants(source > 0, min_area)
+    mask = labels > 0
     source[~mask] = 0
     pixels = np.flatnonzero(mask)
     groups = np.zeros(pixels.size, np.int32)
@@ -241,6 +264,7 @@ def improved_fusion(bands, trusted=None, candidate=None, scale=10000.0, offset=0
     fused = FusionResult(mask, source, pixels, groups,
                          np.array(nan + [r.threshold for r in results]),
                          np.array(nan + [r.confidence for r in results]),
-                         np.array([False] + [r.refined for r in results]), components=results)
+                         np.array([False] + [r.refined for r in results]), components=results,
+                         labels=labels, plant_count=plants)
     progress.step(100)
     return fused

@@ -16,9 +16,8 @@ mode covers the whole image, as published.
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import find_peaks
 
-from .components import remove_small_components
+from .components import label_plants
 from .fusion_result import FusionResult
 from .progress import NO_PROGRESS
 
@@ -75,6 +74,7 @@ def bin_centres(edges):
 
 def histogram_peaks(density):
     """Indices of density peaks (ascending) with the published settings."""
+    from scipy.signal import find_peaks  # imported on use: scipy.signal is slow to load with QGIS
     peaks, _ = find_peaks(density, height=PEAK_HEIGHT, distance=PEAK_DISTANCE, prominence=PEAK_PROMINENCE)
     return np.sort(peaks)
 
@@ -178,13 +178,15 @@ def paper_fusion_sparse(shape, trusted, candidate, min_area=DEFAULT_MIN_AREA_PIX
     source = np.zeros(shape, np.uint8)
     source.flat[candidate[0][candidate_kept]] = SOURCE_CANDIDATE
     source.flat[trusted[0][trusted_kept]] = SOURCE_TRUSTED
-    mask = remove_small_components(source > 0, min_area)
+    labels, plants = label_plants(source > 0, min_area)
+    mask = labels > 0
     source[~mask] = 0
     pixels = np.flatnonzero(mask)
     nan = float("nan")
     thresholds = [nan] + [nan if c.threshold is None else c.threshold for c in (trusted_choice, candidate_choice)]
     result = FusionResult(mask, source, pixels, source.ravel()[pixels].astype(np.int32),
                           np.array(thresholds), np.full(3, nan), np.array([False, not whole, True]))
+    result.labels, result.plant_count = labels, plants
     result.trusted = PriorResult(None, trusted_choice, int(trusted[0].size), whole)
     result.candidate = PriorResult(None, candidate_choice, int(candidate[0].size))
     progress.step(100)

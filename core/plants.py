@@ -34,7 +34,9 @@ def describe_plants(fusion):
     trusted pixels when it has any, else over its candidate pixels; ``refined`` is False when no pixel of it comes
     from a prior the method changed.
     """
-    labels, count = label_components(fusion.mask)
+    labels = fusion.labels
+    if labels is None:
+        labels, _ = label_components(fusion.mask)
     width = fusion.mask.shape[1]
     plants, windows = [], []
     for plant_id, window in enumerate(ndimage.find_objects(labels), start=1):

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from fusion_pv_mapping.core.andpi import ndpi_from_dn
-from fusion_pv_mapping.core.components import label_components, relabel_sequential, remove_small_components
+from fusion_pv_mapping.core.components import label_components, label_plants, remove_small_components
 from fusion_pv_mapping.core.extract import NoValidPixels, extract_pv_plants
 from fusion_pv_mapping.core.bands import ROLES
 from fusion_pv_mapping.core.plants import describe_plants
@@ -38,11 +38,12 @@ def test_components_of_at_most_min_pixels_are_removed():
     assert np.array_equal(remove_small_components(PICTURE, 0), PICTURE)
 
 
-def test_relabel_sequential():
-    labels = np.array([[0, 3, 3], [5, 0, 1]])
-    keep = np.array([False, True, False, True, False, False])
-    new, count = relabel_sequential(labels, keep)
-    assert new.tolist() == [[0, 2, 2], [0, 0, 1]] and count == 2
+def test_label_plants_numbers_the_cleaned_mask_in_raster_order():
+    mask = np.random.default_rng(11).random((60, 70)) > 0.6
+    labels, count = label_plants(mask, 5)
+    expected, expected_count = label_components(remove_small_components(mask, 5))
+    assert count == expected_count and np.array_equal(labels, expected)
+    assert np.array_equal(label_plants(PICTURE, 0)[0] > 0, PICTURE)
 
 
 def test_plants_report_their_source_and_threshold(chips):

@@ -1,4 +1,6 @@
 """Window-by-window processing equals the whole-image computation (several windows on small real rasters)."""
+import time
+
 import numpy as np
 import pytest
 
@@ -7,6 +9,7 @@ from fusion_pv_mapping.core.bands import ROLES
 from fusion_pv_mapping.core.bandsource import ArrayBands, block_grid, occupied_windows, read_shape
 from fusion_pv_mapping.core.extract import METHOD_IMPROVED, METHOD_PAPER, extract_pv_plants, fuse, gather_prior_ndpi
 from fusion_pv_mapping.core.paper import paper_fusion
+from fusion_pv_mapping.core.parallel import WORKERS
 from fusion_pv_mapping.core.progress import Cancelled, Progress
 from chip_data import bands_by_role
 from flawed_priors import flawed_priors
@@ -103,14 +106,18 @@ def test_progress_moves_per_window_and_cancel_stops_within_one(chips):
     assert len(set(seen)) >= 10
     reads = []
 
-    class CountingBands(ArrayBands):
+    class SlowBands(ArrayBands):
+        """Reads take 50 ms, like large windows of a big file."""
         def read(self, rows, cols):
             reads.append(1)
+            time.sleep(0.05)
             return super().read(rows, cols)
 
     for method in (METHOD_PAPER, METHOD_IMPROVED):
         reads.clear()
+        started = time.monotonic()
         with pytest.raises(Cancelled):
-            fuse(CountingBands(dn, nodata, (8, 8), read_target=8), reference, None, method=method,
+            fuse(SlowBands(dn, nodata, (8, 8), read_target=8), reference, None, method=method,
                  progress=Progress(None, lambda: len(reads) >= 2))
-        assert len(reads) <= 2
+        assert time.monotonic() - started < 1.0
+        assert len(reads) <= 2 + WORKERS  # reads already under way finish, no new one starts

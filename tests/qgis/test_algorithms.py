@@ -285,3 +285,22 @@ def test_outputs_load_styled(fusionpv, tmp_path):
             if isinstance(layer, QgsRasterLayer) and layer.source() == str(tmp_path / "mask.tif")][0]
     assert mask.renderer().type() == "paletted"
     assert QgsCoordinateReferenceSystem("EPSG:32632") == plants.crs()
+
+
+@pytest.mark.parametrize("method", [0, 1])
+def test_small_gdal_blocks_give_the_whole_image_result(fusionpv, feedback, tmp_path, monkeypatch, method):
+    """A GeoTIFF tiled in 16 × 16 blocks, read in 16-pixel windows on two threads, equals the in-memory run."""
+    from fusion_pv_mapping.core import bandsource, extract
+    monkeypatch.setattr(extract, "READ_TARGET", 16)
+    monkeypatch.setattr(bandsource, "READ_TARGET", 16)
+    tiled = str(tmp_path / "tiled.tif")
+    gdal.Translate(tiled, chip(MEDIAN % "159"), creationOptions=["TILED=YES", "BLOCKXSIZE=16", "BLOCKYSIZE=16"])
+    reference = read(chip("pv_mask_159.tif")) > 0
+    prior = write_prior(str(tmp_path / "grown.tif"), "159", flawed_priors(reference)["grown1"])
+    mask_path = str(tmp_path / "mask.tif")
+    run("extractpvplants", {"INPUT": tiled, "TRUSTED_PRIORS": [prior], "CANDIDATE_PRIORS": [chip("pv_mask_159.tif")],
+                            "METHOD": method, "OUTPUT": str(tmp_path / "plants.gpkg"), "OUTPUT_MASK": mask_path},
+        feedback)
+    bands = [read(chip(MEDIAN % "159"), n) for n in (2, 3, 4, 8, 10, 11)]
+    expected = fuse(dict(zip(ROLES, bands)), flawed_priors(reference)["grown1"], reference, method=method)
+    assert np.array_equal(read(mask_path) > 0, expected.mask)
