@@ -9,7 +9,7 @@ from ..core.extract import METHOD_IMPROVED, NoValidPixels, extract_pv_plants
 from ..core.paper import DEFAULT_MIN_AREA_PIXELS
 from ..core.progress import Cancelled, Progress
 from . import gdal_io
-from .outputs import check_writable, raster_driver, style_on_load
+from .outputs import check_writable, number_or_null, raster_driver, style_on_load
 from .prior_layers import prior_mask
 from .sentinel2_input import SENTINEL2_HELP, add_sentinel2_parameters, read_sentinel2
 from .texts import tr
@@ -27,11 +27,6 @@ def plant_fields():
     fields.append(QgsField("confidence", QVariant.Double))
     fields.append(QgsField("refined", QVariant.Int))
     return fields
-
-
-def _number_or_null(value):
-    """A float attribute, or None (NULL) for NaN."""
-    return None if value is None or value != value else float(value)
 
 
 def ellipsoidal_area(crs, context):
@@ -208,7 +203,7 @@ class ExtractPvPlantsAlgorithm(QgsProcessingAlgorithm):
             feature = QgsFeature(fields)
             feature.setGeometry(geometry)
             feature.setAttributes([plant.plant_id, area.measureArea(geometry), plant.pixels, plant.source,
-                                   plant_map.method, _number_or_null(plant.threshold),
-                                   _number_or_null(plant.confidence), int(plant.refined)])
+                                   plant_map.method, number_or_null(plant.threshold),
+                                   number_or_null(plant.confidence), int(plant.refined)])
             features.append(feature)
         return features

@@ -117,19 +117,37 @@ def _memory_raster(grid, data_type=gdal.GDT_Byte):
     return dataset
 
 
-def rasterize_geometries(wkb_geometries, grid):
-    """Bool mask on ``grid`` of pixels whose centre lies inside any geometry (WKB, already in the grid's CRS)."""
-    target = _memory_raster(grid)
+def _rasterize(wkb_geometries, grid, data_type, labelled):
+    """Burn geometries (WKB, in the grid's CRS) onto a new raster of ``grid`` with the pixel-centre rule: 1 each,
+    or i + 1 for geometry i when ``labelled`` (the later geometry wins where they overlap)."""
+    target = _memory_raster(grid, data_type)
     if wkb_geometries:
-        source = ogr.GetDriverByName("Memory").CreateDataSource("priors")
+        source = ogr.GetDriverByName("Memory").CreateDataSource("geometries")
         srs = osr.SpatialReference(wkt=grid.crs_wkt) if grid.crs_wkt else None
-        layer = source.CreateLayer("priors", srs, ogr.wkbUnknown)
-        for wkb in wkb_geometries:
+        layer = source.CreateLayer("geometries", srs, ogr.wkbUnknown)
+        layer.CreateField(ogr.FieldDefn("label", ogr.OFTInteger))
+        for label, wkb in enumerate(wkb_geometries, start=1):
             feature = ogr.Feature(layer.GetLayerDefn())
+            feature.SetField(0, label)
             feature.SetGeometry(ogr.CreateGeometryFromWkb(bytes(wkb)))
             layer.CreateFeature(feature)
-        gdal.RasterizeLayer(target, [1], layer, burn_values=[1])
-    return target.GetRasterBand(1).ReadAsArray() > 0
+        if labelled:
+            gdal.RasterizeLayer(target, [1], layer, options=["ATTRIBUTE=label"])
+        else:
+            gdal.RasterizeLayer(target, [1], layer, burn_values=[1])
+    band = target.GetRasterBand(1)
+    return band.ReadAsArray()
+
+
+def rasterize_geometries(wkb_geometries, grid):
+    """Bool mask on ``grid`` of pixels whose centre lies inside any geometry (WKB, already in the grid's CRS)."""
+    return _rasterize(wkb_geometries, grid, gdal.GDT_Byte, False) > 0
+
+
+def rasterize_labels(wkb_geometries, grid):
+    """int32 labels on ``grid``: geometry i (WKB, in the grid's CRS) burnt as i + 1 (pixel-centre rule); 0 = none.
+    Where geometries overlap, the later one wins."""
+    return _rasterize(wkb_geometries, grid, gdal.GDT_Int32, True).astype(np.int32, copy=False)
 
 
 def warp_mask(path, band_number, grid, source_crs_wkt=None):

@@ -9,6 +9,11 @@ from .texts import tr
 RESOURCES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources")
 
 
+def number_or_null(value):
+    """A float attribute or output, or None (NULL) for None and NaN."""
+    return None if value is None or value != value else float(value)
+
+
 class _LoadStyle(QgsProcessingLayerPostProcessorInterface):
     """Applies a QML style from ``resources/`` to an output once QGIS has loaded it."""
 

@@ -1,4 +1,6 @@
 """PV prior layers (polygons or raster masks, any CRS) as bool masks on the image grid."""
+from dataclasses import dataclass, field
+
 from qgis.core import (QgsCoordinateReferenceSystem, QgsCoordinateTransform, QgsCsException, QgsFeatureRequest,
                        QgsMapLayerType, QgsProcessingException, QgsRectangle, QgsWkbTypes)
 import numpy as np
@@ -11,44 +13,58 @@ def _gdal_wkt(crs):
     return crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL)
 
 
-def _image_extent_in(layer_crs, sentinel2, context):
-    """The image extent in ``layer_crs`` (to fetch only the features that may touch it), or None."""
-    xmin, ymin, xmax, ymax = sentinel2.grid.bounds
+def _grid_extent_in(layer_crs, grid, grid_crs, context):
+    """The grid's extent in ``layer_crs`` (to fetch only the features that may touch it), or None."""
+    xmin, ymin, xmax, ymax = grid.bounds
     try:
-        transform = QgsCoordinateTransform(sentinel2.crs, layer_crs, context.transformContext())
+        transform = QgsCoordinateTransform(grid_crs, layer_crs, context.transformContext())
         return transform.transformBoundingBox(QgsRectangle(xmin, ymin, xmax, ymax))
     except QgsCsException:
         return None
 
 
-def _polygon_wkbs(layer, parameter, sentinel2, context, feedback):
-    """WKB of the layer's polygons that may touch the image, transformed to the image CRS."""
+@dataclass
+class Polygons:
+    """Polygons of a layer in a grid's CRS: WKB, feature ids, and how many were repaired or skipped."""
+    wkbs: list = field(default_factory=list)
+    feature_ids: list = field(default_factory=list)
+    repaired: int = 0
+    skipped: int = 0
+
+
+def polygons_on_grid(layer, parameter, grid, grid_crs, context, feedback, repair=False):
+    """The layer's polygons that may touch ``grid``, transformed to ``grid_crs`` (invalid ones repaired with
+    ``makeValid`` when ``repair``); raises a QgsProcessingException for a layer that is not polygons."""
     if layer.geometryType() != QgsWkbTypes.PolygonGeometry:
         raise QgsProcessingException(
-            tr("%s: layer '%s' holds %s geometries; PV priors must be polygons or raster masks.") % (
+            tr("%s: layer '%s' holds %s geometries; use polygons or a raster mask.") % (
                 parameter, layer.name(), QgsWkbTypes.geometryDisplayString(layer.geometryType()).lower()))
-    transform = QgsCoordinateTransform(layer.crs(), sentinel2.crs, context.transformContext())
+    transform = QgsCoordinateTransform(layer.crs(), grid_crs, context.transformContext())
     request = QgsFeatureRequest().setNoAttributes()
-    extent = _image_extent_in(layer.crs(), sentinel2, context)
+    extent = _grid_extent_in(layer.crs(), grid, grid_crs, context)
     if extent is not None:
         request.setFilterRect(extent)
-    wkbs, failed = [], 0
+    polygons = Polygons()
     for feature in layer.getFeatures(request):
         if feedback.isCanceled():
             break
         geometry = feature.geometry()
         if geometry.isEmpty():
             continue
+        if repair and not geometry.isGeosValid():
+            geometry = geometry.makeValid()
+            polygons.repaired += 1
         try:
             geometry.transform(transform)
         except QgsCsException:
-            failed += 1
+            polygons.skipped += 1
             continue
-        wkbs.append(geometry.asWkb())
-    if failed:
-        feedback.pushWarning(tr("%s: %d polygon(s) of '%s' could not be transformed to the image CRS and were "
-                                "skipped.") % (parameter, failed, layer.name()))
-    return wkbs
+        polygons.wkbs.append(geometry.asWkb())
+        polygons.feature_ids.append(feature.id())
+    if polygons.skipped:
+        feedback.pushWarning(tr("%s: %d polygon(s) of '%s' could not be transformed to the target CRS and were "
+                                "skipped.") % (parameter, polygons.skipped, layer.name()))
+    return polygons
 
 
 def _layer_mask(layer, parameter, sentinel2, context, feedback):
@@ -57,8 +73,8 @@ def _layer_mask(layer, parameter, sentinel2, context, feedback):
             tr("%s: layer '%s' has no known coordinate reference system; assign one (Layer Properties > Source) "
                "so it can be placed on the image.") % (parameter, layer.name()))
     if layer.type() == QgsMapLayerType.VectorLayer:
-        return gdal_io.rasterize_geometries(_polygon_wkbs(layer, parameter, sentinel2, context, feedback),
-                                            sentinel2.grid)
+        polygons = polygons_on_grid(layer, parameter, sentinel2.grid, sentinel2.crs, context, feedback)
+        return gdal_io.rasterize_geometries(polygons.wkbs, sentinel2.grid)
     if layer.type() == QgsMapLayerType.RasterLayer and layer.providerType() == "gdal":
         try:
             return gdal_io.warp_mask(layer.source(), 1, sentinel2.grid, _gdal_wkt(layer.crs()))

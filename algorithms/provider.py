@@ -5,6 +5,7 @@ from qgis.PyQt.QtGui import QIcon
 from qgis.core import QgsProcessingProvider
 
 from .andpi_algorithm import AndpiAlgorithm
+from .assess_accuracy_algorithm import AssessAccuracyAlgorithm
 from .extract_pv_plants_algorithm import ExtractPvPlantsAlgorithm
 from .material_flows_algorithm import MaterialFlowsAlgorithm
 
@@ -15,7 +16,8 @@ class FusionPvProvider(QgsProcessingProvider):
     """Provider ``fusionpv`` ("Fusion PV Mapping")."""
 
     def loadAlgorithms(self):  # noqa: N802 (QGIS API name)
-        for algorithm in (AndpiAlgorithm(), ExtractPvPlantsAlgorithm(), MaterialFlowsAlgorithm()):
+        for algorithm in (AndpiAlgorithm(), ExtractPvPlantsAlgorithm(), AssessAccuracyAlgorithm(),
+                          MaterialFlowsAlgorithm()):
             self.addAlgorithm(algorithm)
 
     def id(self):

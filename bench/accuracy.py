@@ -9,13 +9,15 @@ towns with no PV plant), each in a chip of its bounds plus 2 px like the Austria
 
 Prints one table: mean pixel IoU and F1 over chips (the known hard cases apart), the prior's own IoU, the share of
 real plants confirmed as candidates (IoU ≥ 0.5) and the share of non-PV candidates confirmed (any pixel left).
+With ``--assess-with-qgis`` the IoU and F1 of every output come from ``fusionpv:assessaccuracy``.
 """
 import argparse
 import os
 import sys
+import tempfile
 
 import numpy as np
-from scipy import ndimage
+from osgeo import gdal
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -54,6 +56,44 @@ def run(dn, trusted, candidate, method):
     return fuse(dn, trusted, candidate, method=method).mask
 
 
+class QgisAssessment:
+    """Scores outputs with ``fusionpv:assessaccuracy`` (QGIS started in this process): each output mask is written
+    on its chip's grid and compared with the chip's reference outline; the numpy figures are checked against it."""
+
+    def __init__(self, data):
+        from qgis.core import QgsApplication
+        self.app = QgsApplication([], False)
+        self.app.initQgis()
+        sys.path.insert(0, "/usr/share/qgis/python/plugins")
+        from processing.core.Processing import Processing
+        Processing.initialize()
+        from fusion_pv_mapping.plugin import FusionPvMappingPlugin
+        self.plugin = FusionPvMappingPlugin(None)
+        self.plugin.initProcessing()
+        import processing
+        self.processing = processing
+        self.data = data
+        self.folder = tempfile.mkdtemp(prefix="fusionpv-accuracy-")
+        self.checked = 0
+
+    def iou_f1(self, output, reference, chip):
+        template = os.path.join(self.data, "geotiff", "pv_mask_%s.tif" % chip)
+        path = os.path.join(self.folder, "output.tif")
+        gdal.Translate(path, template)
+        dataset = gdal.Open(path, gdal.GA_Update)
+        dataset.GetRasterBand(1).WriteArray(output.astype(np.uint8))
+        dataset = None
+        result = self.processing.run("fusionpv:assessaccuracy", {
+            "PREDICTION": path, "REFERENCE": template, "OUTPUT_TABLE": os.path.join(self.folder, "table.csv")})
+        scores = tuple(0.0 if result[name] is None else result[name] for name in ("IOU", "F1"))
+        expected = iou_f1(output, reference)
+        if not output.any() and not reference.any():
+            expected = (0.0, 0.0)
+        assert np.allclose(scores, expected, atol=1e-9), (chip, scores, expected)
+        self.checked += 1
+        return scores
+
+
 def virginia_candidates(scene, shapes, placements, seed):
     """(chip DN by role, prior mask) for each real plant shape placed ``placements`` times at random."""
     rng = np.random.default_rng(seed)
@@ -83,7 +123,10 @@ def main():
     parser.add_argument("data", help="the shared data/austria_pv folder")
     parser.add_argument("--seed", type=int, default=2025)
     parser.add_argument("--placements", type=int, default=8, help="Virginia placements per plant shape")
+    parser.add_argument("--assess-with-qgis", action="store_true",
+                        help="score every output with fusionpv:assessaccuracy (needs QGIS; slower)")
     args = parser.parse_args()
+    assessor = QgisAssessment(args.data) if args.assess_with_qgis else None
     chips = austrian_chips(args.data)
     methods = (METHOD_PAPER, METHOD_IMPROVED)
     rows = []
@@ -97,11 +140,13 @@ def main():
                            "prior_iou": np.mean([s[0] for s in prior_scores])}
                     for method in methods:
                         scores = []
-                        for _, images, reference in selected:
+                        for chip, images, reference in selected:
                             prior = benchmark_priors(reference)[prior_kind]
                             dn = bands_by_role(images[kind])
                             roles = (prior, None) if role == "trusted" else (None, prior)
-                            scores.append(iou_f1(run(dn, *roles, method), reference))
+                            output = run(dn, *roles, method)
+                            scores.append(assessor.iou_f1(output, reference, chip) if assessor else
+                                          iou_f1(output, reference))
                         name = METHOD_NAMES[method]
                         row[name + "_iou"] = np.mean([s[0] for s in scores])
                         row[name + "_f1"] = np.mean([s[1] for s in scores])
@@ -113,6 +158,9 @@ def main():
     false_confirmed = {METHOD_NAMES[m]: np.mean([run(dn, None, prior, m).any() for dn, prior in negatives])
                        for m in methods}
     print_table(rows, false_confirmed, len(negatives), args)
+    if assessor:
+        print("IoU and F1 of %d outputs scored by fusionpv:assessaccuracy (equal to numpy within 1e-9)."
+              % assessor.checked)
 
 
 def print_table(rows, false_confirmed, negatives, args):

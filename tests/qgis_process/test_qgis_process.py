@@ -36,6 +36,7 @@ def test_list_shows_both_algorithms(qgis):
     assert "fusionpv:andpi\tANDPI (PV index)" in listing
     assert "fusionpv:extractpvplants\tExtract PV plants (ANDPI fusion)" in listing
     assert "fusionpv:materialflows\tPV material stock and end-of-life flows" in listing
+    assert "fusionpv:assessaccuracy\tAssess PV map accuracy" in listing
 
 
 def test_help_documents_the_parameters(qgis):
