@@ -4,6 +4,7 @@ Rasters are described by :class:`RasterGrid` (size, geotransform, CRS as WKT). E
 or plain Python data, ready for :mod:`..core`.
 """
 import os
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -214,31 +215,41 @@ def polygonize_plants(labels, windows, grid):
 
 
 class RasterWriter:
-    """A one-band raster written window by window to a temporary file, renamed over ``path`` by :meth:`commit`.
+    """A raster written window by window to a temporary file, renamed over ``path`` by :meth:`commit`.
 
-    Until then nothing exists at ``path``; :meth:`discard` removes the temporary file.
+    Until then nothing exists at ``path``; :meth:`discard` removes the temporary file. ``descriptions`` names the
+    bands (one band when None), ``metadata`` is written as dataset metadata.
     """
 
-    def __init__(self, path, grid, data_type, driver="GTiff", nodata=None, description=None):
+    def __init__(self, path, grid, data_type, driver="GTiff", nodata=None, description=None, descriptions=None,
+                 metadata=None):
         folder = os.path.dirname(os.path.abspath(path))
         base, extension = os.path.splitext(os.path.basename(path))
         self.path, self.driver = path, driver
         self.temporary = os.path.join(folder, ".%s.partial%s" % (base, extension))
+        descriptions = list(descriptions) if descriptions else [description]
         options = ["COMPRESS=DEFLATE", "TILED=YES", "BIGTIFF=IF_SAFER"] if driver == "GTiff" else []
-        gdal_type = {np.dtype(np.uint8): gdal.GDT_Byte, np.dtype(np.float32): gdal.GDT_Float32}[np.dtype(data_type)]
-        self.dataset = gdal.GetDriverByName(driver).Create(self.temporary, grid.width, grid.height, 1, gdal_type,
-                                                           options=options)
+        if driver == "GTiff" and len(descriptions) > 1:
+            options.append("INTERLEAVE=BAND")
+        gdal_type = {np.dtype(np.uint8): gdal.GDT_Byte, np.dtype(np.float32): gdal.GDT_Float32,
+                     np.dtype(np.int16): gdal.GDT_Int16, np.dtype(np.uint16): gdal.GDT_UInt16}[np.dtype(data_type)]
+        self.dataset = gdal.GetDriverByName(driver).Create(self.temporary, grid.width, grid.height,
+                                                           len(descriptions), gdal_type, options=options)
         self.dataset.SetGeoTransform(grid.geotransform)
         self.dataset.SetProjection(grid.crs_wkt)
+        if metadata:
+            self.dataset.SetMetadata({str(k): str(v) for k, v in metadata.items()})
+        for number, name in enumerate(descriptions, start=1):
+            band = self.dataset.GetRasterBand(number)
+            if nodata is not None:
+                band.SetNoDataValue(nodata)
+            if name:
+                band.SetDescription(name)
         self.band = self.dataset.GetRasterBand(1)
-        if nodata is not None:
-            self.band.SetNoDataValue(nodata)
-        if description:
-            self.band.SetDescription(description)
 
-    def write(self, array, rows=slice(0, None), cols=slice(0, None)):
-        """Write ``array`` at the window's top-left corner."""
-        self.band.WriteArray(array, int(cols.start or 0), int(rows.start or 0))
+    def write(self, array, rows=slice(0, None), cols=slice(0, None), band=1):
+        """Write ``array`` into band ``band`` at the window's top-left corner."""
+        self.dataset.GetRasterBand(band).WriteArray(array, int(cols.start or 0), int(rows.start or 0))
 
     def commit(self):
         self.dataset.FlushCache()
@@ -259,3 +270,102 @@ def write_raster(path, array, grid, driver="GTiff", nodata=None, description=Non
     except BaseException:
         writer.discard()
         raise
+
+
+# --- Sentinel-2 products, band folders and time series -------------------------------------------------------------
+
+RASTER_EXTENSIONS = (".jp2", ".tif", ".tiff", ".img", ".vrt")
+
+
+def _walk(path):
+    """Every file below a folder or a ``/vsizip/`` path (GDAL paths)."""
+    entries = gdal.ReadDirRecursive(path) or []
+    return [path.rstrip("/") + "/" + entry for entry in entries if not entry.endswith("/")]
+
+
+def product_files(path):
+    """(raster files, metadata XML text or None) of a SAFE folder, a SAFE ``.zip``, an ``MTD_MSIL*.xml`` or a folder
+    of single-band files. Raster paths are GDAL paths (``/vsizip/…`` inside a zip)."""
+    if path.lower().endswith(".zip"):
+        root = "/vsizip/" + os.path.abspath(path)
+    elif path.lower().endswith(".xml"):
+        root = os.path.dirname(os.path.abspath(path))
+    else:
+        root = os.path.abspath(path)
+    files = _walk(root) if root.startswith("/vsizip/") else [
+        os.path.join(folder, name) for folder, _, names in os.walk(root) for name in names]
+    metadata = None
+    for name in files:
+        if re.search(r"MTD_MSIL(1C|2A)\.xml$", name):
+            handle = gdal.VSIFOpenL(name, "rb")
+            if handle is not None:
+                try:
+                    metadata = gdal.VSIFReadL(1, gdal.VSIStatL(name).size, handle).decode("utf-8")
+                finally:
+                    gdal.VSIFCloseL(handle)
+            break
+    rasters = [name for name in files if name.lower().endswith(RASTER_EXTENSIONS)
+               and "/QI_DATA/" not in name and "/AUX_DATA/" not in name and "_TCI" not in name.upper()]
+    return rasters, metadata
+
+
+def band_nodata(path, band=1):
+    """The nodata value of a band (None when it has none)."""
+    dataset = _open(path)
+    return dataset.GetRasterBand(band).GetNoDataValue()
+
+
+def pixel_size(path):
+    """Pixel width of a raster, in its CRS units."""
+    dataset = _open(path)
+    return abs(dataset.GetGeoTransform()[1])
+
+
+def grid_of(path, resolution=None, bounds=None):
+    """The grid of a raster, or a grid in its CRS with another ``resolution`` and/or ``bounds`` (xmin, ymin, xmax,
+    ymax), snapped to the raster's pixel corners."""
+    info = raster_info(path).grid
+    if resolution is None and bounds is None:
+        return info
+    x0, dx, _, y0, _, dy = info.geotransform
+    resolution = resolution or abs(dx)
+    xmin, ymin, xmax, ymax = bounds or info.bounds
+    xmin = x0 + np.floor((xmin - x0) / resolution) * resolution
+    ymax = y0 - np.floor((y0 - ymax) / resolution) * resolution
+    width = max(1, int(np.ceil((xmax - xmin) / resolution - 1e-9)))
+    height = max(1, int(np.ceil((ymax - ymin) / resolution - 1e-9)))
+    return RasterGrid(width, height, (xmin, resolution, 0.0, ymax, 0.0, -resolution), info.crs_wkt)
+
+
+def warped_band(path, grid, resampling):
+    """A virtual (VRT) one-band dataset of the raster at ``path`` on ``grid``, with GDAL resampling
+    ``resampling`` ("near", "average"…); source nodata 0, the Sentinel-2 fill value."""
+    options = gdal.WarpOptions(format="VRT", outputBounds=grid.bounds, width=grid.width, height=grid.height,
+                               dstSRS=grid.crs_wkt, resampleAlg=resampling, srcNodata=0, dstNodata=0)
+    return gdal.Warp("", _open(path), options=options)
+
+
+def netcdf_time_series(path):
+    """The variables (subdatasets) of an openEO netCDF time series: {name: GDAL path}, the grid, and the time
+    values of its bands (from ``NETCDF_DIM_t``) with their units."""
+    dataset = _open(path)
+    variables = {}
+    for name, _ in dataset.GetSubDatasets():
+        variables[name.rsplit(":", 1)[-1]] = name
+    if not variables:
+        raise RasterReadError("%s holds no netCDF variables." % path)
+    first = _open(next(iter(variables.values())))
+    times = [float(first.GetRasterBand(i + 1).GetMetadataItem("NETCDF_DIM_t") or "nan")
+             for i in range(first.RasterCount)]
+    units = first.GetMetadataItem("t#units") or ""
+    grid = RasterGrid(first.RasterXSize, first.RasterYSize, tuple(first.GetGeoTransform()), first.GetProjection())
+    return variables, grid, times, units
+
+
+def read_time_window(path, rows):
+    """All bands (time steps) of a raster for the rows ``rows`` (slice): (t, rows, cols) array, and the nodata."""
+    dataset = _open(path)
+    array = dataset.ReadAsArray(0, int(rows.start), dataset.RasterXSize, int(rows.stop - rows.start))
+    if array.ndim == 2:
+        array = array[None]
+    return array, dataset.GetRasterBand(1).GetNoDataValue()

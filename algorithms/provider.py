@@ -6,8 +6,10 @@ from qgis.core import QgsProcessingProvider
 
 from .andpi_algorithm import AndpiAlgorithm
 from .assess_accuracy_algorithm import AssessAccuracyAlgorithm
+from .clear_composite_algorithm import ClearCompositeAlgorithm
 from .extract_pv_plants_algorithm import ExtractPvPlantsAlgorithm
 from .material_flows_algorithm import MaterialFlowsAlgorithm
+from .stack_bands_algorithm import StackBandsAlgorithm
 
 RESOURCES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources")
 
@@ -17,7 +19,7 @@ class FusionPvProvider(QgsProcessingProvider):
 
     def loadAlgorithms(self):  # noqa: N802 (QGIS API name)
         for algorithm in (AndpiAlgorithm(), ExtractPvPlantsAlgorithm(), AssessAccuracyAlgorithm(),
-                          MaterialFlowsAlgorithm()):
+                          MaterialFlowsAlgorithm(), StackBandsAlgorithm(), ClearCompositeAlgorithm()):
             self.addAlgorithm(algorithm)
 
     def id(self):

@@ -16,18 +16,18 @@ def read_array(path):
 
 
 def virginia_bands(data):
-    """The Virginia L1C scene as a (6, rows, cols) uint16 array in B2, B3, B4, B8, B11, B12 order at 10 m; the
-    20 m bands repeated 2 × 2 (the 10 m grid is their exact subdivision)."""
+    """The Virginia L1C scene as a (6, rows, cols) uint16 array in B2, B3, B4, B8, B11, B12 order on the 10 m grid
+    of B02; the 20 m bands (whose grid starts 10 m further west) resampled by nearest neighbour, by position."""
     folder = os.path.join(os.path.dirname(os.path.normpath(data)), "s2_scenes", "virginia_18SVG_20160112_L1C")
+    reference = gdal.Open(os.path.join(folder, "s2_B02.tif"))
+    x0, dx, _, y0, _, dy = reference.GetGeoTransform()
+    bounds = (x0, y0 + dy * reference.RasterYSize, x0 + dx * reference.RasterXSize, y0)
     bands = []
     for name in VIRGINIA_BANDS:
-        dataset = gdal.Open(os.path.join(folder, "s2_%s.tif" % name))
-        band = dataset.ReadAsArray()
-        if dataset.GetGeoTransform()[1] == 20:
-            band = np.repeat(np.repeat(band, 2, axis=0), 2, axis=1)
-        bands.append(band)
-    rows, cols = min(b.shape[0] for b in bands), min(b.shape[1] for b in bands)
-    return np.stack([band[:rows, :cols] for band in bands])
+        warped = gdal.Warp("", os.path.join(folder, "s2_%s.tif" % name), format="MEM", outputBounds=bounds,
+                           width=reference.RasterXSize, height=reference.RasterYSize, resampleAlg="near")
+        bands.append(warped.ReadAsArray())
+    return np.stack(bands)
 
 
 def austrian_chips(data):

@@ -37,6 +37,8 @@ def test_list_shows_both_algorithms(qgis):
     assert "fusionpv:extractpvplants\tExtract PV plants (ANDPI fusion)" in listing
     assert "fusionpv:materialflows\tPV material stock and end-of-life flows" in listing
     assert "fusionpv:assessaccuracy\tAssess PV map accuracy" in listing
+    assert "fusionpv:stackbands\tBuild Sentinel-2 stack" in listing
+    assert "fusionpv:clearcomposite\tClear-sky composite" in listing
 
 
 def test_help_documents_the_parameters(qgis):
