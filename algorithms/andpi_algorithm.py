@@ -51,7 +51,7 @@ class AndpiAlgorithm(QgsProcessingAlgorithm):
         driver = raster_driver(self.OUTPUT, output)
         sentinel2 = read_sentinel2(self, parameters, context, feedback)
         bands = sentinel2.bands
-        windows = [w for w in block_grid(bands.shape, read_shape(bands.block_shape, bands.shape))]
+        windows = list(block_grid(bands.shape, read_shape(bands.block_shape, bands.shape)))
         writer = gdal_io.RasterWriter(output, sentinel2.grid, np.float32, driver, NDPI_NODATA, "NDPI")
         valid_pixels = 0
         try:

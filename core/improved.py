@@ -250,7 +250,6 @@ def improved_fusion(bands, trusted=None, candidate=None, scale=10000.0, offset=0
             flat = flat_indices(window, result.kept, shape[1])
             kept_flat.append(flat)
             kept_group.append(np.full(flat.size, len(results), np.int32))
-    del components
     labels, plants = label_plants(source > 0, min_area)
     mask = labels > 0
     source[~mask] = 0

@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-from fusion_pv_mapping.core.andpi import ndpi_from_dn, to_reflectance
+from fusion_pv_mapping.core.andpi import to_reflectance
 from fusion_pv_mapping.core.bands import ROLES
 from fusion_pv_mapping.core.extract import METHOD_IMPROVED, fuse
 from fusion_pv_mapping.core import improved
