@@ -22,25 +22,16 @@ EPOCHS = {"days since 1990-01-01": datetime.date(1990, 1, 1), "days since 1970-0
 
 
 class TimeSeries:
-    """A time series as (name → GDAL path whose bands are the dates) for bands and SCL, with dates and grid."""
+    """A time series: for each band name (and for SCL) the (GDAL path, band number or None = all bands) sources
+    whose bands, in order, are the dates; with the dates, the grid and the input nodata."""
 
     def __init__(self, sources, scl, dates, grid, nodata=None):
         self.sources, self.scl, self.dates, self.grid, self.nodata = sources, scl, dates, grid, nodata
 
     def read(self, name, rows):
         """(t, rows, cols) values of a band (or "SCL") for the rows ``rows``."""
-        paths = self.scl if name == "SCL" else self.sources[name]
-        parts = [gdal_io.read_time_window(path, rows)[0] if isinstance(path, str) else
-                 _read_band(path, rows) for path in (paths if isinstance(paths, list) else [paths])]
-        return np.concatenate(parts, axis=0)
-
-
-def _read_band(source, rows):
-    """One band (path, band number) for the rows ``rows`` as a (1, rows, cols) array."""
-    path, number = source
-    dataset = gdal_io._open(path)
-    band = dataset.GetRasterBand(number)
-    return band.ReadAsArray(0, int(rows.start), dataset.RasterXSize, int(rows.stop - rows.start))[None]
+        sources = self.scl if name == "SCL" else self.sources[name]
+        return np.concatenate([gdal_io.read_rows(path, rows, band) for path, band in sources], axis=0)
 
 
 def netcdf_series(path):
@@ -49,14 +40,14 @@ def netcdf_series(path):
     if "SCL" not in variables:
         raise QgsProcessingException(tr("INPUT: %s has no variable SCL (the scene classification); it is needed to "
                                         "tell clear observations. Found: %s.") % (path, ", ".join(variables)))
-    bands = {name: variables[name] for name in S2_BANDS if name in variables}
+    bands = {name: [(variables[name], None)] for name in S2_BANDS if name in variables}
     if not bands:
         raise QgsProcessingException(tr("INPUT: %s has no Sentinel-2 band variable (B01…B12). Found: %s.")
                                      % (path, ", ".join(variables)))
     epoch = EPOCHS.get(units.strip())
     dates = [epoch + datetime.timedelta(days=t) if epoch and t == t else None for t in times]
-    nodata = gdal_io.band_nodata(next(iter(bands.values())))
-    return TimeSeries(bands, variables["SCL"], dates, grid, nodata)
+    nodata = gdal_io.band_nodata(next(iter(bands.values()))[0][0])
+    return TimeSeries(bands, [(variables["SCL"], None)], dates, grid, nodata)
 
 
 def stacks_series(paths, feedback, folder):
@@ -70,13 +61,12 @@ def stacks_series(paths, feedback, folder):
             write_stack(product, output_grid(product, 10), 10, stacked, "GTiff", feedback)
             path = stacked
         stacks.append(path)
-    grids = [gdal_io.raster_info(p).grid for p in stacks]
-    if any(g != grids[0] for g in grids[1:]):
+    infos = [gdal_io.raster_info(path) for path in stacks]
+    if any(info.grid != infos[0].grid for info in infos[1:]):
         raise QgsProcessingException(tr("INPUT: the stacks are on different grids (CRS, extent or pixel size); "
                                         "build them on one grid (Build Sentinel-2 stack, same EXTENT)."))
     sources, scl, dates = {}, [], []
-    for path in stacks:
-        info = gdal_io.raster_info(path)
+    for path, info in zip(stacks, infos):
         names = [("SCL" if (d or "").upper() == "SCL" else sentinel2_band_name(d)) for d in info.descriptions]
         if "SCL" not in names:
             raise QgsProcessingException(tr("INPUT: %s has no SCL band (scene classification); clear observations "
@@ -86,11 +76,10 @@ def stacks_series(paths, feedback, folder):
                 scl.append((path, number))
             elif name:
                 sources.setdefault(name, []).append((path, number))
-        dataset = gdal_io._open(path)
-        date = dataset.GetMetadataItem("DATE")
+        date = info.metadata.get("DATE")
         dates.append(datetime.date.fromisoformat(date) if date and date != "unknown" else date_in_name(path))
     common = [name for name in S2_BANDS if name in sources and len(sources[name]) == len(stacks)]
-    return TimeSeries({name: sources[name] for name in common}, scl, dates, grids[0], composite.OUTPUT_NODATA)
+    return TimeSeries({name: sources[name] for name in common}, scl, dates, infos[0].grid, composite.OUTPUT_NODATA)
 
 
 class ClearCompositeAlgorithm(QgsProcessingAlgorithm):
@@ -148,9 +137,7 @@ class ClearCompositeAlgorithm(QgsProcessingAlgorithm):
             if path:
                 check_writable(name, path)
         classes = self._clear_classes(parameters, context)
-        paths = self.parameterAsFileList(parameters, self.INPUT, context) \
-            if hasattr(self, "parameterAsFileList") else None
-        paths = paths or [str(p) for p in (parameters.get(self.INPUT) or [])]
+        paths = self.parameterAsFileList(parameters, self.INPUT, context)
         if not paths:
             raise QgsProcessingException(tr("INPUT: give an openEO netCDF file or L2A stacks / products."))
         with tempfile.TemporaryDirectory(prefix="fusionpv-composite-") as folder:

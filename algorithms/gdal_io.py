@@ -39,10 +39,11 @@ class RasterGrid:
 
 @dataclass
 class RasterInfo:
-    """What a raster holds: its grid, band descriptions and per-band nodata (None = no nodata)."""
+    """What a raster holds: its grid, band descriptions, per-band nodata (None = no nodata), dataset metadata."""
     grid: RasterGrid
     descriptions: list
     nodata: list
+    metadata: dict
 
 
 class RasterReadError(IOError):
@@ -62,7 +63,8 @@ def raster_info(path):
     bands = [dataset.GetRasterBand(i + 1) for i in range(dataset.RasterCount)]
     grid = RasterGrid(dataset.RasterXSize, dataset.RasterYSize, tuple(dataset.GetGeoTransform()),
                       dataset.GetProjection())
-    return RasterInfo(grid, [band.GetDescription() for band in bands], [band.GetNoDataValue() for band in bands])
+    return RasterInfo(grid, [band.GetDescription() for band in bands], [band.GetNoDataValue() for band in bands],
+                      dataset.GetMetadata() or {})
 
 
 class SmallBlockCache:
@@ -362,10 +364,12 @@ def netcdf_time_series(path):
     return variables, grid, times, units
 
 
-def read_time_window(path, rows):
-    """All bands (time steps) of a raster for the rows ``rows`` (slice): (t, rows, cols) array, and the nodata."""
+def read_rows(path, rows, band=None):
+    """The rows ``rows`` (slice) of one band (1-based number) or of all bands (None): a (bands, rows, cols) array.
+    The bands of a netCDF variable are its time steps."""
     dataset = _open(path)
-    array = dataset.ReadAsArray(0, int(rows.start), dataset.RasterXSize, int(rows.stop - rows.start))
-    if array.ndim == 2:
-        array = array[None]
-    return array, dataset.GetRasterBand(1).GetNoDataValue()
+    height = int(rows.stop - rows.start)
+    if band is not None:
+        return dataset.GetRasterBand(band).ReadAsArray(0, int(rows.start), dataset.RasterXSize, height)[None]
+    array = dataset.ReadAsArray(0, int(rows.start), dataset.RasterXSize, height)
+    return array[None] if array.ndim == 2 else array
