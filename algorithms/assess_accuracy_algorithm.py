@@ -14,7 +14,7 @@ from ..core.components import label_components
 from . import gdal_io
 from .html_report import figure_html, pyplot, table_html, write_page
 from .outputs import check_writable, number_or_null, style_on_load
-from .prior_layers import polygons_on_grid
+from .prior_layers import gdal_wkt, polygons_on_grid, raster_layer_mask
 from .texts import tr
 
 #: Largest comparison grid, in pixels (an int32 label raster per map).
@@ -188,7 +188,7 @@ class AssessAccuracyAlgorithm(QgsProcessingAlgorithm):
                 "EXTENT, PIXEL_SIZE: the comparison grid would have %d × %d pixels; choose a smaller EXTENT or a "
                 "larger PIXEL_SIZE.") % (width, height))
         return gdal_io.RasterGrid(width, height, (extent.xMinimum(), size, 0.0, extent.yMaximum(), 0.0, -size),
-                                  crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL)), crs
+                                  gdal_wkt(crs)), crs
 
     @staticmethod
     def _extent_in(layer, crs, context):
@@ -209,9 +209,7 @@ class AssessAccuracyAlgorithm(QgsProcessingAlgorithm):
                 feedback.pushInfo(tr("%s: %d polygon(s) cover no pixel centre of the grid and are left out.")
                                   % (name, len(polygons.wkbs) - len(kept)))
             return labels, [polygons.wkbs[k - 1] for k in kept], polygons.repaired
-        mask = gdal_io.warp_mask(layer.source(), 1, grid, crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL)
-                                 if layer.crs() != crs else None)
-        labels, _ = label_components(mask)
+        labels, _ = label_components(raster_layer_mask(layer, grid))
         return labels, None, 0
 
     def _numbers(self, result, repaired):

@@ -9,8 +9,15 @@ from . import gdal_io
 from .texts import tr
 
 
-def _gdal_wkt(crs):
+def gdal_wkt(crs):
+    """A QGIS CRS as the WKT GDAL prefers."""
     return crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL)
+
+
+def raster_layer_mask(layer, grid):
+    """Bool mask on ``grid`` of a raster layer's non-zero pixels (nearest neighbour), the layer taken in its CRS
+    as QGIS knows it."""
+    return gdal_io.warp_mask(layer.source(), 1, grid, gdal_wkt(layer.crs()))
 
 
 def _grid_extent_in(layer_crs, grid, grid_crs, context):
@@ -77,7 +84,7 @@ def _layer_mask(layer, parameter, sentinel2, context, feedback):
         return gdal_io.rasterize_geometries(polygons.wkbs, sentinel2.grid)
     if layer.type() == QgsMapLayerType.RasterLayer and layer.providerType() == "gdal":
         try:
-            return gdal_io.warp_mask(layer.source(), 1, sentinel2.grid, _gdal_wkt(layer.crs()))
+            return raster_layer_mask(layer, sentinel2.grid)
         except (gdal_io.RasterReadError, RuntimeError) as error:
             raise QgsProcessingException(tr("%s: cannot read raster '%s': %s") % (parameter, layer.name(), error))
     raise QgsProcessingException(

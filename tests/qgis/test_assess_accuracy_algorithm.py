@@ -130,3 +130,12 @@ def test_invalid_geometries_are_repaired_and_counted(fusionpv, feedback, tmp_pat
     assert result["REPAIRED_GEOMETRIES"] == 1
     assert result["N_PREDICTION"] == 2 and result["N_MATCHED"] == 1 and result["OBJECT_RECALL"] == 1.0
     assert any("1 invalid polygon(s) repaired" in w for w in feedback.warnings)
+
+
+def test_a_raster_map_in_another_crs_is_placed_by_its_own_crs(fusionpv, feedback, tmp_path):
+    """A PV mask reprojected to EPSG:4326, scored against the same mask in UTM: nearly the same pixels."""
+    reference = chip_path("pv_mask_152.tif")
+    moved = str(tmp_path / "mask_wgs84.tif")
+    gdal.Warp(moved, reference, dstSRS="EPSG:4326", resampleAlg="near", xRes=2e-5, yRes=2e-5)
+    result = run({"PREDICTION": moved, "REFERENCE": reference, "OUTPUT_TABLE": str(tmp_path / "t.gpkg")}, feedback)
+    assert result["IOU"] > 0.8 and result["N_MATCHED"] == 1
