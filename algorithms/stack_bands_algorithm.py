@@ -64,10 +64,10 @@ class StackBandsAlgorithm(QgsProcessingAlgorithm):
         resolution = self.RESOLUTIONS[self.parameterAsEnum(parameters, self.RESOLUTION, context)]
         bounds = None
         if parameters.get(self.EXTENT):
-            any_band = next(iter(product.files.values()))
-            crs = QgsCoordinateReferenceSystem.fromWkt(gdal_io.raster_info(any_band).grid.crs_wkt)
+            band_grid = gdal_io.grid_of(next(iter(product.files.values())))
+            crs = QgsCoordinateReferenceSystem.fromWkt(band_grid.crs_wkt)
             extent = self.parameterAsExtent(parameters, self.EXTENT, context, crs)
-            xmin, ymin, xmax, ymax = gdal_io.grid_of(any_band).bounds
+            xmin, ymin, xmax, ymax = band_grid.bounds
             bounds = (max(extent.xMinimum(), xmin), max(extent.yMinimum(), ymin),
                       min(extent.xMaximum(), xmax), min(extent.yMaximum(), ymax))
             if bounds[0] >= bounds[2] or bounds[1] >= bounds[3]:

@@ -185,9 +185,8 @@ def main():
     for scene, size in ((quarter, QUARTER), (full, TILE)):
         for method, name in ((0, "paper"), (1, "improved")):
             output = os.path.join(work, "plants_%d_%s.gpkg" % (size, name))
-            for stale in (output,):
-                if os.path.exists(stale):
-                    os.remove(stale)
+            if os.path.exists(output):
+                os.remove(output)
             seconds, peak, completed = timed([qgis.command, "run", "fusionpv:extractpvplants", "--",
                                               "INPUT=" + scene, "TRUSTED_PRIORS=" + trusted,
                                               "CANDIDATE_PRIORS=" + candidate, "METHOD=%d" % method,
