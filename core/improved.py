@@ -4,23 +4,32 @@ Zeng et al.'s paper method uses one NDPI histogram for the whole image, fixed pe
 on real European plants it never refines a trusted prior and rejects a third of real plants as candidates. This
 method uses the prior itself as a noisy label, plant by plant:
 
-1. **Per prior component** (8-connected), a *core* (the component eroded by 2 px, or less for small ones) is
-   taken as PV and a *background ring* (2–3 px outside it, valid pixels in no prior) as not PV.
+1. **Per prior component** (8-connected, parts at most 2 px apart taken together: one plant drawn as several
+   polygons is decided as a whole), a *core* (the component eroded by 2 px, or less for small ones) is taken as
+   PV and a *background ring* (2–3 px outside it, valid pixels in no prior) as not PV.
 2. **Unmixing**: on the six reflectances (B2, B3, B4, B8, B11, B12), a regularised Fisher discriminant between
    core and ring gives a direction along which each pixel's score is linear in its PV fraction; scaled so that
    the median core pixel is 1 and the median ring pixel 0, the score estimates the PV fraction ``f`` of a pixel.
-3. **Outline**: the outer layer of the component (pixels with a neighbour outside it) is peeled while its median
+3. **Peel**: the outer layer of the component (pixels with a neighbour outside it) is peeled while its median
    ``f`` is below :data:`PEEL_FRACTION` (at most :data:`MAX_PEEL` layers); of a peeled layer, pixels whose ``f``
    (averaged with their neighbours' in the layer) reaches :data:`KEEP_FRACTION` stay. Sentinel-2's point spread
    blurs edges, so the edge pixels of a correct outline drawn with the pixel-centre rule have a median ``f`` of
    about 0.5 and the first pixels outside it about 0.15 (measured on the Austrian chips); 0.3 separates the two.
-   Deciding per layer rather than per pixel keeps a correct prior whole while trimming an over-extended one. A
-   trusted prior whose core NDPI barely separates from its ring (confidence < :data:`MIN_PEEL_CONFIDENCE`) is kept
-   whole: the evidence is too weak to change it.
-4. **Candidates** are first tested for plausibility against their ring: not water (median MNDWI of the core
-   < 0), higher NDPI than the surroundings (median, and AUC ≥ :data:`MIN_NDPI_AUC`), and either darker in NIR than the surroundings (median B8 at least
-   :data:`MIN_NIR_DROP` below the ring's) or clearly separated from them by NDPI (AUC ≥ :data:`STRONG_NDPI_AUC`). PV panels absorb in NIR and reflect more in SWIR1 than in NIR and SWIR2; farmland,
-   forest, towns and water fail at least one of these. Candidates that pass are outlined as in step 3.
+   Deciding per layer rather than per pixel keeps a correct prior whole while trimming an over-extended one.
+4. **Grow**: an outline that was not peeled grows side by side (top, bottom, left, right) into free pixels whose
+   layer looks like PV (median ``f`` ≥ :data:`GROW_FRACTION`, at most :data:`MAX_GROW` layers), so a prior that
+   misses part of its plant recovers it. 0.7 lies well above the ≈ 0.15 just outside a correct outline. Growth
+   that runs into the image edge or nodata cannot be checked and is undone.
+   A prior whose core NDPI barely separates from its ring (confidence < :data:`MIN_PEEL_CONFIDENCE`) is neither
+   peeled nor grown: the evidence is too weak to change it.
+5. **Candidates** are first tested for plausibility against their ring. Water is rejected (median MNDWI of the
+   core ≥ 0). A candidate passes when its NDPI is clearly higher (AUC ≥ :data:`STRONG_NDPI_AUC`), or when it
+   shows two of three PV signals: higher NDPI (AUC ≥ :data:`MIN_NDPI_AUC`); darker in NIR (median B8 at least
+   :data:`MIN_NIR_DROP` below the ring's); a blue peak (median B2 at least :data:`MIN_BLUE_RISE` above the ring's
+   and rising at least as much as B4). PV panels reflect more in SWIR1 than in NIR and SWIR2 (Zeng et al. 2025),
+   absorb in NIR and have a reflectance peak at 400–500 nm from their glass and cells (He et al. 2026, SPPI),
+   whereas soil, roofs and roads brighten more in red than in blue. Farmland, forest, towns and water show at
+   most one of these signals. Candidates that pass are outlined as in steps 3 and 4.
 
 Each plant gets a ``confidence`` (0–1): how well NDPI separates its core from its ring (2·AUC − 1, clipped), and
 a per-plant NDPI ``threshold``: the NDPI of a pixel that is :data:`PEEL_FRACTION` PV between its core and ring
@@ -43,14 +52,19 @@ from .progress import NO_PROGRESS
 PEEL_FRACTION = 0.3
 KEEP_FRACTION = 0.4
 MAX_PEEL = 2
+GROW_FRACTION = 0.7
+MAX_GROW = 4
 MIN_PEEL_CONFIDENCE = 0.3
 MIN_NIR_DROP = 0.05
 MIN_NDPI_AUC = 0.6
 STRONG_NDPI_AUC = 0.8
+MIN_BLUE_RISE = 0.002
 MIN_CORE_PIXELS = 10
 MIN_RING_PIXELS = 8
-#: Window margin around a component, in pixels: room for the ring.
-MARGIN = 4
+#: Window margin around a component, in pixels: room for the ring and for growth.
+MARGIN = 4 + MAX_GROW
+#: Parts of a prior closer than twice this (pixels) are one component.
+CLUSTER_REACH = 1
 
 
 @dataclass
@@ -60,9 +74,12 @@ class ComponentResult:
     confidence: float = float("nan")
     threshold: float = float("nan")
     peeled: int = 0
+    grown: int = 0
     accepted: bool = True
     reason: str = ""
     refined: bool = False
+    #: Why a candidate was taken for PV (the signals it showed); empty for trusted priors.
+    evidence: str = ""
 
 
 def core_and_ring(component, free):
@@ -99,11 +116,25 @@ def pv_fraction(reflectance, core, ring):
     return (reflectance - background_median) @ direction / span
 
 
-def outer_layer(mask, valid=None):
-    """Pixels of ``mask`` next to (8-neighbourhood) a valid pixel outside it. Beyond the image edge and nodata
-    count alike as unknown, so a plant cut by either is not peeled there."""
-    outside = ~mask if valid is None else valid & ~mask
-    return mask & dilate(outside)
+#: The four sides of an outline, as the (row, column) step from a pixel to its neighbour across that side.
+SIDES = ((-1, 0), (1, 0), (0, -1), (0, 1))
+
+
+def neighbour(mask, step):
+    """``mask`` seen from each pixel's neighbour one ``step`` away (False beyond the array)."""
+    rows, cols = step
+    moved = np.zeros_like(mask)
+    height, width = mask.shape
+    moved[max(-rows, 0):height - max(rows, 0), max(-cols, 0):width - max(cols, 0)] = \
+        mask[max(rows, 0):height - max(-rows, 0), max(cols, 0):width - max(-cols, 0)]
+    return moved
+
+
+def side_layers(mask, outside):
+    """Per side: the pixels of ``mask`` whose neighbour across that side is ``outside`` (the layer to peel), and
+    those ``outside`` pixels (the layer to grow into). Beyond the array and nodata are neither, so a plant cut
+    by the image edge or by nodata is not changed there."""
+    return [(mask & neighbour(outside, step), outside & neighbour(mask, step)) for step in SIDES]
 
 
 def layer_mean(values, layer):
@@ -114,18 +145,52 @@ def layer_mean(values, layer):
     return np.where(count > 0, total / np.maximum(count, 1), 0.0)
 
 
-def peel(component, fraction, valid=None):
+def smoothed(fraction, layer):
+    """PV fraction of a layer's pixels averaged with the layer's local mean (damps single-pixel noise)."""
+    return 0.5 * fraction + 0.5 * layer_mean(fraction, layer)
+
+
+def outer_layer(mask, valid):
+    """Pixels of ``mask`` next to (8-neighbourhood) a valid pixel outside it. Beyond the array and nodata count
+    as unknown, so a plant cut by the image edge or by nodata is not peeled there."""
+    return mask & dilate(valid & ~mask)
+
+
+def peel(component, fraction, valid):
     """Peel outer layers whose median PV fraction is below :data:`PEEL_FRACTION`: of such a layer, the pixels that
-    look like background (fraction, averaged with the layer's local mean, below :data:`KEEP_FRACTION`) go.
-    Returns (kept, number of layers peeled)."""
+    look like background (smoothed fraction below :data:`KEEP_FRACTION`) go. Returns (kept, layers peeled)."""
     kept = component.copy()
     for layers in range(MAX_PEEL):
         layer = outer_layer(kept, valid)
         if layer.all() or not layer.any() or np.median(fraction[layer]) >= PEEL_FRACTION:
             return kept, layers
-        local = 0.5 * fraction + 0.5 * layer_mean(fraction, layer)
-        kept &= ~(layer & (local < KEEP_FRACTION))
+        kept &= ~(layer & (smoothed(fraction, layer) < KEEP_FRACTION))
     return kept, MAX_PEEL
+
+
+def grow(kept, fraction, free, valid):
+    """Grow each side of the outline into the ``free`` pixels beyond it while that layer looks like PV (median
+    fraction at least :data:`GROW_FRACTION`); of such a layer, pixels whose smoothed fraction reaches
+    :data:`GROW_FRACTION` join. At most :data:`MAX_GROW` layers. Growth that reaches the unknown (the image edge
+    or nodata) cannot be checked and is undone. Returns (kept, layers grown)."""
+    grown, layers = kept, 0
+    while layers < MAX_GROW:
+        add = np.zeros_like(kept)
+        for _, beyond in side_layers(grown, free & ~grown):
+            if beyond.any() and np.median(fraction[beyond]) >= GROW_FRACTION:
+                add |= beyond & (smoothed(fraction, beyond) >= GROW_FRACTION)
+        if not add.any():
+            break
+        grown, layers = grown | add, layers + 1
+    if layers and (grown & ~kept & next_to_unknown(valid)).any():
+        return kept, 0
+    return grown, layers
+
+
+def next_to_unknown(valid):
+    """Pixels with a neighbour (8-neighbourhood) that is nodata or beyond the array."""
+    padded = np.pad(valid, 1, constant_values=False)
+    return dilate(~padded)[1:-1, 1:-1]
 
 
 def ndpi_auc(index, core, ring):
@@ -136,25 +201,43 @@ def ndpi_auc(index, core, ring):
     return float((below + at_or_below).sum() / (2.0 * inside.size * outside.size))
 
 
-def plausible_pv(reflectance, index, core, ring):
-    """(passes, reason): is the core PV-like compared with its ring? (see the module docstring)"""
-    green, nir, swir1 = reflectance[..., 1], reflectance[..., 3], reflectance[..., 4]
+def blue_peak(reflectance, core, ring):
+    """Does the core show the blue reflectance peak of PV glass against its ring? Its median B2 is at least
+    :data:`MIN_BLUE_RISE` above the ring's and rises at least as much as its B4 (soil, roofs and roads brighten
+    more in red than in blue)."""
+    blue_rise = np.median(reflectance[..., 0][core]) - np.median(reflectance[..., 0][ring])
+    red_rise = np.median(reflectance[..., 2][core]) - np.median(reflectance[..., 2][ring])
+    return blue_rise >= MIN_BLUE_RISE and blue_rise >= red_rise
+
+
+def darker_in_nir(reflectance, core, ring):
+    """Is the core's median B8 at least :data:`MIN_NIR_DROP` (relative) below its ring's?"""
+    ring_nir = np.median(reflectance[..., 3][ring])
+    return bool(ring_nir > 0 and (ring_nir - np.median(reflectance[..., 3][core])) / ring_nir >= MIN_NIR_DROP)
+
+
+def plausible_pv(reflectance, index, core, ring, auc):
+    """(passes, reason): is the core PV-like compared with its ring? Not water, and either NDPI clearly higher
+    (AUC ≥ :data:`STRONG_NDPI_AUC`) or two of three PV signals: higher NDPI (AUC ≥ :data:`MIN_NDPI_AUC`), darker
+    in NIR, a blue peak. ``auc`` is :func:`ndpi_auc` of core and ring."""
+    green, swir1 = reflectance[..., 1], reflectance[..., 4]
     with np.errstate(invalid="ignore", divide="ignore"):
         mndwi = (green - swir1) / (green + swir1)
     if np.median(mndwi[core]) >= 0:
         return False, "water-like (MNDWI ≥ 0)"
-    auc = ndpi_auc(index, core, ring)
-    if np.median(index[core]) <= np.median(index[ring]) or auc < MIN_NDPI_AUC:
-        return False, "NDPI not higher than its surroundings"
-    if auc >= STRONG_NDPI_AUC:
+    higher_ndpi = np.median(index[core]) > np.median(index[ring])
+    if higher_ndpi and auc >= STRONG_NDPI_AUC:
         return True, "NDPI clearly higher than its surroundings"
-    ring_nir = np.median(nir[ring])
-    if ring_nir <= 0 or (ring_nir - np.median(nir[core])) / ring_nir < MIN_NIR_DROP:
-        return False, "not darker in NIR than its surroundings"
-    return True, "higher NDPI and darker in NIR than its surroundings"
+    signals = {"higher NDPI": higher_ndpi and auc >= MIN_NDPI_AUC,
+               "lower NIR": darker_in_nir(reflectance, core, ring),
+               "blue peak": blue_peak(reflectance, core, ring)}
+    seen = [name for name, present in signals.items() if present]
+    if len(seen) >= 2:
+        return True, "PV signals against its surroundings: " + ", ".join(seen)
+    return False, "only %s of 3 PV signals (%s)" % (len(seen), ", ".join(seen) or "none")
 
 
-def refine_component(reflectance, index, component, free, candidate, valid=None):
+def refine_component(reflectance, index, component, free, candidate, valid):
     """Improved method for one prior component in a window: refine it (trusted) or confirm and refine it.
 
     ``free`` holds the valid pixels in no prior (the ring is taken from them), ``valid`` all valid pixels."""
@@ -167,20 +250,24 @@ def refine_component(reflectance, index, component, free, candidate, valid=None)
     confidence = float(np.clip(2 * auc - 1, 0, 1))
     core_ndpi, ring_ndpi = np.median(index[core]), np.median(index[ring])
     threshold = float(ring_ndpi + PEEL_FRACTION * (core_ndpi - ring_ndpi))
+    evidence = ""
     if candidate:
-        passes, reason = plausible_pv(reflectance, index, core, ring)
+        passes, evidence = plausible_pv(reflectance, index, core, ring, auc)
         if not passes:
-            return ComponentResult(np.zeros_like(component), confidence, threshold, accepted=False, reason=reason)
-    elif confidence < MIN_PEEL_CONFIDENCE:
-        return ComponentResult(component.copy(), confidence, threshold, reason="weak contrast: kept whole")
+            return ComponentResult(np.zeros_like(component), confidence, threshold, accepted=False, reason=evidence)
+    if confidence < MIN_PEEL_CONFIDENCE:
+        return ComponentResult(component.copy(), confidence, threshold, reason="weak NDPI contrast: kept whole",
+                               evidence=evidence)
     fraction = pv_fraction(reflectance, core, ring)
     if fraction is None:
         if candidate:
             return ComponentResult(np.zeros_like(component), confidence, threshold, accepted=False,
                                    reason="core and surroundings alike")
         return ComponentResult(component.copy(), confidence, threshold, reason="core and surroundings alike")
-    kept, layers = peel(component, fraction, valid)
-    return ComponentResult(kept, confidence, threshold, layers, reason="peeled %d layer(s)" % layers)
+    kept, peeled = peel(component, fraction, valid)
+    kept, grown = grow(kept, fraction, free, valid) if not peeled else (kept, 0)
+    return ComponentResult(kept, confidence, threshold, peeled, grown,
+                           reason="peeled %d, grew %d layer(s)" % (peeled, grown), evidence=evidence)
 
 
 def _window_inputs(dn, nodata_by_role, scale, offset):
@@ -192,15 +279,16 @@ def _window_inputs(dn, nodata_by_role, scale, offset):
 
 def prior_components(trusted, candidate, shape):
     """Every prior component as (window, component mask in the window, is candidate): trusted components, then
-    candidate ones. One role is labelled at a time and each component kept cropped to its window, so a full tile
-    needs one label raster at a time."""
+    candidate ones. Parts of a prior at most 2 × :data:`CLUSTER_REACH` pixels apart form one component (one
+    plant drawn as several polygons is decided as a whole). One role is labelled at a time and each component kept
+    cropped to its window, so a full tile needs one label raster at a time."""
     components = []
     for prior, is_candidate in ((trusted, False), (candidate, True)):
-        labels, _ = label_components(prior)
+        labels, _ = label_components(dilate(prior, CLUSTER_REACH) if prior.any() else prior)
         for label, found in enumerate(ndimage.find_objects(labels), start=1):
             if found is not None:
                 window = grown_window(found, MARGIN, shape)
-                components.append((window, labels[window] == label, is_candidate))
+                components.append((window, (labels[window] == label) & prior[window], is_candidate))
         del labels
     return components
 
@@ -237,7 +325,7 @@ def improved_fusion(bands, trusted=None, candidate=None, scale=10000.0, offset=0
             if component.any():
                 free = valid & ~trusted[window] & ~candidate[window]
                 result = refine_component(reflectance, index, component, free, is_candidate, valid)
-                result.refined = is_candidate or result.peeled > 0
+                result.refined = is_candidate or result.peeled > 0 or result.grown > 0
                 decided.append((position, result))
         return decided
 

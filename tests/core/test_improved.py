@@ -53,24 +53,66 @@ def square(size, layer_values, inner=1.0):
     return component, fraction
 
 
+def everywhere(mask):
+    return np.ones_like(mask)
+
+
 def test_peel_removes_background_layers_only():
     component, fraction = square(8, [0.1])
-    kept, layers = improved.peel(component, fraction)
+    kept, layers = improved.peel(component, fraction, everywhere(component))
     assert layers == 1 and kept.sum() == 36
     component, fraction = square(8, [0.5])  # a blurred but real edge: kept
-    kept, layers = improved.peel(component, fraction)
+    kept, layers = improved.peel(component, fraction, everywhere(component))
     assert layers == 0 and kept.sum() == 64
     component, fraction = square(8, [0.0, 0.1, 0.2])  # at most two layers go
-    kept, layers = improved.peel(component, fraction)
+    kept, layers = improved.peel(component, fraction, everywhere(component))
     assert layers == 2 and kept.sum() == 16
 
 
 def test_peel_keeps_the_pv_like_part_of_a_peeled_layer():
     component, fraction = square(8, [0.1])
     fraction[2, 2:10] = 0.9  # the top side of the outer layer looks like PV
-    kept, layers = improved.peel(component, fraction)
+    kept, layers = improved.peel(component, fraction, everywhere(component))
     assert layers == 1
     assert kept[2, 3:9].all() and not kept[9, 2:10].any() and not kept[3:9, 2].any()
+
+
+def half_square_with_pv_beyond(width=20):
+    """A 10 × 10 prior in a 14 × ``width`` window whose right neighbour (up to column 17) looks like PV too."""
+    fraction = np.zeros((14, width))
+    fraction[2:12, 2:18] = 1.0
+    prior = np.zeros(fraction.shape, bool)
+    prior[2:12, 2:12] = True
+    return prior, fraction
+
+
+def test_grow_follows_pv_beyond_one_side_only():
+    prior, fraction = half_square_with_pv_beyond()
+    kept, layers = improved.grow(prior, fraction, ~prior, everywhere(prior))
+    assert layers == improved.MAX_GROW
+    assert kept[2:12, 2:12 + improved.MAX_GROW].all()
+    assert np.array_equal(kept & ~prior, dilate_right(prior, improved.MAX_GROW) & ~prior)
+    blurred_edge = np.where(prior, 1.0, 0.15)  # a correct outline: the first pixels outside are ≈ 0.15 PV
+    kept, layers = improved.grow(prior, blurred_edge, ~prior, everywhere(prior))
+    assert layers == 0 and np.array_equal(kept, prior)
+
+
+def dilate_right(mask, steps):
+    grown = mask.copy()
+    for step in range(1, steps + 1):
+        grown[:, step:] |= mask[:, :-step]
+    return grown
+
+
+def test_growth_into_the_unknown_is_undone():
+    prior, fraction = half_square_with_pv_beyond(width=15)  # the PV runs to the window's (image's) edge
+    kept, layers = improved.grow(prior, fraction, ~prior, everywhere(prior))
+    assert layers == 0 and np.array_equal(kept, prior)
+    prior, fraction = half_square_with_pv_beyond()
+    valid = everywhere(prior)
+    valid[:, 15] = False  # nodata right of the PV
+    kept, layers = improved.grow(prior, fraction, ~prior & valid, valid)
+    assert layers == 0 and np.array_equal(kept, prior)
 
 
 def test_ndpi_auc_is_the_pairwise_share():
@@ -94,9 +136,50 @@ def test_trusted_priors_on_real_chips(chips):
         grown = fuse(dn, priors["grown1"], None, method=METHOD_IMPROVED)
         gains.append(iou(grown.mask, reference) - iou(priors["grown1"], reference))
         exact.append(iou(fuse(dn, priors["exact"], None, method=METHOD_IMPROVED).mask, reference))
-        assert not (grown.mask & ~priors["grown1"]).any()  # trusted priors are only trimmed
     assert np.mean(gains) > 0.1 and min(gains) >= 0
     assert np.mean(exact) >= 0.95
+
+
+def test_priors_missing_half_their_plant_grow_back(chips):
+    """The left half of each real outline removed: growth recovers part of it and never loses."""
+    gains = []
+    for chip in chip_ids(chips):
+        if chip in HARD_CASES:
+            continue
+        dn, reference = bands_by_role(chips["median_" + chip]), chips["reference_" + chip]
+        half = reference.copy()
+        half[:, :reference.shape[1] // 2] = False
+        result = fuse(dn, half, None, method=METHOD_IMPROVED)
+        gains.append(iou(result.mask, reference) - iou(half, reference))
+        assert not (half & ~result.mask).any() or result.components[0].peeled
+    assert min(gains) >= 0 and np.mean(gains) > 0.03
+    assert max(gains) > 0.15
+
+
+def test_a_vegetated_plant_with_low_ndpi_contrast_is_confirmed_by_nir_and_blue(chips):
+    """Chip 802 on its single date: the plant is greener than the dry field around it, so its NDPI is lower than
+    its surroundings', but it is darker in NIR and shows the blue peak of PV glass."""
+    dn, reference = bands_by_role(chips["bestdate_802"]), chips["reference_802"]
+    result = fuse(dn, None, reference, method=METHOD_IMPROVED)
+    component, = result.components
+    assert component.evidence == "PV signals against its surroundings: lower NIR, blue peak"
+    assert iou(result.mask, reference) > 0.95
+    reflectance = reflectance_of(dn)
+    core, ring = improved.core_and_ring(reference, ~reference)
+    assert improved.blue_peak(reflectance, core, ring)
+    assert not improved.blue_peak(reflectance, ring, core)
+
+
+def test_parts_of_one_plant_are_decided_together(chips):
+    """A real outline cut in two by a 1-pixel gap is one component; 3 pixels apart, two."""
+    dn, reference = bands_by_role(chips["median_101"]), chips["reference_101"]
+    rows = np.nonzero(reference.any(axis=1))[0]
+    middle = (rows[0] + rows[-1]) // 2
+    for gap, count in ((1, 1), (3, 2)):
+        prior = reference.copy()
+        prior[middle:middle + gap] = False
+        result = fuse(dn, prior, None, method=METHOD_IMPROVED)
+        assert len(result.components) == count
 
 
 def test_real_plants_are_confirmed_as_candidates(chips):
@@ -139,8 +222,8 @@ def test_plant_shapes_on_real_farmland_and_water_are_rejected(chips):
         result = fuse(dn, None, prior, method=METHOD_IMPROVED)
         assert not result.mask.any()
         reasons += [c.reason for c in result.components]
-    assert set(reasons) == {"water-like (MNDWI ≥ 0)", "NDPI not higher than its surroundings",
-                            "not darker in NIR than its surroundings"}
+    assert set(reasons) == {"water-like (MNDWI ≥ 0)", "only 0 of 3 PV signals (none)",
+                            "only 1 of 3 PV signals (higher NDPI)"}
 
 
 def test_a_prior_without_surroundings(chips):
@@ -161,6 +244,6 @@ def test_trusted_priors_without_pv_contrast_are_kept_whole(chips):
     result = fuse(dict(zip(ROLES, bands)), prior, None, method=METHOD_IMPROVED)
     assert np.array_equal(result.mask, prior)
     component = result.components[0]
-    assert component.reason == "weak contrast: kept whole"
+    assert component.reason == "weak NDPI contrast: kept whole"
     assert component.confidence < improved.MIN_PEEL_CONFIDENCE
     assert not result.refined.any()
