@@ -72,9 +72,13 @@ class ExtractPvPlantsAlgorithm(QgsProcessingAlgorithm):
             "<p><b>Improved</b> (default, Fusion PV Mapping's method): plant by plant, the prior's core is compared "
             "with a ring of surroundings. A regularised Fisher discriminant of the six reflectances estimates each "
             "pixel's PV fraction; outer layers of the outline whose median fraction is below 0.3 are peeled (at "
-            "most 2), so an over-extended prior is trimmed and a correct one kept whole. A candidate must first "
-            "look like PV against its surroundings: not water (MNDWI &lt; 0), higher NDPI (AUC ≥ 0.6), and darker "
-            "in NIR (by ≥ 5 %) or clearly separated by NDPI (AUC ≥ 0.8).</p>"
+            "most 2), so an over-extended prior is trimmed and a correct one kept whole; an outline that is not "
+            "peeled grows side by side into pixels that look like PV (median fraction ≥ 0.7, at most 4 layers), "
+            "so a prior that misses part of its plant recovers it. Parts of a prior at most 2 pixels apart are "
+            "decided together. A candidate must first look like PV against its surroundings: not water (MNDWI "
+            "&lt; 0), and either clearly higher NDPI (AUC ≥ 0.8) or two of three PV signals: higher NDPI (AUC ≥ "
+            "0.6), darker in NIR (by ≥ 5 %), a blue peak (B2 brighter than around it, rising at least as much as "
+            "B4).</p>"
             "<p><b>Paper</b> (Zeng et al. 2025, IJAEOG 145:105005), reproduced pixel for pixel: one 200-bin NDPI "
             "histogram on [−0.5, 0.5] per prior role; trusted priors are cut at the valley between the two "
             "right-most peaks (the mean NDPI with fewer than two peaks) unless fewer than 80 % would remain; "
@@ -185,7 +189,8 @@ class ExtractPvPlantsAlgorithm(QgsProcessingAlgorithm):
                         tr("; fewer than 80 % kept, so the prior is kept whole") if result.kept_whole_prior else ""))
         reasons = {}
         for component in getattr(fusion, "components", []):
-            reasons[component.reason] = reasons.get(component.reason, 0) + 1
+            reason = "%s (%s)" % (component.reason, component.evidence) if component.evidence else component.reason
+            reasons[reason] = reasons.get(reason, 0) + 1
         for reason, count in sorted(reasons.items()):
             feedback.pushInfo(tr("%d prior component(s): %s") % (count, reason))
 

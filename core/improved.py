@@ -116,7 +116,7 @@ def pv_fraction(reflectance, core, ring):
     return (reflectance - background_median) @ direction / span
 
 
-#: The four sides of an outline, as the (row, column) step from a pixel to its neighbour across that side.
+#: The four sides of an outline, as the (row, column) step from a pixel beyond a side back to the outline.
 SIDES = ((-1, 0), (1, 0), (0, -1), (0, 1))
 
 
@@ -130,11 +130,9 @@ def neighbour(mask, step):
     return moved
 
 
-def side_layers(mask, outside):
-    """Per side: the pixels of ``mask`` whose neighbour across that side is ``outside`` (the layer to peel), and
-    those ``outside`` pixels (the layer to grow into). Beyond the array and nodata are neither, so a plant cut
-    by the image edge or by nodata is not changed there."""
-    return [(mask & neighbour(outside, step), outside & neighbour(mask, step)) for step in SIDES]
+def layers_beyond(mask, outside):
+    """Per side of ``mask`` (bottom, top, right, left): the ``outside`` pixels just across that side."""
+    return [outside & neighbour(mask, step) for step in SIDES]
 
 
 def layer_mean(values, layer):
@@ -176,7 +174,7 @@ def grow(kept, fraction, free, valid):
     grown, layers = kept, 0
     while layers < MAX_GROW:
         add = np.zeros_like(kept)
-        for _, beyond in side_layers(grown, free & ~grown):
+        for beyond in layers_beyond(grown, free & ~grown):
             if beyond.any() and np.median(fraction[beyond]) >= GROW_FRACTION:
                 add |= beyond & (smoothed(fraction, beyond) >= GROW_FRACTION)
         if not add.any():

@@ -167,7 +167,7 @@ def test_improved_method_is_the_default_and_equals_the_core(fusionpv, feedback, 
         assert 0 <= row["confidence"] <= 1
         assert row["threshold"] == pytest.approx(float(np.nanmean(expected.threshold[expected.mask])), abs=1e-6)
         assert row["refined"] == 1  # the grown prior was peeled
-    assert any("peeled 1 layer(s)" in info for info in feedback.infos)
+    assert any("peeled 1, grew 0 layer(s)" in info for info in feedback.infos)
 
 
 def test_twenty_metre_raster_prior_is_resampled_nearest(fusionpv, feedback, tmp_path):
