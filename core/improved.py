@@ -214,16 +214,16 @@ def darker_in_nir(reflectance, core, ring):
     return bool(ring_nir > 0 and (ring_nir - np.median(reflectance[..., 3][core])) / ring_nir >= MIN_NIR_DROP)
 
 
-def plausible_pv(reflectance, index, core, ring, auc):
+def plausible_pv(reflectance, core, ring, auc, higher_ndpi):
     """(passes, reason): is the core PV-like compared with its ring? Not water, and either NDPI clearly higher
     (AUC ≥ :data:`STRONG_NDPI_AUC`) or two of three PV signals: higher NDPI (AUC ≥ :data:`MIN_NDPI_AUC`), darker
-    in NIR, a blue peak. ``auc`` is :func:`ndpi_auc` of core and ring."""
-    green, swir1 = reflectance[..., 1], reflectance[..., 4]
+    in NIR, a blue peak. ``auc`` is :func:`ndpi_auc` of core and ring, ``higher_ndpi`` whether the core's median
+    NDPI is above the ring's."""
+    green, swir1 = reflectance[core][:, 1], reflectance[core][:, 4]
     with np.errstate(invalid="ignore", divide="ignore"):
         mndwi = (green - swir1) / (green + swir1)
-    if np.median(mndwi[core]) >= 0:
+    if np.median(mndwi) >= 0:
         return False, "water-like (MNDWI ≥ 0)"
-    higher_ndpi = np.median(index[core]) > np.median(index[ring])
     if higher_ndpi and auc >= STRONG_NDPI_AUC:
         return True, "NDPI clearly higher than its surroundings"
     signals = {"higher NDPI": higher_ndpi and auc >= MIN_NDPI_AUC,
@@ -250,7 +250,7 @@ def refine_component(reflectance, index, component, free, candidate, valid):
     threshold = float(ring_ndpi + PEEL_FRACTION * (core_ndpi - ring_ndpi))
     evidence = ""
     if candidate:
-        passes, evidence = plausible_pv(reflectance, index, core, ring, auc)
+        passes, evidence = plausible_pv(reflectance, core, ring, auc, core_ndpi > ring_ndpi)
         if not passes:
             return ComponentResult(np.zeros_like(component), confidence, threshold, accepted=False, reason=evidence)
     if confidence < MIN_PEEL_CONFIDENCE:
