@@ -4,23 +4,24 @@ import os
 from qgis.PyQt.QtGui import QIcon
 from qgis.core import QgsProcessingProvider
 
-from .andpi_algorithm import AndpiAlgorithm
+from ..gisio.outputs import RESOURCES
 from .assess_accuracy_algorithm import AssessAccuracyAlgorithm
 from .clear_composite_algorithm import ClearCompositeAlgorithm
 from .extract_pv_plants_algorithm import ExtractPvPlantsAlgorithm
 from .material_flows_algorithm import MaterialFlowsAlgorithm
+from .ndpi_algorithm import NdpiAlgorithm
 from .stack_bands_algorithm import StackBandsAlgorithm
 
-RESOURCES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources")
+ALGORITHMS = (NdpiAlgorithm, ExtractPvPlantsAlgorithm, AssessAccuracyAlgorithm, MaterialFlowsAlgorithm,
+              StackBandsAlgorithm, ClearCompositeAlgorithm)
 
 
 class FusionPvProvider(QgsProcessingProvider):
     """Provider ``fusionpv`` ("Fusion PV Mapping")."""
 
     def loadAlgorithms(self):  # noqa: N802 (QGIS API name)
-        for algorithm in (AndpiAlgorithm(), ExtractPvPlantsAlgorithm(), AssessAccuracyAlgorithm(),
-                          MaterialFlowsAlgorithm(), StackBandsAlgorithm(), ClearCompositeAlgorithm()):
-            self.addAlgorithm(algorithm)
+        for algorithm in ALGORITHMS:
+            self.addAlgorithm(algorithm())
 
     def id(self):
         return "fusionpv"
@@ -32,7 +33,7 @@ class FusionPvProvider(QgsProcessingProvider):
         return self.name()
 
     def icon(self):
-        return QIcon(os.path.join(RESOURCES, "icon.svg"))
+        return QIcon(self.svgIconPath())
 
     def svgIconPath(self):  # noqa: N802 (QGIS API name)
         return os.path.join(RESOURCES, "icon.svg")

@@ -22,7 +22,7 @@ import conftest  # noqa: E402,F401  (makes the repository importable as fusion_p
 from chip_data import bands_by_role  # noqa: E402
 from flawed_priors import flawed_priors  # noqa: E402
 from published_reference import published_fusion  # noqa: E402
-from fusion_pv_mapping.core.andpi import ndpi_from_dn  # noqa: E402
+from fusion_pv_mapping.core.ndpi import ndpi_from_dn  # noqa: E402
 from fusion_pv_mapping.core.paper import paper_fusion  # noqa: E402
 
 

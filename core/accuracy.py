@@ -11,6 +11,8 @@ import numpy as np
 
 #: Plant-size classes by reference area (ha): (name, lower bound, upper bound).
 SIZE_CLASSES = (("< 1 ha", 0.0, 1.0), ("1–10 ha", 1.0, 10.0), ("> 10 ha", 10.0, float("inf")))
+#: Square metres per hectare.
+M2_PER_HECTARE = 10000.0
 PIXEL_METRICS = ("IOU", "F1", "PRECISION", "RECALL", "KAPPA", "OVERALL_ACCURACY")
 
 
@@ -164,7 +166,7 @@ def size_classes(prediction_labels, reference_labels, match, pixel_area_m2):
     reference object it overlaps most (its partner when matched), or of its own area when it overlaps none.
     Pixel metrics of a class are counted over the pixels of its reference and prediction objects.
     """
-    hectares = pixel_area_m2 / 10000.0
+    hectares = pixel_area_m2 / M2_PER_HECTARE
     reference_class = np.array([-1] + [size_class_of(n * hectares) for n in match.reference_pixels[1:]])
     pairs, shared = object_overlaps(prediction_labels, reference_labels)
     most = np.zeros(len(match.prediction_pixels), np.int64)

@@ -1,98 +1,57 @@
 """Where the core reads Sentinel-2 bands from: whole arrays, or windows of a large raster read on demand.
 
-A band source has ``shape`` (rows, cols), ``block_shape`` (the natural read unit, e.g. GDAL's block), optionally
-``read_target`` (the side of the windows read at once), the ``nodata_by_role`` of its bands and ``read(rows, cols)`` returning DN arrays keyed by role (BLUE, GREEN, RED, NIR,
-SWIR1, SWIR2) for a window given as two slices. The core only ever asks for windows, so a full Sentinel-2 tile is
-never held in memory.
+A band source has ``shape`` (rows, cols), ``block_shape`` (the natural read unit, e.g. GDAL's block),
+``read_target`` (the side of the windows read at once), the ``nodata_by_role`` of its bands, the ``scale`` and
+``offset`` that turn its DN into reflectance, and ``read(rows, cols)`` returning DN arrays keyed by role (BLUE,
+GREEN, RED, NIR, SWIR1, SWIR2) for a window given as two slices. The core only ever asks for windows, so a full
+Sentinel-2 tile is never held in memory.
 """
 import numpy as np
 
 from .bands import ROLES
+from .ndpi import DEFAULT_OFFSET, DEFAULT_SCALE, ndpi_from_dn, to_reflectance
+from .windows import READ_TARGET
 
 
-#: Side (pixels) of the windows read at once: whole blocks, about this many pixels on a side.
-READ_TARGET = 512
+class BandSource:
+    """What every band source shares: the scaling of its DN and the indices computed from a window it read."""
+    shape = (0, 0)
+    block_shape = (0, 0)
+    read_target = READ_TARGET
+    nodata_by_role = {}
+    scale = DEFAULT_SCALE
+    offset = DEFAULT_OFFSET
+
+    def read(self, rows, cols):
+        """DN arrays keyed by role for the window (rows, cols) given as slices."""
+        raise NotImplementedError
+
+    def ndpi(self, dn_by_role):
+        """NDPI (float64, NaN = invalid) and validity of DN arrays this source read."""
+        return ndpi_from_dn(dn_by_role, self.scale, self.offset, self.nodata_by_role)
+
+    def reflectance(self, dn_by_role):
+        """Reflectance (rows, cols, 6) in B2, B3, B4, B8, B11, B12 order of DN arrays this source read."""
+        return np.stack([to_reflectance(dn_by_role[role], self.scale, self.offset) for role in ROLES], axis=-1)
 
 
-class ArrayBands:
-    """A band source over DN arrays already in memory (keyed by role); ``read_target`` sets the window side."""
+class ArrayBands(BandSource):
+    """A band source over DN arrays already in memory (keyed by role)."""
 
-    def __init__(self, dn_by_role, nodata_by_role=None, block_shape=None, read_target=READ_TARGET):
+    def __init__(self, dn_by_role, nodata_by_role=None, block_shape=None, read_target=READ_TARGET,
+                 scale=DEFAULT_SCALE, offset=DEFAULT_OFFSET):
         self.dn_by_role = {role: np.asarray(dn_by_role[role]) for role in ROLES}
         self.shape = self.dn_by_role[ROLES[0]].shape
         self.block_shape = tuple(block_shape) if block_shape else self.shape
         self.nodata_by_role = dict(nodata_by_role or {})
         self.read_target = read_target
+        self.scale, self.offset = scale, offset
 
     def read(self, rows, cols):
         return {role: band[rows, cols] for role, band in self.dn_by_role.items()}
 
 
-def read_shape(block_shape, shape, target=READ_TARGET):
-    """Window shape for block-wise reading: whole blocks, about ``target`` pixels on a side, never above ``shape``."""
-    return tuple(min(size, max(block, block * max(1, target // block))) for block, size in zip(block_shape, shape))
-
-
-def block_grid(shape, window_shape):
-    """Every window (rows, cols slices) of the grid of ``window_shape`` windows over a raster of ``shape``."""
-    for top in range(0, shape[0], window_shape[0]):
-        for left in range(0, shape[1], window_shape[1]):
-            yield (slice(top, min(top + window_shape[0], shape[0])),
-                   slice(left, min(left + window_shape[1], shape[1])))
-
-
-def occupied_windows(mask, window_shape):
-    """(rows, cols) slices of the grid of ``window_shape`` windows that contain a True pixel of ``mask``."""
-    height, width = mask.shape
-    row_starts = np.arange(0, height, window_shape[0])
-    col_starts = np.arange(0, width, window_shape[1])
-    any_in_row_band = np.logical_or.reduceat(mask, row_starts, axis=0)
-    occupied = np.logical_or.reduceat(any_in_row_band, col_starts, axis=1)
-    windows = []
-    for i, j in zip(*np.nonzero(occupied)):
-        windows.append((slice(row_starts[i], min(row_starts[i] + window_shape[0], height)),
-                        slice(col_starts[j], min(col_starts[j] + window_shape[1], width))))
-    return windows
-
-
-def grown_window(found, margin, shape):
-    """The slices of ``ndimage.find_objects`` grown by ``margin`` pixels and clipped to ``shape``."""
-    rows, cols = found
-    return (slice(max(rows.start - margin, 0), min(rows.stop + margin, shape[0])),
-            slice(max(cols.start - margin, 0), min(cols.stop + margin, shape[1])))
-
-
-def flat_indices(window, local, width):
-    """Row-major flat indices in the full raster (of ``width`` columns) of the True pixels of ``local``."""
-    rows, cols = np.nonzero(local)
-    return (rows + window[0].start).astype(np.int64) * width + (cols + window[1].start)
-
-
-def group_windows(bands, windows, target=None):
-    """Group many small windows for reading: windows starting in the same block-aligned read window form one
-    group read at once (their bounding window), very large groups are split into single windows. Returns
-    [(read window, [positions in ``windows``]), …] in raster order."""
-    shape = bands.shape
-    tile = read_shape(bands.block_shape, shape, target or getattr(bands, "read_target", READ_TARGET))
-    groups = {}
-    for position, (rows, cols) in enumerate(windows):
-        groups.setdefault((rows.start // tile[0], cols.start // tile[1]), []).append(position)
-    result = []
-    for key in sorted(groups):
-        members = groups[key]
-        top = min(windows[p][0].start for p in members)
-        left = min(windows[p][1].start for p in members)
-        bottom = max(windows[p][0].stop for p in members)
-        right = max(windows[p][1].stop for p in members)
-        if (bottom - top) * (right - left) > 4 * tile[0] * tile[1]:
-            result.extend((windows[p], [p]) for p in members)
-        else:
-            result.append(((slice(top, bottom), slice(left, right)), members))
-    return result
-
-
-def sub_window(block, read_window, window):
-    """The part of DN arrays ``block`` (read for ``read_window``) that covers ``window``."""
-    local = (slice(window[0].start - read_window[0].start, window[0].stop - read_window[0].start),
-             slice(window[1].start - read_window[1].start, window[1].stop - read_window[1].start))
-    return {role: band[local] for role, band in block.items()}
+def band_source(bands):
+    """``bands`` as a band source: DN arrays keyed by role (reflectance = DN / 10000, no nodata) become
+    :class:`ArrayBands`; a band source is returned as it is."""
+    return ArrayBands(bands) if isinstance(bands, dict) else bands

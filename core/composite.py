@@ -6,9 +6,12 @@ the mean of the two middle ones, rounded half to even; pixels with no clear obse
 """
 import numpy as np
 
+from .s2_products import STACK_NODATA as OUTPUT_NODATA
+
 #: SCL classes taken as clear by default: 4 vegetation, 5 not vegetated, 6 water.
 DEFAULT_CLEAR_CLASSES = (4, 5, 6)
-OUTPUT_NODATA = -32768
+#: Scene classification (SCL) classes of L2A products: 0 no data … 11 snow or ice.
+SCL_CLASSES = range(0, 12)
 
 
 def clear_observations(scl, clear_classes=DEFAULT_CLEAR_CLASSES):
@@ -33,7 +36,7 @@ def clear_median(values, clear, nodata=None):
         low = np.take_along_axis(ordered, ((n - 1) // 2)[None], axis=0)[0]
         high = np.take_along_axis(ordered, (n // 2)[None], axis=0)[0]
         median[has] = np.round((low + high) / 2.0)
-    return np.clip(median, -32768, 32767).astype(np.int16)
+    return np.clip(median, OUTPUT_NODATA, np.iinfo(np.int16).max).astype(np.int16)
 
 
 def composite(bands, scl, clear_classes=DEFAULT_CLEAR_CLASSES, nodata=None, keep=None):

@@ -1,20 +1,24 @@
-"""Extract PV plants from a Sentinel-2 band source and prior masks: the whole pipeline, window by window."""
+"""Extract PV plants from a Sentinel-2 band source and prior masks: the whole pipeline, window by window.
+
+inputs (a band source and bool prior masks) → fusion (:mod:`.paper` or :mod:`.improved`) → plants (:mod:`.plants`).
+"""
 from dataclasses import dataclass
 
 import numpy as np
 
-from .andpi import ndpi_from_dn
-from .bandsource import READ_TARGET, ArrayBands, flat_indices, occupied_windows, read_shape
-from .fusion_result import FusionResult
+from .bandsource import band_source
+from .fusion import DEFAULT_MIN_AREA_PIXELS, FusionResult, normalise_priors
 from .improved import improved_fusion
+from .paper import paper_fusion_sparse
 from .parallel import ThreadBands, map_in_threads
-from .paper import DEFAULT_MIN_AREA_PIXELS, paper_fusion_sparse
 from .plants import describe_plants
 from .progress import NO_PROGRESS
+from .windows import flat_indices, occupied_windows, read_shape
 
 METHOD_PAPER = 0
 METHOD_IMPROVED = 1
 METHOD_NAMES = {METHOD_PAPER: "paper", METHOD_IMPROVED: "improved"}
+DEFAULT_METHOD = METHOD_IMPROVED
 
 
 class NoValidPixels(ValueError):
@@ -32,21 +36,20 @@ class PlantMap:
     method: str
 
 
-def gather_prior_ndpi(bands, masks, scale=10000.0, offset=0.0, progress=NO_PROGRESS):
+def gather_prior_ndpi(bands, masks, progress=NO_PROGRESS):
     """NDPI (float64, NaN = invalid) at the True pixels of each bool mask: [(flat indices, values), …] in
     row-major order, the number of valid pixels read, and the number of windows read. Only the block-aligned
     windows that hold prior pixels are read, on both cores."""
     shape = bands.shape
     union = np.logical_or.reduce(masks) if len(masks) > 1 else masks[0]
-    windows = occupied_windows(union, read_shape(bands.block_shape, shape, getattr(bands, "read_target",
-                                                                                     READ_TARGET)))
+    windows = occupied_windows(union, read_shape(bands.block_shape, shape, bands.read_target))
     shared = ThreadBands(bands)
 
     def at_priors(window):
         """NDPI at the prior pixels of one window, per mask, and the count of valid ones."""
         wanted = union[window]
         dn = {role: band[wanted] for role, band in shared.get().read(*window).items()}
-        index, valid = ndpi_from_dn(dn, scale, offset, bands.nodata_by_role)  # at the prior pixels only
+        index, valid = bands.ndpi(dn)  # at the prior pixels only
         per_mask = []
         for mask in masks:
             local = mask[window]
@@ -64,38 +67,33 @@ def gather_prior_ndpi(bands, masks, scale=10000.0, offset=0.0, progress=NO_PROGR
     return gathered, sum(d[1] for d in done), len(windows)
 
 
-def fuse(bands, trusted=None, candidate=None, scale=10000.0, offset=0.0, nodata_by_role=None, method=METHOD_PAPER,
-         min_area=DEFAULT_MIN_AREA_PIXELS, progress=NO_PROGRESS):
-    """Fused PV map (a :class:`~.fusion_result.FusionResult`) from a band source (or DN arrays keyed by role) and
-    bool prior masks: ``trusted`` priors are refined, ``candidate`` priors confirmed or rejected, by the paper
-    method (:mod:`.paper`) or the improved one (:mod:`.improved`). Raises :class:`NoValidPixels` when every pixel
-    read around the priors is nodata."""
-    if isinstance(bands, dict):
-        bands = ArrayBands(bands, nodata_by_role)
-    shape = bands.shape
-    trusted = np.zeros(shape, bool) if trusted is None else np.asarray(trusted, bool)
-    candidate = np.zeros(shape, bool) if candidate is None else np.asarray(candidate, bool)
-    if (candidate & trusted).any():  # candidates are the pixels not already in a trusted prior
-        candidate = candidate & ~trusted
+def fuse(bands, trusted=None, candidate=None, *, method=DEFAULT_METHOD, min_area=DEFAULT_MIN_AREA_PIXELS,
+         progress=NO_PROGRESS):
+    """Fused PV map (a :class:`~.fusion.FusionResult`) from a band source (or DN arrays keyed by role, DN =
+    reflectance × 10000) and bool prior masks: ``trusted`` priors are refined, ``candidate`` priors confirmed or
+    rejected, by the improved method (:mod:`.improved`, default) or the paper one (:mod:`.paper`). Raises
+    :class:`NoValidPixels` when every pixel read around the priors is nodata."""
+    bands = band_source(bands)
+    trusted, candidate = normalise_priors(bands.shape, trusted, candidate)
     if method == METHOD_PAPER:
         progress.step(0, "Paper method: NDPI at the prior pixels")
         (trusted_ndpi, candidate_ndpi), valid_read, windows = gather_prior_ndpi(
-            bands, [trusted, candidate], scale, offset, progress.span(0, 60))
+            bands, [trusted, candidate], progress.span(0, 60))
         if windows and not valid_read:
             raise NoValidPixels("The image has no valid pixel where the priors are (all nodata, or B11 ≤ 0).")
-        return paper_fusion_sparse(shape, trusted_ndpi, candidate_ndpi, min_area, progress.span(60, 100))
+        return paper_fusion_sparse(bands.shape, trusted_ndpi, candidate_ndpi, min_area, progress.span(60, 100))
     progress.step(0, "Improved method: prior components against their surroundings")
-    fusion = improved_fusion(bands, trusted, candidate, scale, offset, min_area, progress)
+    fusion = improved_fusion(bands, trusted, candidate, min_area, progress)
     if (trusted.any() or candidate.any()) and not fusion.components:
         raise NoValidPixels("The image has no valid pixel where the priors are (all nodata, or B11 ≤ 0).")
     return fusion
 
 
-def extract_pv_plants(bands, trusted=None, candidate=None, scale=10000.0, offset=0.0, nodata_by_role=None,
-                      method=METHOD_PAPER, min_area=DEFAULT_MIN_AREA_PIXELS, progress=NO_PROGRESS):
+def extract_pv_plants(bands, trusted=None, candidate=None, *, method=DEFAULT_METHOD,
+                      min_area=DEFAULT_MIN_AREA_PIXELS, progress=NO_PROGRESS):
     """:func:`fuse`, then one plant per connected component with its attributes (a :class:`PlantMap`)."""
-    fusion = fuse(bands, trusted, candidate, scale, offset, nodata_by_role, method, min_area, progress.span(0, 85))
+    fusion = fuse(bands, trusted, candidate, method=method, min_area=min_area, progress=progress.span(0, 85))
     progress.step(85, "Labelling plants")
-    labels, plants, windows = describe_plants(fusion)
+    plants, windows = describe_plants(fusion)
     progress.step(100)
-    return PlantMap(labels, plants, windows, fusion, METHOD_NAMES[method])
+    return PlantMap(fusion.labels, plants, windows, fusion, METHOD_NAMES[method])

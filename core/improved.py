@@ -40,13 +40,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from .andpi import ndpi_from_dn, to_reflectance
 from .bands import ROLES
-from .bandsource import flat_indices, group_windows, grown_window, sub_window
-from .components import dilate, erode, label_components, label_plants
-from .fusion_result import FusionResult
-from .paper import SOURCE_CANDIDATE, SOURCE_TRUSTED
+from .components import dilate, erode, label_components
+from .fusion import DEFAULT_MIN_AREA_PIXELS, SOURCE_CANDIDATE, SOURCE_TRUSTED, fused_result, normalise_priors
 from .parallel import ThreadBands, map_in_threads
+from .windows import flat_indices, group_windows, grown_window, sub_window
 from .progress import NO_PROGRESS
 
 PEEL_FRACTION = 0.3
@@ -59,10 +57,20 @@ MIN_NIR_DROP = 0.05
 MIN_NDPI_AUC = 0.6
 STRONG_NDPI_AUC = 0.8
 MIN_BLUE_RISE = 0.002
+#: A candidate that is not clearly higher in NDPI must show this many of the three PV signals.
+MIN_PV_SIGNALS = 2
 MIN_CORE_PIXELS = 10
 MIN_RING_PIXELS = 8
-#: Window margin around a component, in pixels: room for the ring and for growth.
-MARGIN = 4 + MAX_GROW
+#: Erosions tried, in order, to take the core of a component (the first that leaves MIN_CORE_PIXELS).
+CORE_EROSIONS = (2, 1)
+#: The background ring lies this many pixels (8-neighbourhood steps) outside the component, inner to outer.
+RING_INNER, RING_OUTER = 1, 3
+#: Ridge added to the pooled scatter of the Fisher discriminant, as a share of its mean variance.
+FISHER_RIDGE = 0.05
+#: Weight of a pixel's own PV fraction against its layer's local mean in :func:`smoothed`.
+OWN_WEIGHT = 0.5
+#: Window margin around a component, in pixels: room for the ring (and the pixel beyond it) and for growth.
+MARGIN = RING_OUTER + 1 + MAX_GROW
 #: Parts of a prior closer than twice this (pixels) are one component.
 CLUSTER_REACH = 1
 
@@ -85,13 +93,13 @@ class ComponentResult:
 def core_and_ring(component, free):
     """Core (PV-like) and background ring (not-PV-like) of a component; ``free`` = valid pixels in no prior."""
     core = component
-    for iterations in (2, 1):
+    for iterations in CORE_EROSIONS:
         eroded = erode(component, iterations)
         if np.count_nonzero(eroded) >= MIN_CORE_PIXELS:
             core = eroded
             break
-    near = dilate(component, 1)
-    far = dilate(component, 3)
+    near = dilate(component, RING_INNER)
+    far = dilate(component, RING_OUTER)
     ring = far & ~near & free
     if np.count_nonzero(ring) < MIN_RING_PIXELS:
         ring = far & ~component & free
@@ -107,7 +115,7 @@ def pv_fraction(reflectance, core, ring):
     inside, outside = reflectance[core], reflectance[ring]
     centred = np.vstack([inside - inside.mean(axis=0), outside - outside.mean(axis=0)])
     scatter = np.cov(centred.T)
-    scatter += np.eye(scatter.shape[0]) * 0.05 * np.trace(scatter) / scatter.shape[0]
+    scatter += np.eye(scatter.shape[0]) * FISHER_RIDGE * np.trace(scatter) / scatter.shape[0]
     pv_median, background_median = np.median(inside, axis=0), np.median(outside, axis=0)
     direction = np.linalg.solve(scatter, pv_median - background_median)
     span = (pv_median - background_median) @ direction
@@ -115,6 +123,10 @@ def pv_fraction(reflectance, core, ring):
         return None
     return (reflectance - background_median) @ direction / span
 
+
+#: Position of each role in the last axis of a reflectance window (see ``BandSource.reflectance``).
+BLUE, GREEN, RED, NIR, SWIR1, SWIR2 = (ROLES.index(role) for role in ("BLUE", "GREEN", "RED", "NIR", "SWIR1",
+                                                                        "SWIR2"))
 
 #: The four sides of an outline, as the (row, column) step from a pixel beyond a side back to the outline.
 SIDES = ((-1, 0), (1, 0), (0, -1), (0, 1))
@@ -145,7 +157,7 @@ def layer_mean(values, layer):
 
 def smoothed(fraction, layer):
     """PV fraction of a layer's pixels averaged with the layer's local mean (damps single-pixel noise)."""
-    return 0.5 * fraction + 0.5 * layer_mean(fraction, layer)
+    return OWN_WEIGHT * fraction + (1 - OWN_WEIGHT) * layer_mean(fraction, layer)
 
 
 def outer_layer(mask, valid):
@@ -203,15 +215,15 @@ def blue_peak(reflectance, core, ring):
     """Does the core show the blue reflectance peak of PV glass against its ring? Its median B2 is at least
     :data:`MIN_BLUE_RISE` above the ring's and rises at least as much as its B4 (soil, roofs and roads brighten
     more in red than in blue)."""
-    blue_rise = np.median(reflectance[..., 0][core]) - np.median(reflectance[..., 0][ring])
-    red_rise = np.median(reflectance[..., 2][core]) - np.median(reflectance[..., 2][ring])
+    blue_rise = np.median(reflectance[..., BLUE][core]) - np.median(reflectance[..., BLUE][ring])
+    red_rise = np.median(reflectance[..., RED][core]) - np.median(reflectance[..., RED][ring])
     return blue_rise >= MIN_BLUE_RISE and blue_rise >= red_rise
 
 
 def darker_in_nir(reflectance, core, ring):
     """Is the core's median B8 at least :data:`MIN_NIR_DROP` (relative) below its ring's?"""
-    ring_nir = np.median(reflectance[..., 3][ring])
-    return bool(ring_nir > 0 and (ring_nir - np.median(reflectance[..., 3][core])) / ring_nir >= MIN_NIR_DROP)
+    ring_nir = np.median(reflectance[..., NIR][ring])
+    return bool(ring_nir > 0 and (ring_nir - np.median(reflectance[..., NIR][core])) / ring_nir >= MIN_NIR_DROP)
 
 
 def plausible_pv(reflectance, core, ring, auc, higher_ndpi):
@@ -219,7 +231,7 @@ def plausible_pv(reflectance, core, ring, auc, higher_ndpi):
     (AUC ≥ :data:`STRONG_NDPI_AUC`) or two of three PV signals: higher NDPI (AUC ≥ :data:`MIN_NDPI_AUC`), darker
     in NIR, a blue peak. ``auc`` is :func:`ndpi_auc` of core and ring, ``higher_ndpi`` whether the core's median
     NDPI is above the ring's."""
-    green, swir1 = reflectance[core][:, 1], reflectance[core][:, 4]
+    green, swir1 = reflectance[core][:, GREEN], reflectance[core][:, SWIR1]
     with np.errstate(invalid="ignore", divide="ignore"):
         mndwi = (green - swir1) / (green + swir1)
     if np.median(mndwi) >= 0:
@@ -230,9 +242,9 @@ def plausible_pv(reflectance, core, ring, auc, higher_ndpi):
                "lower NIR": darker_in_nir(reflectance, core, ring),
                "blue peak": blue_peak(reflectance, core, ring)}
     seen = [name for name, present in signals.items() if present]
-    if len(seen) >= 2:
+    if len(seen) >= MIN_PV_SIGNALS:
         return True, "PV signals against its surroundings: " + ", ".join(seen)
-    return False, "only %s of 3 PV signals (%s)" % (len(seen), ", ".join(seen) or "none")
+    return False, "only %s of %d PV signals (%s)" % (len(seen), len(signals), ", ".join(seen) or "none")
 
 
 def refine_component(reflectance, index, component, free, candidate, valid):
@@ -268,13 +280,6 @@ def refine_component(reflectance, index, component, free, candidate, valid):
                            reason="peeled %d, grew %d layer(s)" % (peeled, grown), evidence=evidence)
 
 
-def _window_inputs(dn, nodata_by_role, scale, offset):
-    """Reflectance (rows, cols, 6), NDPI and validity of DN arrays keyed by role."""
-    index, valid = ndpi_from_dn(dn, scale, offset, nodata_by_role)
-    reflectance = np.stack([to_reflectance(dn[role], scale, offset) for role in ROLES], axis=-1)
-    return reflectance, index, valid
-
-
 def prior_components(trusted, candidate, shape):
     """Every prior component as (window, component mask in the window, is candidate): trusted components, then
     candidate ones. Parts of a prior at most 2 × :data:`CLUSTER_REACH` pixels apart form one component (one
@@ -291,20 +296,16 @@ def prior_components(trusted, candidate, shape):
     return components
 
 
-def improved_fusion(bands, trusted=None, candidate=None, scale=10000.0, offset=0.0, min_area=5,
-                    progress=NO_PROGRESS):
+def improved_fusion(bands, trusted=None, candidate=None, min_area=DEFAULT_MIN_AREA_PIXELS, progress=NO_PROGRESS):
     """Fuse bool prior masks with the improved method, reading ``bands`` (a :mod:`.bandsource`) window by window.
 
     Each prior component is decided in its own window (its bounds plus :data:`MARGIN` pixels), so only the
     pixels around priors are read and memory does not grow with the image beyond the masks. Returns a
-    :class:`~.fusion_result.FusionResult` with one group per prior component (components of at most
-    ``min_area`` pixels removed); the component results are in its ``components``.
+    :class:`~.fusion.FusionResult` with one group per prior component (components of at most ``min_area`` pixels
+    removed); the component results are in its ``components``.
     """
     shape = bands.shape
-    trusted = np.zeros(shape, bool) if trusted is None else trusted.astype(bool, copy=False)
-    candidate = np.zeros(shape, bool) if candidate is None else candidate.astype(bool, copy=False)
-    if (candidate & trusted).any():
-        candidate = candidate & ~trusted
+    trusted, candidate = normalise_priors(shape, trusted, candidate)
     source = np.zeros(shape, np.uint8)
     results, kept_flat, kept_group = [], [], []
     components = prior_components(trusted, candidate, shape)
@@ -317,12 +318,12 @@ def improved_fusion(bands, trusted=None, candidate=None, scale=10000.0, offset=0
         decided = []
         for position in members:
             window, component, is_candidate = components[position]
-            reflectance, index, valid = _window_inputs(sub_window(block, read_window, window),
-                                                       bands.nodata_by_role, scale, offset)
+            dn = sub_window(block, read_window, window)
+            index, valid = bands.ndpi(dn)
             component = component & valid
             if component.any():
                 free = valid & ~trusted[window] & ~candidate[window]
-                result = refine_component(reflectance, index, component, free, is_candidate, valid)
+                result = refine_component(bands.reflectance(dn), index, component, free, is_candidate, valid)
                 result.refined = is_candidate or result.peeled > 0 or result.grown > 0
                 decided.append((position, result))
         return decided
@@ -336,20 +337,27 @@ def improved_fusion(bands, trusted=None, candidate=None, scale=10000.0, offset=0
             flat = flat_indices(window, result.kept, shape[1])
             kept_flat.append(flat)
             kept_group.append(np.full(flat.size, len(results), np.int32))
-    labels, plants = label_plants(source > 0, min_area)
-    mask = labels > 0
-    source[~mask] = 0
-    pixels = np.flatnonzero(mask)
-    groups = np.zeros(pixels.size, np.int32)
-    if kept_flat:
+
+    def group_of(pixels):
+        """The component (group) each kept PV pixel came from."""
+        if not kept_flat:
+            return np.zeros(pixels.size, np.int32)
         flat, group = np.concatenate(kept_flat), np.concatenate(kept_group)
         order = np.argsort(flat)
-        groups = group[order][np.searchsorted(flat[order], pixels)]
+        return group[order][np.searchsorted(flat[order], pixels)]
+
     nan = [float("nan")]
-    fused = FusionResult(mask, source, pixels, groups,
-                         np.array(nan + [r.threshold for r in results]),
-                         np.array(nan + [r.confidence for r in results]),
-                         np.array([False] + [r.refined for r in results]), components=results,
-                         labels=labels, plant_count=plants)
+    fused = fused_result(source, min_area, group_of, nan + [r.threshold for r in results],
+                         nan + [r.confidence for r in results], [False] + [r.refined for r in results],
+                         components=results, decisions=component_decisions(results))
     progress.step(100)
     return fused
+
+
+def component_decisions(results):
+    """One line per distinct outcome of the prior components, with how many had it."""
+    reasons = {}
+    for result in results:
+        reason = "%s (%s)" % (result.reason, result.evidence) if result.evidence else result.reason
+        reasons[reason] = reasons.get(reason, 0) + 1
+    return ["%d prior component(s): %s" % (count, reason) for reason, count in sorted(reasons.items())]

@@ -107,6 +107,7 @@ COLLECTION_SCENARIOS = {
     "high": logistic_collection(1.0, 0.3457, 2030.022, 0.15, 2025),
     "low": logistic_collection(0.6, 0.3406, 2029.724, 0.10, 2024),
 }
+SCENARIOS = tuple(COLLECTION_SCENARIOS)
 
 
 @dataclass

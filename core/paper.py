@@ -17,8 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .components import label_plants
-from .fusion_result import FusionResult
+from .fusion import DEFAULT_MIN_AREA_PIXELS, SOURCE_CANDIDATE, SOURCE_TRUSTED, fused_result, normalise_priors
 from .progress import NO_PROGRESS
 
 HISTOGRAM_BINS = 200
@@ -28,11 +27,6 @@ PEAK_DISTANCE = 5
 PEAK_PROMINENCE = 0.5
 CANDIDATE_MIN_PEAK_NDPI = 0.02
 TRUSTED_KEEP_RATIO = 0.8
-DEFAULT_MIN_AREA_PIXELS = 5
-
-#: Codes of the per-pixel source raster.
-SOURCE_TRUSTED = 1
-SOURCE_CANDIDATE = 2
 
 
 @dataclass
@@ -142,31 +136,11 @@ def confirm_candidate_values(values):
     return _at_or_above(values, choice.threshold), choice
 
 
-def _full_mask(shape, flat, kept):
-    mask = np.zeros(shape, bool)
-    mask.flat[flat[kept]] = True
-    return mask
-
-
-def refine_trusted(index, prior):
-    """Trusted mode on an NDPI array (NaN = invalid) within the bool ``prior``; returns a :class:`PriorResult`."""
-    flat = np.flatnonzero(prior)
-    kept, choice, whole = refine_trusted_values(index.ravel()[flat])
-    return PriorResult(_full_mask(index.shape, flat, kept), choice, int(flat.size), whole)
-
-
-def confirm_candidates(index, candidates):
-    """Candidate mode on an NDPI array within the bool ``candidates`` (pixels not in a trusted prior)."""
-    flat = np.flatnonzero(candidates)
-    kept, choice = confirm_candidate_values(index.ravel()[flat])
-    return PriorResult(_full_mask(index.shape, flat, kept), choice, int(flat.size))
-
-
 def paper_fusion_sparse(shape, trusted, candidate, min_area=DEFAULT_MIN_AREA_PIXELS, progress=NO_PROGRESS):
     """The paper method from the NDPI of the prior pixels only.
 
     ``trusted`` and ``candidate`` are (flat indices, NDPI values) pairs in row-major order (NaN = invalid pixel);
-    candidate pixels must exclude trusted ones. Returns a :class:`~.fusion_result.FusionResult` on a raster of
+    candidate pixels must exclude trusted ones. Returns a :class:`~.fusion.FusionResult` on a raster of
     ``shape``. Equal to :func:`paper_fusion` on the whole image: the histograms and the mean see the same values
     in the same order.
     """
@@ -178,32 +152,39 @@ def paper_fusion_sparse(shape, trusted, candidate, min_area=DEFAULT_MIN_AREA_PIX
     source = np.zeros(shape, np.uint8)
     source.flat[candidate[0][candidate_kept]] = SOURCE_CANDIDATE
     source.flat[trusted[0][trusted_kept]] = SOURCE_TRUSTED
-    labels, plants = label_plants(source > 0, min_area)
-    mask = labels > 0
-    source[~mask] = 0
-    pixels = np.flatnonzero(mask)
+    trusted_result = PriorResult(None, trusted_choice, int(trusted[0].size), whole)
+    candidate_result = PriorResult(None, candidate_choice, int(candidate[0].size))
     nan = float("nan")
     thresholds = [nan] + [nan if c.threshold is None else c.threshold for c in (trusted_choice, candidate_choice)]
-    result = FusionResult(mask, source, pixels, source.ravel()[pixels].astype(np.int32),
-                          np.array(thresholds), np.full(3, nan), np.array([False, not whole, True]))
-    result.labels, result.plant_count = labels, plants
-    result.trusted = PriorResult(None, trusted_choice, int(trusted[0].size), whole)
-    result.candidate = PriorResult(None, candidate_choice, int(candidate[0].size))
+    result = fused_result(source, min_area, lambda pixels: source.ravel()[pixels].astype(np.int32), thresholds,
+                          [nan] * 3, [False, not whole, True], trusted=trusted_result, candidate=candidate_result,
+                          decisions=role_decisions(trusted_result, candidate_result))
     progress.step(100)
     return result
+
+
+def role_decisions(trusted, candidate):
+    """One line per prior role that has pixels: how many, the NDPI threshold and how it was chosen."""
+    lines = []
+    for role, result in (("Trusted", trusted), ("Candidate", candidate)):
+        if result.prior_pixels:
+            threshold = "none" if result.choice.threshold is None else "%.4f" % result.choice.threshold
+            whole = "; fewer than %d %% kept, so the prior is kept whole" % round(100 * TRUSTED_KEEP_RATIO)
+            lines.append("%s priors: %d px, NDPI threshold %s (%s)%s" % (
+                role, result.prior_pixels, threshold, result.choice.branch, whole if result.kept_whole_prior else ""))
+    return lines
 
 
 def paper_fusion(index, trusted=None, candidate=None, min_area=DEFAULT_MIN_AREA_PIXELS, progress=NO_PROGRESS):
     """Fuse trusted and candidate prior masks (bool) with the NDPI ``index`` of the whole image (NaN = invalid).
 
-    Returns a :class:`~.fusion_result.FusionResult`; its ``mask`` has components of at most ``min_area`` pixels
+    Returns a :class:`~.fusion.FusionResult`; its ``mask`` has components of at most ``min_area`` pixels
     removed.
     """
     shape = index.shape
-    trusted = np.zeros(shape, bool) if trusted is None else trusted.astype(bool, copy=False)
-    candidate = np.zeros(shape, bool) if candidate is None else candidate.astype(bool, copy=False)
+    trusted, candidate = normalise_priors(shape, trusted, candidate)
     values = index.ravel()
     trusted_flat = np.flatnonzero(trusted)
-    candidate_flat = np.flatnonzero(candidate & ~trusted)
+    candidate_flat = np.flatnonzero(candidate)
     return paper_fusion_sparse(shape, (trusted_flat, values[trusted_flat]), (candidate_flat, values[candidate_flat]),
                                min_area, progress)

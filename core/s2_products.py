@@ -10,15 +10,18 @@ import re
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .bands import S2_BANDS, sentinel2_band_name
 
 #: Band order of the ``band_id`` attributes in the metadata (when no Spectral_Information maps them).
 BAND_ID_ORDER = S2_BANDS
 #: Offset of every product of processing baseline 04.00 or later (ESA, Sentinel-2 products specification).
 BASELINE_04_OFFSET = -1000
-#: Native resolution (m) of each band.
-NATIVE_RESOLUTION = {"B01": 60, "B02": 10, "B03": 10, "B04": 10, "B05": 20, "B06": 20, "B07": 20, "B08": 10,
-                     "B8A": 20, "B09": 60, "B10": 60, "B11": 20, "B12": 20, "SCL": 20}
+#: DN of Sentinel-2 band files where there is no data.
+FILL_DN = 0
+#: Nodata of the int16 stacks and composites this plugin writes.
+STACK_NODATA = -32768
 
 _RESOLUTION_IN_NAME = re.compile(r"_(10|20|60)m(?![0-9])", re.IGNORECASE)
 _SCL_IN_NAME = re.compile(r"(?<![A-Za-z0-9])SCL(?![A-Za-z0-9])", re.IGNORECASE)
@@ -121,3 +124,12 @@ def choose_band_files(paths, resolution_of=None):
 def stack_order(bands):
     """Bands in wavelength order (``B8A`` after ``B08``), then ``SCL``."""
     return [b for b in S2_BANDS if b in bands] + (["SCL"] if "SCL" in bands else [])
+
+
+def stack_dn(dn, offset=0.0):
+    """int16 DN of a band file for a stack: the product's ``offset`` added (so DN = reflectance × 10000), clipped to
+    the int16 range, the fill value (:data:`FILL_DN`) replaced by :data:`STACK_NODATA`."""
+    fill = dn == FILL_DN
+    values = np.clip(np.asarray(dn, np.int32) + int(round(offset)), STACK_NODATA + 1, np.iinfo(np.int16).max)
+    values[fill] = STACK_NODATA
+    return values.astype(np.int16)

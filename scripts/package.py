@@ -9,7 +9,7 @@ import zipfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PLUGIN = "fusion_pv_mapping"
-CONTENT = ("metadata.txt", "__init__.py", "plugin.py", "LICENSE", "README.md", "algorithms", "core", "resources")
+CONTENT = ("metadata.txt", "__init__.py", "plugin.py", "LICENSE", "README.md", "algorithms", "core", "gisio", "resources")
 
 
 def plugin_files():

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from fusion_pv_mapping.core import accuracy
-from fusion_pv_mapping.core.andpi import ndpi_from_dn
+from fusion_pv_mapping.core.ndpi import ndpi_from_dn
 from fusion_pv_mapping.core.components import label_components
 from fusion_pv_mapping.core.paper import paper_fusion
 from chip_data import bands_by_role, chip_ids

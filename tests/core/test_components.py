@@ -1,9 +1,11 @@
 import numpy as np
+from scipy import ndimage
 import pytest
 
-from fusion_pv_mapping.core.andpi import ndpi_from_dn
-from fusion_pv_mapping.core.components import label_components, label_plants, remove_small_components
-from fusion_pv_mapping.core.extract import NoValidPixels, extract_pv_plants
+from fusion_pv_mapping.core.ndpi import ndpi_from_dn
+from fusion_pv_mapping.core.bandsource import ArrayBands
+from fusion_pv_mapping.core.components import label_components, label_plants
+from fusion_pv_mapping.core.extract import METHOD_PAPER, NoValidPixels, extract_pv_plants
 from fusion_pv_mapping.core.bands import ROLES
 from fusion_pv_mapping.core.plants import describe_plants
 from fusion_pv_mapping.core.paper import paper_fusion
@@ -21,6 +23,14 @@ PICTURE = np.array([
     [0, 0, 0, 0, 0, 0, 1, 0],
     [0, 1, 0, 0, 0, 1, 0, 0],
 ], bool)
+
+
+def remove_small_components(mask, max_pixels):
+    """Oracle: ``mask`` without its 8-connected components of at most ``max_pixels`` pixels (scipy alone)."""
+    labels, count = ndimage.label(mask, np.ones((3, 3), bool))
+    keep = np.bincount(labels.ravel(), minlength=count + 1) > max_pixels
+    keep[0] = False
+    return keep[labels]
 
 
 def test_components_are_8_connected():
@@ -53,7 +63,8 @@ def test_plants_report_their_source_and_threshold(chips):
     candidate = np.zeros_like(reference)
     candidate[:, -3:] = True  # a strip, partly touching the trusted prior
     fusion = paper_fusion(index, trusted, candidate)
-    labels, plants, windows = describe_plants(fusion)
+    labels = fusion.labels
+    plants, windows = describe_plants(fusion)
     assert len(windows) == len(plants) and all((labels[w] == p.plant_id).sum() == p.pixels
                                                for w, p in zip(windows, plants))
     assert sum(p.pixels for p in plants) == fusion.mask.sum() == np.count_nonzero(labels)
@@ -70,15 +81,15 @@ def test_plants_report_their_source_and_threshold(chips):
 def test_extract_rejects_an_all_nodata_image():
     dn = {role: np.full((3, 3), -32768, np.int16) for role in ROLES}
     with pytest.raises(NoValidPixels):
-        extract_pv_plants(dn, np.ones((3, 3), bool), nodata_by_role={role: -32768 for role in ROLES})
+        extract_pv_plants(ArrayBands(dn, {role: -32768 for role in ROLES}), np.ones((3, 3), bool))
 
 
 def test_extract_reports_progress_and_honours_cancel(chips):
     dn = bands_by_role(chips["median_9"])
     prior = chips["reference_9"]
     seen = []
-    plant_map = extract_pv_plants(dn, prior, progress=Progress(lambda p, m: seen.append(p)))
+    plant_map = extract_pv_plants(dn, prior, method=METHOD_PAPER, progress=Progress(lambda p, m: seen.append(p)))
     assert seen[0] == 0 and seen[-1] == 100 and seen == sorted(seen) and len(seen) >= 5
     assert plant_map.labels.max() == len(plant_map.plants) >= 1
     with pytest.raises(Cancelled):
-        extract_pv_plants(dn, prior, progress=Progress(None, lambda: len(seen) > 0))
+        extract_pv_plants(dn, prior, method=METHOD_PAPER, progress=Progress(None, lambda: len(seen) > 0))

@@ -4,10 +4,11 @@ import os
 import numpy as np
 import pytest
 
-from fusion_pv_mapping.core.andpi import to_reflectance
+from fusion_pv_mapping.core.ndpi import to_reflectance
 from fusion_pv_mapping.core.bands import ROLES
 from fusion_pv_mapping.core.extract import METHOD_IMPROVED, fuse
 from fusion_pv_mapping.core import improved
+from fusion_views import per_pixel, refined
 from chip_data import bands_by_role, chip_ids
 from flawed_priors import flawed_priors
 
@@ -191,8 +192,8 @@ def test_real_plants_are_confirmed_as_candidates(chips):
         if iou(result.mask, reference) >= 0.5:
             confirmed += 1
             assert np.all(result.source[result.mask] == 2)
-            assert 0 < np.nanmin(result.confidence[result.mask]) <= 1
-            assert np.isfinite(result.threshold[result.mask]).all()
+            assert 0 < np.nanmin(per_pixel(result, "confidence")[result.mask]) <= 1
+            assert np.isfinite(per_pixel(result, "threshold")[result.mask]).all()
     assert confirmed >= len(plants) - 1
 
 
@@ -246,4 +247,4 @@ def test_trusted_priors_without_pv_contrast_are_kept_whole(chips):
     component = result.components[0]
     assert component.reason == "weak NDPI contrast: kept whole"
     assert component.confidence < improved.MIN_PEEL_CONFIDENCE
-    assert not result.refined.any()
+    assert not refined(result).any()

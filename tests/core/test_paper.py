@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 from scipy.signal import find_peaks
 
-from fusion_pv_mapping.core.paper import (SOURCE_CANDIDATE, SOURCE_TRUSTED, confirm_candidates,
-                                          histogram_density, ndpi_histogram_counts, paper_fusion, refine_trusted)
+from fusion_pv_mapping.core.fusion import SOURCE_CANDIDATE, SOURCE_TRUSTED
+from fusion_pv_mapping.core.paper import (PriorResult, confirm_candidate_values, histogram_density,
+                                          ndpi_histogram_counts, paper_fusion, refine_trusted_values)
 from chip_data import bands_by_role, chip_ids
-from fusion_pv_mapping.core.andpi import ndpi_from_dn
+from fusion_pv_mapping.core.ndpi import ndpi_from_dn
 from flawed_priors import GOLDEN_PRIORS, flawed_priors
 
 
@@ -24,6 +25,26 @@ def values_in_bins(counts, singles=(), extra=()):
     values = [centre(k) for k, n in counts.items() for _ in range(n)]
     values += [centre(k) for k in singles] + list(extra)
     return np.array(values, dtype=np.float64)[None, :]
+
+
+def kept_mask(shape, flat, kept):
+    mask = np.zeros(shape, bool)
+    mask.flat[flat[kept]] = True
+    return mask
+
+
+def refine_trusted(index, prior):
+    """Trusted mode on an NDPI array within the bool ``prior``: a PriorResult with the kept pixels as a mask."""
+    flat = np.flatnonzero(prior)
+    kept, choice, whole = refine_trusted_values(index.ravel()[flat])
+    return PriorResult(kept_mask(index.shape, flat, kept), choice, int(flat.size), whole)
+
+
+def confirm_candidates(index, candidates):
+    """Candidate mode on an NDPI array within the bool ``candidates``: a PriorResult."""
+    flat = np.flatnonzero(candidates)
+    kept, choice = confirm_candidate_values(index.ravel()[flat])
+    return PriorResult(kept_mask(index.shape, flat, kept), choice, int(flat.size))
 
 
 def everywhere(index):

@@ -4,9 +4,11 @@ import time
 import numpy as np
 import pytest
 
-from fusion_pv_mapping.core.andpi import ndpi_from_dn
+from fusion_pv_mapping.core.ndpi import ndpi_from_dn
 from fusion_pv_mapping.core.bands import ROLES
-from fusion_pv_mapping.core.bandsource import ArrayBands, block_grid, occupied_windows, read_shape
+from fusion_pv_mapping.core.bandsource import ArrayBands
+from fusion_views import per_pixel
+from fusion_pv_mapping.core.windows import block_grid, occupied_windows, read_shape
 from fusion_pv_mapping.core.extract import METHOD_IMPROVED, METHOD_PAPER, extract_pv_plants, fuse, gather_prior_ndpi
 from fusion_pv_mapping.core.paper import paper_fusion
 from fusion_pv_mapping.core.parallel import WORKERS
@@ -72,7 +74,7 @@ def test_paper_method_by_blocks_equals_the_whole_image(chips, prior_kind):
         blocks = fuse(ArrayBands(dn, nodata, (8, 8), read_target=8), trusted, candidates, method=METHOD_PAPER)
         assert np.array_equal(blocks.mask, whole.mask)
         assert np.array_equal(blocks.source, whole.source)
-        assert np.array_equal(blocks.threshold, whole.threshold, equal_nan=True)
+        assert np.array_equal(per_pixel(blocks, "threshold"), per_pixel(whole, "threshold"), equal_nan=True)
 
 
 def test_improved_method_in_a_mosaic_equals_each_chip_alone(chips):
@@ -86,7 +88,8 @@ def test_improved_method_in_a_mosaic_equals_each_chip_alone(chips):
         alone = fuse(bands_by_role(chips["median_" + chip]), flawed_priors(chips["reference_" + chip])["grown1"],
                      None, method=METHOD_IMPROVED)
         assert np.array_equal(together.mask[window], alone.mask), chip
-        assert np.array_equal(together.confidence[window], alone.confidence, equal_nan=True), chip
+        assert np.array_equal(per_pixel(together, "confidence")[window], per_pixel(alone, "confidence"),
+                              equal_nan=True), chip
 
 
 def test_plants_are_labelled_once_across_windows(chips):

@@ -7,12 +7,13 @@ from osgeo import gdal, ogr
 from qgis.core import (QgsApplication, QgsCoordinateReferenceSystem, QgsProcessingException, QgsRasterLayer,
                        QgsVectorLayer)
 
-from fusion_pv_mapping.core.andpi import ndpi_from_dn
+from fusion_pv_mapping.core.ndpi import ndpi_from_dn
 from fusion_pv_mapping.core.bands import ROLES
 from fusion_pv_mapping.core.extract import METHOD_IMPROVED, fuse
 from fusion_pv_mapping.core.paper import paper_fusion
 from chip_data import chip_path as chip
 from flawed_priors import flawed_priors, generalised_20m
+from fusion_views import per_pixel
 
 MEDIAN = "S2L2A_2022_clearmedian_%s.tif"
 #: Chips whose OSM outlines are in osm_pv_chips.gpkg (the reference masks rasterise exactly these).
@@ -66,7 +67,7 @@ def run_fails(algorithm, parameters, feedback):
 def test_provider_offers_both_algorithms(fusionpv):
     registry = QgsApplication.processingRegistry()
     assert registry.providerById("fusionpv").name() == "Fusion PV Mapping"
-    for algorithm_id, name in (("fusionpv:andpi", "ANDPI (PV index)"),
+    for algorithm_id, name in (("fusionpv:andpi", "PV index (NDPI)"),
                                ("fusionpv:extractpvplants", "Extract PV plants (ANDPI fusion)")):
         algorithm = registry.algorithmById(algorithm_id)
         assert algorithm.displayName() == name and algorithm.shortHelpString()
@@ -165,7 +166,7 @@ def test_improved_method_is_the_default_and_equals_the_core(fusionpv, feedback, 
     assert rows and all(row["method"] == "improved" for row in rows)
     for row in rows:
         assert 0 <= row["confidence"] <= 1
-        assert row["threshold"] == pytest.approx(float(np.nanmean(expected.threshold[expected.mask])), abs=1e-6)
+        assert row["threshold"] == pytest.approx(float(np.nanmean(per_pixel(expected, "threshold")[expected.mask])), abs=1e-6)
         assert row["refined"] == 1  # the grown prior was peeled
     assert any("peeled 1, grew 0 layer(s)" in info for info in feedback.infos)
 
@@ -290,9 +291,8 @@ def test_outputs_load_styled(fusionpv, tmp_path):
 @pytest.mark.parametrize("method", [0, 1])
 def test_small_gdal_blocks_give_the_whole_image_result(fusionpv, feedback, tmp_path, monkeypatch, method):
     """A GeoTIFF tiled in 16 × 16 blocks, read in 16-pixel windows on two threads, equals the in-memory run."""
-    from fusion_pv_mapping.core import bandsource, extract
-    monkeypatch.setattr(extract, "READ_TARGET", 16)
-    monkeypatch.setattr(bandsource, "READ_TARGET", 16)
+    from fusion_pv_mapping.core.bandsource import BandSource
+    monkeypatch.setattr(BandSource, "read_target", 16)
     tiled = str(tmp_path / "tiled.tif")
     gdal.Translate(tiled, chip(MEDIAN % "159"), creationOptions=["TILED=YES", "BLOCKXSIZE=16", "BLOCKYSIZE=16"])
     reference = read(chip("pv_mask_159.tif")) > 0

@@ -6,7 +6,7 @@ import pytest
 from osgeo import gdal, ogr
 from qgis.core import QgsFeature, QgsGeometry, QgsVectorLayer
 
-from fusion_pv_mapping.core.andpi import ndpi_from_dn
+from fusion_pv_mapping.core.ndpi import ndpi_from_dn
 from fusion_pv_mapping.core.bands import ROLES
 from fusion_pv_mapping.core.paper import paper_fusion
 from chip_data import chip_path

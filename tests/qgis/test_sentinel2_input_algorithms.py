@@ -9,7 +9,7 @@ import pytest
 from osgeo import gdal, osr
 from qgis.core import QgsProcessingException
 
-from fusion_pv_mapping.core.andpi import ndpi_from_dn
+from fusion_pv_mapping.core.ndpi import ndpi_from_dn
 from fusion_pv_mapping.core.bands import ROLES
 from safe_fixture import CROP, crop_band, make_safe
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from osgeo import gdal, ogr
 
-from fusion_pv_mapping.core.andpi import ndpi_from_dn
+from fusion_pv_mapping.core.ndpi import ndpi_from_dn
 from fusion_pv_mapping.core.bands import ROLES
 from fusion_pv_mapping.core.paper import paper_fusion
 
@@ -33,7 +33,7 @@ def run_json(qgis, algorithm, **parameters):
 def test_list_shows_both_algorithms(qgis):
     listing = qgis.run("list").stdout
     assert "Fusion PV Mapping" in listing
-    assert "fusionpv:andpi\tANDPI (PV index)" in listing
+    assert "fusionpv:andpi\tPV index (NDPI)" in listing
     assert "fusionpv:extractpvplants\tExtract PV plants (ANDPI fusion)" in listing
     assert "fusionpv:materialflows\tPV material stock and end-of-life flows" in listing
     assert "fusionpv:assessaccuracy\tAssess PV map accuracy" in listing

@@ -1,6 +1,6 @@
 import numpy as np
 
-from fusion_pv_mapping.core.andpi import ndpi, ndpi_from_dn, to_reflectance
+from fusion_pv_mapping.core.ndpi import ndpi, ndpi_from_dn, to_reflectance
 from fusion_pv_mapping.core.bands import ROLES
 from chip_data import bands_by_role
 

@@ -1,22 +1,53 @@
-"""Stacking Sentinel-2 band files (SAFE products, zips, folders of single-band files) into one GeoTIFF."""
+"""Sentinel-2 band files as users download them (SAFE products, zips, folders of single-band files): finding the
+bands and the product metadata, and stacking them into one GeoTIFF."""
 import os
+import re
 from dataclasses import dataclass
 
 import numpy as np
+from osgeo import gdal
 from qgis.core import QgsProcessingException
 
 from ..core import s2_products
-from ..core.composite import OUTPUT_NODATA
-from . import gdal_io
-from .texts import tr
+from ..core.ndpi import DEFAULT_SCALE
+from .messages import CANCELLED, tr
+from .raster import RasterWriter, grid_of, pixel_size, raster_info, read_dataset_rows, warped_band
 
 #: Rows written at once.
 STRIP_ROWS = 1024
-RESAMPLING_HELP = (
-    "Bands are resampled onto the grid of a band of the chosen resolution: coarser bands (20 and 60 m) by nearest "
-    "neighbour, which repeats each measured value over the finer pixels it covers — no spectra are invented, and "
-    "the PV index, which compares bands pixel by pixel, sees only measured values; finer bands (10 m onto 20 m) by "
-    "averaging, which integrates the signal the coarser pixel covers.")
+RASTER_EXTENSIONS = (".jp2", ".tif", ".tiff", ".img", ".vrt")
+
+
+def _walk(path):
+    """Every file below a folder or a ``/vsizip/`` path (GDAL paths)."""
+    entries = gdal.ReadDirRecursive(path) or []
+    return [path.rstrip("/") + "/" + entry for entry in entries if not entry.endswith("/")]
+
+
+def product_files(path):
+    """(raster files, metadata XML text or None) of a SAFE folder, a SAFE ``.zip``, an ``MTD_MSIL*.xml`` or a folder
+    of single-band files. Raster paths are GDAL paths (``/vsizip/…`` inside a zip)."""
+    if path.lower().endswith(".zip"):
+        root = "/vsizip/" + os.path.abspath(path)
+    elif path.lower().endswith(".xml"):
+        root = os.path.dirname(os.path.abspath(path))
+    else:
+        root = os.path.abspath(path)
+    files = _walk(root) if root.startswith("/vsizip/") else [
+        os.path.join(folder, name) for folder, _, names in os.walk(root) for name in names]
+    metadata = None
+    for name in files:
+        if re.search(r"MTD_MSIL(1C|2A)\.xml$", name):
+            handle = gdal.VSIFOpenL(name, "rb")
+            if handle is not None:
+                try:
+                    metadata = gdal.VSIFReadL(1, gdal.VSIStatL(name).size, handle).decode("utf-8")
+                finally:
+                    gdal.VSIFCloseL(handle)
+            break
+    rasters = [name for name in files if name.lower().endswith(RASTER_EXTENSIONS)
+               and "/QI_DATA/" not in name and "/AUX_DATA/" not in name and "_TCI" not in name.upper()]
+    return rasters, metadata
 
 
 @dataclass
@@ -36,9 +67,9 @@ def find_bands(path, feedback):
         path = os.path.dirname(path)  # a band file chosen in the dialog: its folder holds the bands
     if not os.path.exists(path):
         raise QgsProcessingException(tr("INPUT: %s does not exist.") % path)
-    rasters, metadata_text = gdal_io.product_files(path)
+    rasters, metadata_text = product_files(path)
     try:
-        files = s2_products.choose_band_files(rasters, gdal_io.pixel_size)
+        files = s2_products.choose_band_files(rasters, pixel_size)
     except ValueError as error:
         raise QgsProcessingException(tr("INPUT: %s") % error)
     if not any(band != "SCL" for band in files):
@@ -53,8 +84,8 @@ def find_bands(path, feedback):
         next((s2_products.date_in_name(f) for f in files.values() if s2_products.date_in_name(f)), None)
     offsets, assumption = dict(metadata.offsets), None
     if not metadata_text:
-        assumption = tr("no product metadata: assuming DN = reflectance × 10000 with no offset (as before "
-                        "processing baseline 04.00, or harmonised)")
+        assumption = tr("no product metadata: assuming DN = reflectance × %g with no offset (as before "
+                        "processing baseline 04.00, or harmonised)") % DEFAULT_SCALE
     elif not offsets and metadata.baseline_at_least_04:
         offsets = {band: s2_products.BASELINE_04_OFFSET for band in files if band != "SCL"}
         assumption = tr("processing baseline %s but no offset in the metadata: assuming the offset %d of every "
@@ -68,7 +99,7 @@ def check_one_crs(product):
     """Raise when the band files are in different CRSs."""
     systems = {}
     for band, path in product.files.items():
-        systems.setdefault(gdal_io.raster_info(path).grid.crs_wkt, []).append(band)
+        systems.setdefault(raster_info(path).grid.crs_wkt, []).append(band)
     if len(systems) > 1:
         raise QgsProcessingException(tr("INPUT: the band files are in different coordinate reference systems (%s); "
                                         "stack bands of one tile and CRS.") % " / ".join(
@@ -77,15 +108,15 @@ def check_one_crs(product):
 
 def output_grid(product, resolution, bounds=None):
     """The output grid: that of a band of ``resolution`` m (or the finest one resampled), clipped to ``bounds``."""
-    native = {band: gdal_io.pixel_size(path) for band, path in product.files.items()}
+    native = {band: pixel_size(path) for band, path in product.files.items()}
     reference = min(native, key=lambda band: (abs(native[band] - resolution), band))
     if native[reference] == resolution and bounds is None:
-        return gdal_io.grid_of(product.files[reference])
-    return gdal_io.grid_of(product.files[reference], resolution, bounds)
+        return grid_of(product.files[reference])
+    return grid_of(product.files[reference], resolution, bounds)
 
 
 def write_stack(product, grid, resolution, path, driver, feedback, progress=(0, 100)):
-    """Write the bands of ``product`` on ``grid`` as one int16 raster (nodata −32768), offsets removed."""
+    """Write the bands of ``product`` on ``grid`` as one int16 raster (nodata ``STACK_NODATA``), offsets removed."""
     order = s2_products.stack_order(product.files)
     metadata = {"LEVEL": product.level, "DATE": product.date.isoformat() if product.date else "unknown",
                 "PROCESSING_BASELINE": product.baseline or "unknown", "RESOLUTION": "%g m" % resolution,
@@ -94,26 +125,17 @@ def write_stack(product, grid, resolution, path, driver, feedback, progress=(0, 
                 "RESAMPLING": "coarser bands: nearest neighbour; finer bands: average"}
     if product.assumption:
         metadata["ASSUMPTION"] = product.assumption
-    writer = gdal_io.RasterWriter(path, grid, np.int16, driver, OUTPUT_NODATA, descriptions=order,
-                                  metadata=metadata)
-    try:
+    with RasterWriter(path, grid, np.int16, driver, s2_products.STACK_NODATA, descriptions=order,
+                      metadata=metadata) as writer:
         for number, band in enumerate(order, start=1):
             source = product.files[band]
-            resampling = "near" if gdal_io.pixel_size(source) >= resolution or band == "SCL" else "average"
-            warped = gdal_io.warped_band(source, grid, resampling)
+            resampling = "near" if pixel_size(source) >= resolution or band == "SCL" else "average"
+            warped = warped_band(source, grid, resampling, s2_products.FILL_DN)
             offset = product.offsets.get(band, 0.0) if band != "SCL" else 0.0
             for top in range(0, grid.height, STRIP_ROWS):
                 if feedback.isCanceled():
-                    raise QgsProcessingException(tr("Cancelled: no output was written."))
+                    raise QgsProcessingException(CANCELLED)
                 rows = slice(top, min(top + STRIP_ROWS, grid.height))
-                values = warped.GetRasterBand(1).ReadAsArray(0, top, grid.width, rows.stop - top).astype(np.int32)
-                fill = values == 0  # the Sentinel-2 fill value
-                values = np.clip(values + int(round(offset)), -32767, 32767)
-                values[fill] = OUTPUT_NODATA
-                writer.write(values.astype(np.int16), rows, band=number)
+                writer.write(s2_products.stack_dn(read_dataset_rows(warped, rows)[0], offset), rows, band=number)
             feedback.setProgress(progress[0] + (progress[1] - progress[0]) * number / len(order))
-        writer.commit()
-    except BaseException:
-        writer.discard()
-        raise
     return order, metadata

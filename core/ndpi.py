@@ -11,9 +11,13 @@ from .bands import ROLES
 
 #: Denominator guard of the published definition.
 NDPI_EPSILON = 1e-10
+#: Sentinel-2 digital numbers per unit reflectance (L1C/L2A quantification value).
+DEFAULT_SCALE = 10000.0
+#: Offset added to DN before scaling: 0 for products before processing baseline 04.00 or harmonised ones.
+DEFAULT_OFFSET = 0.0
 
 
-def to_reflectance(dn, scale=10000.0, offset=0.0):
+def to_reflectance(dn, scale=DEFAULT_SCALE, offset=DEFAULT_OFFSET):
     """Reflectance (float64, 0–1) from digital numbers: (DN + offset) / scale."""
     reflectance = np.asarray(dn, dtype=np.float64)
     if offset:
@@ -40,7 +44,7 @@ def valid_pixels(dn_by_role, nodata_by_role=None):
     return valid
 
 
-def ndpi_from_dn(dn_by_role, scale=10000.0, offset=0.0, nodata_by_role=None):
+def ndpi_from_dn(dn_by_role, scale=DEFAULT_SCALE, offset=DEFAULT_OFFSET, nodata_by_role=None):
     """NDPI (float64) and validity from DN arrays keyed by role (BLUE, GREEN, RED, NIR, SWIR1, SWIR2).
 
     A pixel is valid where no band is nodata or non-finite and B11 reflectance is positive (the index is undefined

@@ -1,12 +1,13 @@
-"""Output helpers: writable-destination checks and styling of outputs loaded into the project."""
+"""Outputs: writable-destination checks, raster formats, and styling of outputs loaded into the project."""
 import os
 
 from qgis.core import (QgsProcessingException, QgsProcessingLayerPostProcessorInterface,
                        QgsRasterFileWriter)
 
-from .texts import tr
+from .messages import tr
 
-RESOURCES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources")
+#: The plugin's QML styles and icon.
+RESOURCES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources")
 
 
 def number_or_null(value):

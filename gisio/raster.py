@@ -1,0 +1,291 @@
+"""Rasters through GDAL: grids, windowed band reading, warping, and atomic writing.
+
+Rasters are described by :class:`RasterGrid` (size, geotransform, CRS as WKT). Everything returned is a numpy array
+or plain Python data, ready for :mod:`..core`.
+"""
+import os
+import uuid
+from dataclasses import dataclass
+
+import numpy as np
+from osgeo import gdal
+
+from ..core.bandsource import BandSource
+from ..core.ndpi import DEFAULT_OFFSET, DEFAULT_SCALE
+
+gdal.UseExceptions()
+
+
+@dataclass
+class RasterGrid:
+    """Pixel grid of a raster: ``geotransform`` as GDAL gives it, ``crs_wkt`` the CRS."""
+    width: int
+    height: int
+    geotransform: tuple
+    crs_wkt: str
+
+    @property
+    def pixel_area(self):
+        """Area of one pixel in CRS units squared."""
+        a, b, _, d, e, _ = (self.geotransform[i] for i in (1, 2, 0, 4, 5, 3))
+        return abs(a * e - b * d)
+
+    @property
+    def bounds(self):
+        """(xmin, ymin, xmax, ymax) of a north-up grid."""
+        x0, dx, _, y0, _, dy = self.geotransform
+        xs = (x0, x0 + dx * self.width)
+        ys = (y0, y0 + dy * self.height)
+        return min(xs), min(ys), max(xs), max(ys)
+
+
+@dataclass
+class RasterInfo:
+    """What a raster holds: its grid, band descriptions, per-band nodata (None = no nodata), dataset metadata."""
+    grid: RasterGrid
+    descriptions: list
+    nodata: list
+    metadata: dict
+
+
+class RasterReadError(IOError):
+    """A raster could not be opened or read."""
+
+
+def open_raster(path):
+    """A read-only GDAL dataset, or :class:`RasterReadError` saying why it cannot be opened."""
+    try:
+        return gdal.Open(path, gdal.GA_ReadOnly)
+    except RuntimeError as error:
+        raise RasterReadError("GDAL cannot open %s: %s" % (path, error)) from error
+
+
+def grid_of_dataset(dataset):
+    """The :class:`RasterGrid` of an open dataset."""
+    return RasterGrid(dataset.RasterXSize, dataset.RasterYSize, tuple(dataset.GetGeoTransform()),
+                      dataset.GetProjection())
+
+
+def raster_info(path):
+    """Grid, band descriptions and nodata values of the raster at ``path``."""
+    dataset = open_raster(path)
+    bands = [dataset.GetRasterBand(i + 1) for i in range(dataset.RasterCount)]
+    return RasterInfo(grid_of_dataset(dataset), [band.GetDescription() for band in bands],
+                      [band.GetNoDataValue() for band in bands], dataset.GetMetadata() or {})
+
+
+def band_nodata(path, band=1):
+    """The nodata value of a band (None when it has none)."""
+    dataset = open_raster(path)  # held while its band is used: GDAL frees bands with their dataset
+    return dataset.GetRasterBand(band).GetNoDataValue()
+
+
+def pixel_size(path):
+    """Pixel width of a raster, in its CRS units."""
+    return abs(open_raster(path).GetGeoTransform()[1])
+
+
+def grid_of(path, resolution=None, bounds=None):
+    """The grid of a raster, or a grid in its CRS with another ``resolution`` and/or ``bounds`` (xmin, ymin, xmax,
+    ymax), snapped to the raster's pixel corners."""
+    info = raster_info(path).grid
+    if resolution is None and bounds is None:
+        return info
+    x0, dx, _, y0, _, dy = info.geotransform
+    resolution = resolution or abs(dx)
+    xmin, ymin, xmax, ymax = bounds or info.bounds
+    xmin = x0 + np.floor((xmin - x0) / resolution) * resolution
+    ymax = y0 - np.floor((y0 - ymax) / resolution) * resolution
+    width = max(1, int(np.ceil((xmax - xmin) / resolution - 1e-9)))
+    height = max(1, int(np.ceil((ymax - ymin) / resolution - 1e-9)))
+    return RasterGrid(width, height, (xmin, resolution, 0.0, ymax, 0.0, -resolution), info.crs_wkt)
+
+
+def window_grid(grid, window):
+    """The grid of a window (rows, cols slices) of ``grid``."""
+    x0, dx, rx, y0, ry, dy = grid.geotransform
+    rows, cols = window
+    origin = (x0 + cols.start * dx + rows.start * rx, y0 + cols.start * ry + rows.start * dy)
+    return RasterGrid(cols.stop - cols.start, rows.stop - rows.start, (origin[0], dx, rx, origin[1], ry, dy),
+                      grid.crs_wkt)
+
+
+class SmallBlockCache:
+    """Context manager that lowers GDAL's block cache to ``megabytes`` while a full raster is read window by
+    window (each window is read once, so a large cache only costs memory), and restores it afterwards."""
+
+    def __init__(self, megabytes=64):
+        self.limit = megabytes * 1024 * 1024
+
+    def __enter__(self):
+        self.previous = gdal.GetCacheMax()
+        gdal.SetCacheMax(min(self.previous, self.limit))
+        return self
+
+    def __exit__(self, *exc):
+        gdal.SetCacheMax(self.previous)
+        return False
+
+
+class GdalBands(BandSource):
+    """A band source (see ``core.bandsource``) reading windows of the role bands of a raster file on demand;
+    reflectance = (DN + ``offset``) / ``scale``."""
+
+    def __init__(self, path, band_number_by_role, nodata_by_role, scale=DEFAULT_SCALE, offset=DEFAULT_OFFSET):
+        self.dataset = open_raster(path)
+        self.roles = list(band_number_by_role)
+        self.band_list = [band_number_by_role[role] for role in self.roles]
+        self.shape = (self.dataset.RasterYSize, self.dataset.RasterXSize)
+        columns, rows = self.dataset.GetRasterBand(self.band_list[0]).GetBlockSize()
+        self.block_shape = (rows, columns)
+        self.nodata_by_role = dict(nodata_by_role)
+        self.scale, self.offset = scale, offset
+        self.path = path
+
+    def clone(self):
+        """The same band source on a new dataset handle, for another thread."""
+        return GdalBands(self.path, dict(zip(self.roles, self.band_list)), self.nodata_by_role, self.scale,
+                         self.offset)
+
+    def read(self, rows, cols):
+        """DN arrays keyed by role for the window (rows, cols) given as slices."""
+        try:
+            stack = self.dataset.ReadAsArray(int(cols.start), int(rows.start), int(cols.stop - cols.start),
+                                             int(rows.stop - rows.start), band_list=self.band_list)
+        except RuntimeError as error:
+            raise RasterReadError("GDAL cannot read %s: %s" % (self.path, error)) from error
+        if stack.ndim == 2:
+            stack = stack[None]
+        return dict(zip(self.roles, stack))
+
+
+def read_rows(path, rows, band=None):
+    """The rows ``rows`` (slice) of one band (1-based number) or of all bands (None): a (bands, rows, cols) array.
+    The bands of a netCDF variable are its time steps."""
+    return read_dataset_rows(open_raster(path), rows, band)
+
+
+def read_dataset_rows(dataset, rows, band=None):
+    """:func:`read_rows` of an open dataset."""
+    height = int(rows.stop - rows.start)
+    try:
+        if band is not None:
+            return dataset.GetRasterBand(band).ReadAsArray(0, int(rows.start), dataset.RasterXSize, height)[None]
+        array = dataset.ReadAsArray(0, int(rows.start), dataset.RasterXSize, height)
+    except RuntimeError as error:
+        raise RasterReadError("GDAL cannot read %s: %s" % (dataset.GetDescription(), error)) from error
+    return array[None] if array.ndim == 2 else array
+
+
+def memory_raster(grid, data_type=gdal.GDT_Byte):
+    """An empty one-band in-memory raster on ``grid``."""
+    dataset = gdal.GetDriverByName("MEM").Create("", grid.width, grid.height, 1, data_type)
+    dataset.SetGeoTransform(grid.geotransform)
+    dataset.SetProjection(grid.crs_wkt)
+    return dataset
+
+
+def warp_mask(path, band_number, grid, source_crs_wkt=None):
+    """Bool mask on ``grid`` of non-zero, non-nodata pixels of a raster, resampled by nearest neighbour."""
+    # every dataset is held in a variable: GDAL frees a band with its dataset
+    original = open_raster(path)
+    source = gdal.Translate("", original, format="VRT", bandList=[band_number])
+    nodata = source.GetRasterBand(1).GetNoDataValue()
+    options = gdal.WarpOptions(format="MEM", outputBounds=grid.bounds, width=grid.width, height=grid.height,
+                               dstSRS=grid.crs_wkt, srcSRS=source_crs_wkt or None, resampleAlg="near",
+                               srcNodata=nodata, dstNodata=nodata if nodata is not None else 0,
+                               outputType=gdal.GDT_Float64)
+    warped = gdal.Warp("", source, options=options)
+    values = warped.GetRasterBand(1).ReadAsArray()
+    mask = np.isfinite(values) & (values != 0)
+    if nodata is not None and np.isfinite(nodata):
+        mask &= values != nodata
+    return mask
+
+
+def warped_band(path, grid, resampling, source_nodata):
+    """A virtual (VRT) one-band dataset of the raster at ``path`` on ``grid``, with GDAL resampling
+    ``resampling`` ("near", "average"…); ``source_nodata`` is kept as nodata."""
+    options = gdal.WarpOptions(format="VRT", outputBounds=grid.bounds, width=grid.width, height=grid.height,
+                               dstSRS=grid.crs_wkt, resampleAlg=resampling, srcNodata=source_nodata,
+                               dstNodata=source_nodata)
+    return gdal.Warp("", open_raster(path), options=options)
+
+
+def delete_dataset(path, driver):
+    """Remove a dataset (with its side-car files) when it exists."""
+    if os.path.exists(path):
+        gdal.GetDriverByName(driver).Delete(path)
+
+
+def move_dataset(source, target, driver):
+    """Move the dataset at ``source`` to ``target``, replacing what was there."""
+    delete_dataset(target, driver)
+    gdal.GetDriverByName(driver).Rename(target, source)
+
+
+_GDAL_TYPES = {np.dtype(np.uint8): gdal.GDT_Byte, np.dtype(np.float32): gdal.GDT_Float32,
+               np.dtype(np.int16): gdal.GDT_Int16, np.dtype(np.uint16): gdal.GDT_UInt16}
+
+
+class RasterWriter:
+    """A raster written window by window to a temporary file beside ``path`` and moved onto ``path`` only when the
+    ``with`` block ends without an error; on an error the temporary file is removed and ``path`` is untouched.
+
+    ``descriptions`` names the bands (one band when None), ``metadata`` is written as dataset metadata.
+    """
+
+    def __init__(self, path, grid, data_type, driver="GTiff", nodata=None, description=None, descriptions=None,
+                 metadata=None):
+        folder = os.path.dirname(os.path.abspath(path))
+        base, extension = os.path.splitext(os.path.basename(path))
+        self.path, self.driver = path, driver
+        self.temporary = os.path.join(folder, ".%s.%s.partial%s" % (base, uuid.uuid4().hex[:8], extension))
+        descriptions = list(descriptions) if descriptions else [description]
+        options = ["COMPRESS=DEFLATE", "TILED=YES", "BIGTIFF=IF_SAFER"] if driver == "GTiff" else []
+        if driver == "GTiff" and len(descriptions) > 1:
+            options.append("INTERLEAVE=BAND")
+        self.dataset = gdal.GetDriverByName(driver).Create(self.temporary, grid.width, grid.height,
+                                                           len(descriptions), _GDAL_TYPES[np.dtype(data_type)],
+                                                           options=options)
+        self.dataset.SetGeoTransform(grid.geotransform)
+        self.dataset.SetProjection(grid.crs_wkt)
+        if metadata:
+            self.dataset.SetMetadata({str(k): str(v) for k, v in metadata.items()})
+        for number, name in enumerate(descriptions, start=1):
+            band = self.dataset.GetRasterBand(number)
+            if nodata is not None:
+                band.SetNoDataValue(nodata)
+            if name:
+                band.SetDescription(name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, error_type, error, traceback):
+        if error_type is None:
+            self.commit()
+        else:
+            self.discard()
+        return False
+
+    def write(self, array, rows=slice(0, None), cols=slice(0, None), band=1):
+        """Write ``array`` into band ``band`` at the window's top-left corner."""
+        self.dataset.GetRasterBand(band).WriteArray(array, int(cols.start or 0), int(rows.start or 0))
+
+    def commit(self):
+        """Close the temporary file and move it onto ``path``."""
+        self.dataset.FlushCache()
+        self.dataset = None
+        move_dataset(self.temporary, self.path, self.driver)
+
+    def discard(self):
+        """Close and remove the temporary file."""
+        self.dataset = None
+        delete_dataset(self.temporary, self.driver)
+
+
+def write_raster(path, array, grid, driver="GTiff", nodata=None, description=None):
+    """Write a one-band raster atomically (see :class:`RasterWriter`)."""
+    with RasterWriter(path, grid, array.dtype, driver, nodata, description) as writer:
+        writer.write(array)

@@ -1,0 +1,92 @@
+"""The GIS I/O layer on real chips: band reading, grids, atomic writing, rasterise/polygonise, output checks."""
+import os
+
+import numpy as np
+import pytest
+from osgeo import gdal, ogr
+from qgis.core import QgsProcessingException
+
+from fusion_pv_mapping.core.bandsource import ArrayBands
+from fusion_pv_mapping.core.bands import ROLES
+from fusion_pv_mapping.gisio import outputs, raster, vector
+from chip_data import chip_path as chip
+
+MEDIAN = chip("S2L2A_2022_clearmedian_101.tif")
+#: Band numbers of B2, B3, B4, B8, B11, B12 in the 12-band chips.
+ROLE_NUMBERS = dict(zip(ROLES, (2, 3, 4, 8, 10, 11)))
+
+
+def test_gdal_bands_read_the_same_windows_and_index_as_arrays():
+    source = gdal.Open(MEDIAN)
+    arrays = {role: source.GetRasterBand(n).ReadAsArray() for role, n in ROLE_NUMBERS.items()}
+    bands = raster.GdalBands(MEDIAN, ROLE_NUMBERS, {role: None for role in ROLES}, scale=10000.0, offset=-1000.0)
+    in_memory = ArrayBands(arrays, scale=10000.0, offset=-1000.0)
+    window = (slice(3, 17), slice(5, 25))
+    read = bands.read(*window)
+    assert all(np.array_equal(read[role], arrays[role][window]) for role in ROLES)
+    assert np.array_equal(bands.ndpi(read)[0], in_memory.ndpi(in_memory.read(*window))[0], equal_nan=True)
+    clone = bands.clone()
+    assert (clone.scale, clone.offset, clone.shape) == (10000.0, -1000.0, bands.shape)
+
+
+def test_grid_window_and_snapped_resolution():
+    grid = raster.raster_info(MEDIAN).grid
+    x0, dx, _, y0, _, dy = grid.geotransform
+    sub = raster.window_grid(grid, (slice(4, 10), slice(2, 7)))
+    assert (sub.width, sub.height) == (5, 6)
+    assert sub.geotransform[0] == x0 + 2 * dx and sub.geotransform[3] == y0 + 4 * dy
+    coarse = raster.grid_of(MEDIAN, 20)
+    assert coarse.geotransform[1] == 20 and coarse.width == int(np.ceil(grid.width / 2))
+    assert coarse.bounds[0] == grid.bounds[0] and coarse.bounds[3] == grid.bounds[3]
+
+
+def test_read_rows_of_one_band_and_of_all():
+    source = gdal.Open(MEDIAN)
+    one = raster.read_rows(MEDIAN, slice(2, 5), band=4)
+    assert one.shape == (1, 3, source.RasterXSize)
+    assert np.array_equal(one[0], source.GetRasterBand(4).ReadAsArray()[2:5])
+    assert raster.read_rows(MEDIAN, slice(0, 1)).shape == (source.RasterCount, 1, source.RasterXSize)
+
+
+def test_writer_moves_its_file_in_place_only_on_success(tmp_path):
+    grid = raster.raster_info(MEDIAN).grid
+    path = str(tmp_path / "out.tif")
+    values = np.arange(grid.width * grid.height, dtype=np.float32).reshape(grid.height, grid.width)
+    with pytest.raises(ValueError):
+        with raster.RasterWriter(path, grid, np.float32, nodata=-1.0, description="x") as writer:
+            writer.write(values)
+            raise ValueError("failed half-way")
+    assert os.listdir(tmp_path) == []
+    with raster.RasterWriter(path, grid, np.float32, nodata=-1.0, description="x") as writer:
+        writer.write(values[:5], slice(0, 5))
+        writer.write(values[5:], slice(5, None))
+    written = gdal.Open(path)
+    assert os.listdir(tmp_path) == ["out.tif"]
+    assert np.array_equal(written.GetRasterBand(1).ReadAsArray(), values)
+    assert written.GetRasterBand(1).GetDescription() == "x" and written.GetRasterBand(1).GetNoDataValue() == -1
+    assert written.GetGeoTransform() == grid.geotransform
+
+
+def test_rasterise_and_polygonise_round_trip():
+    grid = raster.raster_info(MEDIAN).grid
+    mask = np.zeros((grid.height, grid.width), bool)
+    mask[3:9, 4:12] = True
+    mask[5:7, 6:8] = False  # a hole
+    mask[12, 15] = mask[13, 16] = True  # touching at a corner only
+    outline = vector.polygonize_mask(mask, grid)
+    assert ogr.CreateGeometryFromWkb(outline).GetGeometryCount() == 3
+    assert np.array_equal(vector.rasterize_geometries([outline], grid), mask)
+    labels = vector.rasterize_labels([outline, outline], grid)
+    assert set(np.unique(labels)) == {0, 2}
+
+
+def test_file_destination_and_writable_checks(tmp_path):
+    assert outputs.file_destination("ogr:dbname='/a/b.gpkg' table=\"x\" (geom)") == "/a/b.gpkg"
+    assert outputs.file_destination("/a/b.gpkg|layername=x") == "/a/b.gpkg"
+    assert outputs.file_destination("memory:plants") is None
+    outputs.check_writable("OUTPUT", str(tmp_path / "x.tif"))
+    with pytest.raises(QgsProcessingException, match="OUTPUT: the folder .* does not exist"):
+        outputs.check_writable("OUTPUT", str(tmp_path / "missing" / "x.tif"))
+    assert outputs.raster_driver("OUTPUT", "x.tif") == "GTiff"
+    with pytest.raises(QgsProcessingException, match="OUTPUT: no raster format"):
+        outputs.raster_driver("OUTPUT", "x.unknownext")
