@@ -63,6 +63,7 @@ class AssessAccuracyAlgorithm(FusionPvAlgorithm):
     METRICS = ("IOU", "F1", "PRECISION", "RECALL", "KAPPA", "OVERALL_ACCURACY", "OBJECT_PRECISION", "OBJECT_RECALL")
     COUNTS = ("N_PREDICTION", "N_REFERENCE", "N_MATCHED", "REPAIRED_GEOMETRIES")
     NUMBERS = METRICS + COUNTS
+    DECIMALS = {"PIXEL_SIZE": 2, "MATCH_IOU": 2}
 
     def help_values(self):
         return {"pixel_size": DEFAULT_PIXEL_SIZE,
@@ -78,7 +79,7 @@ class AssessAccuracyAlgorithm(FusionPvAlgorithm):
                                                        optional=True))
         self.addParameter(QgsProcessingParameterNumber(
             self.PIXEL_SIZE, self.tr("Pixel size of the comparison grid (default: the raster's, else 10 m)"),
-            QgsProcessingParameterNumber.Double, optional=True, minValue=0.0001))
+            QgsProcessingParameterNumber.Double, optional=True, minValue=0.0001, maxValue=100000.0))
         self.addParameter(QgsProcessingParameterNumber(
             self.MATCH_IOU, self.tr("IoU for an object match"), QgsProcessingParameterNumber.Double, 0.5,
             minValue=0.0001, maxValue=1.0))
@@ -89,9 +90,13 @@ class AssessAccuracyAlgorithm(FusionPvAlgorithm):
             createByDefault=False))
         self.add_report_and_numbers(self.NUMBERS)
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API name)
+    def compute(self, parameters, context, feedback):
         report = self.report_path(parameters, context)
         layers = {name: self._layer(parameters, name, context) for name in (self.PREDICTION, self.REFERENCE)}
+        if layers[self.PREDICTION].id() == layers[self.REFERENCE].id() or (
+                layers[self.PREDICTION].source() == layers[self.REFERENCE].source()):
+            raise QgsProcessingException(self.tr("PREDICTION, REFERENCE: both are '%s'; choose the map to assess and "
+                                                 "a different reference map.") % layers[self.REFERENCE].name())
         grid, crs = self._grid(parameters, layers, context)
         feedback.pushInfo(self.tr("Comparison grid: %d × %d px of %g, %s") % (
             grid.width, grid.height, grid.geotransform[1], crs.authid() or crs.description()))
@@ -109,7 +114,7 @@ class AssessAccuracyAlgorithm(FusionPvAlgorithm):
         if parameters.get(self.OUTPUT_OBJECTS):
             outputs[self.OUTPUT_OBJECTS] = self._write_objects(parameters, context, result, objects, grid, crs)
         if report:
-            accuracy_report(report, result, outputs, self.METRICS, self.COUNTS)
+            accuracy_report(self.staged_file(report), result, outputs, self.METRICS, self.COUNTS)
             outputs[self.OUTPUT_REPORT] = report
         feedback.setProgress(100)
         return outputs

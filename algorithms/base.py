@@ -1,24 +1,33 @@
 """What every Fusion PV Mapping algorithm shares: naming, groups, help, cancel, progress and the Sentinel-2 input."""
+import math
 import os
 from enum import Enum
 
 from qgis.PyQt.QtCore import QUrl
 from qgis.PyQt.QtGui import QIcon
-from qgis.core import (QgsProcessingAlgorithm, QgsProcessingException, QgsProcessingOutputNumber,
-                       QgsProcessingParameterBand, QgsProcessingParameterDefinition,
-                       QgsProcessingParameterFileDestination, QgsProcessingParameterNumber,
-                       QgsProcessingParameterRasterLayer)
+from qgis.core import (QgsMapLayer, QgsProcessingAlgorithm, QgsProcessingException,
+                       QgsProcessingFeatureSourceDefinition, QgsProcessingOutputNumber, QgsProcessingParameterBand,
+                       QgsProcessingParameterDefinition, QgsProcessingParameterFileDestination,
+                       QgsProcessingParameterNumber, QgsProcessingParameterRasterLayer, QgsProcessingUtils)
 
 from ..core.bands import ROLE_BANDS, ROLES, GEE_LAYOUTS
 from ..core.ndpi import DEFAULT_OFFSET, DEFAULT_SCALE
-from ..core.progress import Progress
+from ..core.material_flows import FlowModelError
+from ..core.progress import Cancelled, Progress
 from ..core.s2_products import BASELINE_04_OFFSET
 from ..gisio.messages import CANCELLED, tr
-from ..gisio.outputs import RESOURCES, check_writable
+from ..gisio.outputs import (RESOURCES, StagedOutputs, check_writable, file_destination, raster_driver,
+                              same_file)
 from ..gisio.sentinel2 import BAND_PARAMETERS, open_sentinel2
 
 #: The README, which documents each algorithm under a heading of its id (the dialog's Help button opens it).
 README = os.path.join(os.path.dirname(RESOURCES), "README.md")
+#: Parameter types whose values are input files or layers.
+INPUT_TYPES = ("raster", "vector", "source", "layer", "multilayer", "file")
+#: Share of nodata pixels in an output band above which the user is warned.
+MOSTLY_NODATA = 0.5
+#: Failures of reading or writing data that become a message naming the parameter and the file.
+DATA_FAILURES = (RuntimeError, OSError, MemoryError, FlowModelError, UnicodeError)
 
 
 class Group(Enum):
@@ -36,6 +45,16 @@ class FusionPvAlgorithm(QgsProcessingAlgorithm):
     DISPLAY_NAME = ""
     GROUP = Group.PV_MAPPING
     HELP = ""
+    #: Decimals shown in the dialog for decimal number parameters, by name (default: QGIS's six).
+    DECIMALS = {}
+
+    def addParameter(self, parameter, createOutput=True):  # noqa: N802,N803 (QGIS API name)
+        """Add a parameter; decimal numbers get the decimals of :data:`DECIMALS`."""
+        if parameter.name() in self.DECIMALS:
+            metadata = parameter.metadata()
+            metadata.setdefault("widget_wrapper", {})["decimals"] = self.DECIMALS[parameter.name()]
+            parameter.setMetadata(metadata)
+        return super().addParameter(parameter, createOutput)
 
     def name(self):
         return self.ID
@@ -56,7 +75,123 @@ class FusionPvAlgorithm(QgsProcessingAlgorithm):
         return QIcon(os.path.join(RESOURCES, "icon.svg"))
 
     def shortHelpString(self):  # noqa: N802 (QGIS API name)
-        return self.tr(self.HELP).format(**self.help_values())
+        return self.tr(self.HELP).format(**self.help_values()).replace("</p><p>", "</p>\n<p>")
+
+    # --- the run: checks before, staged outputs, failures as messages ------------------------------------------
+
+    def prepareAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API name)
+        """Check what every algorithm must before it reads anything: finite numbers within their bounds, and
+        destinations that can be written, in a format that can be created, and that are neither an input nor
+        another output."""
+        self.input_files = self._input_files(parameters, context)
+        self._check_numbers(parameters, context)
+        self._check_destinations(parameters, context)
+        return True
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API name)
+        """:meth:`compute` with its files staged: they appear at their destinations only when the whole run
+        succeeded. GDAL, file-system and model failures become a QgsProcessingException naming the parameter."""
+        self.stage = StagedOutputs()
+        try:
+            results = self.compute(parameters, context, feedback)
+        except Cancelled:
+            self.stage.discard()
+            raise QgsProcessingException(CANCELLED)
+        except QgsProcessingException:
+            self.stage.discard()
+            raise
+        except DATA_FAILURES as error:
+            self.stage.discard()
+            raise QgsProcessingException(self._failure_message(error))
+        except BaseException:
+            self.stage.discard()
+            raise
+        self.stage.commit()
+        return results
+
+    def compute(self, parameters, context, feedback):
+        """The algorithm itself: parameters → I/O → core → outputs. Returns the results."""
+        raise NotImplementedError
+
+    def _failure_message(self, error):
+        """A message for a failure while reading or writing, naming the parameter whose file it concerns."""
+        text = str(error).strip() or type(error).__name__
+        for path, parameter in self.input_files.items():
+            if path and path in text:
+                return self.tr("%s: %s cannot be read: %s") % (parameter, path, text)
+        return self.tr("The run failed and no output was written: %s") % text
+
+    def _input_files(self, parameters, context):
+        """{file path: parameter name} of every input given as a file or file-based layer."""
+        files = {}
+        for definition in self.parameterDefinitions():
+            if definition.type() not in INPUT_TYPES or parameters.get(definition.name()) in (None, ""):
+                continue
+            values = parameters[definition.name()]
+            for value in values if isinstance(values, (list, tuple)) else [values]:
+                path = self._input_path(value, context)
+                if path:
+                    files[path] = definition.name()
+        return files
+
+    @staticmethod
+    def _input_path(value, context):
+        """The file behind an input value (path, layer, layer id or source definition), or None."""
+        if isinstance(value, QgsProcessingFeatureSourceDefinition):
+            value = value.source.staticValue()
+        if isinstance(value, QgsMapLayer):
+            value = value.source()
+        elif isinstance(value, str) and not os.path.exists(value.split("|")[0]):
+            layer = QgsProcessingUtils.mapLayerFromString(value, context)
+            value = layer.source() if layer is not None else value
+        if not isinstance(value, str):
+            return None
+        path = file_destination(value)
+        return os.path.abspath(path) if path and os.path.exists(path) else None
+
+    def _check_numbers(self, parameters, context):
+        """Every number given must be finite and within its parameter's bounds."""
+        for definition in self.parameterDefinitions():
+            if definition.type() != "number" or parameters.get(definition.name()) in (None, ""):
+                continue
+            value = self.parameterAsDouble(parameters, definition.name(), context)
+            if not math.isfinite(value) or not definition.minimum() <= value <= definition.maximum():
+                raise QgsProcessingException(self.tr("%s: give a number from %g to %g (got %s).") % (
+                    definition.name(), definition.minimum(), definition.maximum(), parameters[definition.name()]))
+
+    def _check_destinations(self, parameters, context):
+        """Each file destination: its folder writable, a raster format that can be written, not an input file and
+        not the destination of another output."""
+        taken = {}
+        for definition in self.destinationParameterDefinitions():
+            name = definition.name()
+            if definition.type() == "fileDestination":
+                destination = self.parameterAsFileOutput(parameters, name, context)
+            else:
+                destination = self.parameterAsOutputLayer(parameters, name, context)
+            path = file_destination(destination)
+            if not path:
+                continue
+            check_writable(name, path)
+            if definition.type() == "rasterDestination":
+                raster_driver(name, path)
+            for used, owner in list(self.input_files.items()) + list(taken.items()):
+                if same_file(path, used):
+                    raise QgsProcessingException(self.tr(
+                        "%s: %s is also %s; choose another file, so that it is not overwritten.") % (
+                        name, path, self.tr("the input %s") % owner if used in self.input_files else owner))
+            taken[os.path.abspath(path)] = name
+
+    def warn_mostly_nodata(self, writer, parameter, feedback):
+        """Warn about each band of a finished raster output that is mostly nodata."""
+        for band, share in writer.nodata_shares():
+            if share >= MOSTLY_NODATA:
+                feedback.pushWarning(self.tr("%s: band %s is %.1f %% nodata; check the inputs and the parameters "
+                                             "that select pixels.") % (parameter, band, 100 * share))
+
+    def staged_file(self, path):
+        """A temporary name for the file output ``path``: it is moved in place when the whole run succeeded."""
+        return self.stage.temporary(path)
 
     def helpUrl(self):  # noqa: N802 (QGIS API name)
         return QUrl.fromLocalFile(README).toString() + "#fusionpv" + self.ID
@@ -107,6 +242,7 @@ class Sentinel2Algorithm(FusionPvAlgorithm):
     INPUT = "INPUT"
     SCALE = "SCALE"
     OFFSET = "OFFSET"
+    DECIMALS = {SCALE: 2, OFFSET: 1}
     SENTINEL2_HELP = (
         "<p><b>Sentinel-2 input</b>: a stack with bands {role_bands}. Band roles come from band descriptions (B2, "
         "B02, B8A…), otherwise from the band count of the usual Earth Engine exports ({layouts}); the band "

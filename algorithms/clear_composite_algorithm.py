@@ -1,4 +1,5 @@
 """``fusionpv:clearcomposite``: per-pixel median of the clear observations of a Sentinel-2 time series."""
+import os
 import tempfile
 
 import numpy as np
@@ -7,7 +8,7 @@ from qgis.core import (QgsProcessing, QgsProcessingException, QgsProcessingParam
                        QgsProcessingParameterString)
 
 from ..core import composite
-from ..gisio.outputs import check_writable, raster_driver
+from ..gisio.outputs import natural_colour_on_load, raster_driver
 from ..gisio.raster import RasterWriter
 from ..gisio.time_series import netcdf_series, stacks_series
 from .base import FusionPvAlgorithm, Group
@@ -53,25 +54,26 @@ class ClearCompositeAlgorithm(FusionPvAlgorithm):
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.OUTPUT_COUNT, self.tr("Clear observations per pixel"), optional=True))
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API name)
+    def compute(self, parameters, context, feedback):
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         count_path = self.parameterAsOutputLayer(parameters, self.OUTPUT_COUNT, context)
-        for name, path in ((self.OUTPUT, output), (self.OUTPUT_COUNT, count_path)):
-            if path:
-                check_writable(name, path)
         classes = self._clear_classes(parameters, context)
         paths = self.parameterAsFileList(parameters, self.INPUT, context)
         if not paths:
             raise QgsProcessingException(self.tr("INPUT: give an openEO netCDF file or L2A stacks / products."))
+        missing = [path for path in paths if not os.path.exists(path)]
+        if missing:
+            raise QgsProcessingException(self.tr("INPUT: %s does not exist.") % ", ".join(missing))
         with tempfile.TemporaryDirectory(prefix="fusionpv-composite-") as folder:
-            if len(paths) == 1 and paths[0].lower().endswith(".nc"):
-                series = netcdf_series(paths[0])
+            if all(path.lower().endswith(".nc") for path in paths):
+                series = netcdf_series(paths)
             else:
                 series = stacks_series(paths, feedback, folder)
             keep = self._date_filter(parameters, context, series.dates)
             feedback.pushInfo(self.tr("%d date(s), %d kept; bands %s; clear classes %s") % (
                 len(series.dates), int(np.count_nonzero(keep)), ", ".join(series.sources), classes))
             self._write(series, keep, classes, output, count_path, feedback)
+        natural_colour_on_load(context, output)
         results = {self.OUTPUT: output}
         if count_path:
             results[self.OUTPUT_COUNT] = count_path
@@ -107,9 +109,9 @@ class ClearCompositeAlgorithm(FusionPvAlgorithm):
         composite_writer = RasterWriter(
             output, series.grid, np.int16, raster_driver(self.OUTPUT, output), composite.OUTPUT_NODATA,
             descriptions=names, metadata={"COMPOSITE": "per-pixel median of observations with SCL in %s"
-                                          % ",".join(map(str, classes))})
+                                          % ",".join(map(str, classes))}, stage=self.stage)
         count_writer = RasterWriter(count_path, series.grid, np.uint16, raster_driver(self.OUTPUT_COUNT, count_path),
-                                    description="clear observations") if count_path else None
+                                    description="clear observations", stage=self.stage) if count_path else None
         writers = [w for w in (composite_writer, count_writer) if w]
         try:
             for top in range(0, series.grid.height, STRIP_ROWS):
@@ -128,3 +130,4 @@ class ClearCompositeAlgorithm(FusionPvAlgorithm):
             raise
         for writer in writers:
             writer.commit()
+        self.warn_mostly_nodata(composite_writer, self.OUTPUT, feedback)

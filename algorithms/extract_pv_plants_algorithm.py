@@ -6,9 +6,7 @@ from qgis.core import (QgsProcessing, QgsProcessingException, QgsProcessingParam
 from ..core import improved, paper
 from ..core.extract import DEFAULT_METHOD, METHOD_IMPROVED, METHOD_PAPER, NoValidPixels, extract_pv_plants
 from ..core.fusion import DEFAULT_MIN_AREA_PIXELS
-from ..core.progress import Cancelled
-from ..gisio.messages import CANCELLED
-from ..gisio.outputs import check_writable, raster_driver, style_on_load
+from ..gisio.outputs import raster_driver, style_on_load
 from ..gisio.plant_layer import plant_features, plant_fields
 from ..gisio.priors import prior_mask
 from ..gisio.raster import SmallBlockCache, write_raster
@@ -87,12 +85,8 @@ class ExtractPvPlantsAlgorithm(Sentinel2Algorithm):
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.OUTPUT_MASK, self.tr("PV mask (1 = PV)"), optional=True, createByDefault=False))
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API name)
+    def compute(self, parameters, context, feedback):
         mask_path = self.parameterAsOutputLayer(parameters, self.OUTPUT_MASK, context)
-        check_writable(self.OUTPUT, self.parameterAsOutputLayer(parameters, self.OUTPUT, context))
-        if mask_path:
-            check_writable(self.OUTPUT_MASK, mask_path)
-            mask_driver = raster_driver(self.OUTPUT_MASK, mask_path)
         trusted_layers = self.parameterAsLayerList(parameters, self.TRUSTED_PRIORS, context)
         candidate_layers = self.parameterAsLayerList(parameters, self.CANDIDATE_PRIORS, context)
         if not trusted_layers and not candidate_layers:
@@ -114,8 +108,6 @@ class ExtractPvPlantsAlgorithm(Sentinel2Algorithm):
                     progress=self.core_progress(feedback, 20, 80))
         except NoValidPixels as error:
             raise QgsProcessingException(self.tr("INPUT: %s Check the band choice, SCALE and OFFSET.") % error)
-        except Cancelled:
-            raise QgsProcessingException(CANCELLED)
         for line in plant_map.fusion.decisions:
             feedback.pushInfo(line)
 
@@ -125,8 +117,8 @@ class ExtractPvPlantsAlgorithm(Sentinel2Algorithm):
         feedback.setProgress(95)
         results = {}
         if mask_path:
-            write_raster(mask_path, plant_map.fusion.mask.astype("uint8"), sentinel2.grid, mask_driver,
-                         description="PV mask (1 = PV)")
+            write_raster(mask_path, plant_map.fusion.mask.astype("uint8"), sentinel2.grid,
+                         raster_driver(self.OUTPUT_MASK, mask_path), description="PV mask (1 = PV)", stage=self.stage)
             style_on_load(context, mask_path, "pv_mask.qml")
             results[self.OUTPUT_MASK] = mask_path
         sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, plant_fields(),

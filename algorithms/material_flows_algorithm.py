@@ -1,4 +1,6 @@
 """``fusionpv:materialflows``: material stock and end-of-life flows of mapped PV (SolarScope's model)."""
+import math
+
 from qgis.core import (QgsProcessing, QgsProcessingException, QgsProcessingParameterEnum,
                        QgsProcessingParameterFeatureSink, QgsProcessingParameterFeatureSource,
                        QgsProcessingParameterField, QgsProcessingParameterFile, QgsProcessingParameterNumber,
@@ -52,6 +54,7 @@ class MaterialFlowsAlgorithm(FusionPvAlgorithm):
     MATERIALS = "MATERIALS"
     POWER_DENSITY = "POWER_DENSITY"
     OUTPUT = "OUTPUT"
+    DECIMALS = {"TILT": 1, "SHAPE": 4, "LIFETIME": 1, "POWER_DENSITY": 1}
     TOTALS = ("TOTAL_INFLOW_T", "TOTAL_OUTFLOW_T", "STOCK_END_T", "RECOVERED_IDEAL_T", "RECOVERED_HIGH_T",
               "RECOVERED_LOW_T")
 
@@ -63,7 +66,7 @@ class MaterialFlowsAlgorithm(FusionPvAlgorithm):
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.INPUT, self.tr("PV polygons or table"), [QgsProcessing.TypeVector]))
         self.addParameter(QgsProcessingParameterField(
-            self.YEAR_FIELD, self.tr("Installation year field"), None, self.INPUT, QgsProcessingParameterField.Numeric))
+            self.YEAR_FIELD, self.tr("Installation year field"), "year", self.INPUT, QgsProcessingParameterField.Numeric))
         self.addParameter(QgsProcessingParameterField(
             self.AREA_FIELD, self.tr("Area field (m², horizontal); empty = area of the geometry"), None, self.INPUT,
             QgsProcessingParameterField.Numeric, optional=True))
@@ -74,26 +77,28 @@ class MaterialFlowsAlgorithm(FusionPvAlgorithm):
             self.LIFETIME_MODEL, self.tr("Lifetime model"), [self.tr(m[0]) for m in mf.LIFETIME_MODELS], defaultValue=0))
         self.addParameter(QgsProcessingParameterNumber(
             self.SHAPE, self.tr("Weibull shape (override)"), QgsProcessingParameterNumber.Double, optional=True,
-            minValue=0.01))
+            minValue=mf.SHAPE_RANGE[0], maxValue=mf.SHAPE_RANGE[1]))
         self.addParameter(QgsProcessingParameterNumber(
             self.LIFETIME, self.tr("Lifetime in years (override: mean life for SolarScope, scale for IRENA)"),
-            QgsProcessingParameterNumber.Double, optional=True, minValue=0.1))
+            QgsProcessingParameterNumber.Double, optional=True, minValue=mf.LIFETIME_RANGE[0],
+            maxValue=mf.LIFETIME_RANGE[1]))
         self.addParameter(QgsProcessingParameterNumber(
             self.REFERENCE_YEAR, self.tr("Reference year (the year the map shows)"), QgsProcessingParameterNumber.Integer,
-            2024, minValue=mf.FIRST_YEAR))
+            2024, minValue=mf.FIRST_YEAR, maxValue=mf.FIRST_YEAR + mf.MAX_YEARS))
         self.addParameter(QgsProcessingParameterNumber(
-            self.END_YEAR, self.tr("End year"), QgsProcessingParameterNumber.Integer, 2050, minValue=mf.FIRST_YEAR))
+            self.END_YEAR, self.tr("End year"), QgsProcessingParameterNumber.Integer, 2050, minValue=mf.FIRST_YEAR,
+            maxValue=mf.FIRST_YEAR + mf.MAX_YEARS))
         self.addParameter(QgsProcessingParameterFile(
             self.MATERIALS, self.tr("Materials CSV (material, kg_per_m2, recovery_rate); empty = SolarScope's 13"),
             extension="csv", optional=True))
         self.addParameter(QgsProcessingParameterNumber(
             self.POWER_DENSITY, self.tr("Power density (W per m² of panel)"), QgsProcessingParameterNumber.Double,
-            mf.SOLARSCOPE_POWER_DENSITY, minValue=0.0))
+            mf.SOLARSCOPE_POWER_DENSITY, minValue=0.0, maxValue=mf.MAX_POWER_DENSITY))
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT, self.tr("Material flows per year"), QgsProcessing.TypeVector))
         self.add_report_and_numbers(self.TOTALS)
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API name)
+    def compute(self, parameters, context, feedback):
         report_path = self.report_path(parameters, context)
         area_by_year = self._area_by_year(parameters, context, feedback)
         try:
@@ -123,7 +128,7 @@ class MaterialFlowsAlgorithm(FusionPvAlgorithm):
         for name in self.TOTALS:
             feedback.pushInfo("%s = %.2f t" % (name, outputs[name]))
         if report_path:
-            material_flows_report(report_path, result, lifetime, power_density)
+            material_flows_report(self.staged_file(report_path), result, lifetime, power_density)
             outputs[self.OUTPUT_REPORT] = report_path
         feedback.setProgress(100)
         return outputs
@@ -142,24 +147,56 @@ class MaterialFlowsAlgorithm(FusionPvAlgorithm):
         for parameter, field in ((self.YEAR_FIELD, year_field), (self.AREA_FIELD, area_field)):
             if field and source.fields().lookupField(field) < 0:
                 raise QgsProcessingException(self.tr("%s: INPUT has no field '%s'.") % (parameter, field))
-        if not area_field and source.wkbType() in (QgsWkbTypes.NoGeometry, QgsWkbTypes.Unknown):
-            raise QgsProcessingException(self.tr("AREA_FIELD: INPUT has no geometry; choose the field holding the area "
-                                            "in m²."))
+        if not year_field:
+            raise QgsProcessingException(self.tr("YEAR_FIELD: choose the field that holds the installation years."))
+        if not area_field and QgsWkbTypes.geometryType(source.wkbType()) != QgsWkbTypes.PolygonGeometry:
+            raise QgsProcessingException(self.tr(
+                "AREA_FIELD: INPUT holds no polygons (%s), so it has no area; give PV polygons or choose the field "
+                "holding the area in m².") % QgsWkbTypes.displayString(source.wkbType()))
         tilt = self.parameterAsDouble(parameters, self.TILT, context)
         measure = None if area_field else ellipsoidal_area(source.sourceCrs(), context)
-        area_by_year = {}
+        area_by_year, empty = {}, 0
         for feature in source.getFeatures():
             self.check_cancelled(feedback)
-            year = feature[year_field]
-            if year is None or year != year:
-                raise QgsProcessingException(self.tr("YEAR_FIELD: feature %d has no installation year.") % feature.id())
-            area = feature[area_field] if area_field else measure.measureArea(feature.geometry())
-            if area is None:
-                raise QgsProcessingException(self.tr("AREA_FIELD: feature %d has no area.") % feature.id())
-            area_by_year[int(year)] = area_by_year.get(int(year), 0.0) + mf.panel_area(float(area), tilt)
+            year = self._installation_year(feature[year_field], feature.id(), year_field)
+            if area_field:
+                area = self._number(feature[area_field], feature.id(), self.AREA_FIELD, self.tr("area"))
+            elif feature.geometry().isEmpty():
+                empty += 1
+                continue
+            else:
+                area = measure.measureArea(feature.geometry())
+            area_by_year[year] = area_by_year.get(year, 0.0) + mf.panel_area(area, tilt)
+        if empty:
+            feedback.pushWarning(self.tr("INPUT: %d feature(s) without geometry are left out (they have no area).")
+                                 % empty)
         if not area_by_year:
-            raise QgsProcessingException(self.tr("INPUT: no feature to count."))
+            raise QgsProcessingException(self.tr("INPUT: no feature with an area and a year to count."))
         return area_by_year
+
+    def _number(self, value, feature_id, parameter, what):
+        """A finite number from an attribute value, or a QgsProcessingException naming the feature."""
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if value is None or not math.isfinite(number):
+            raise QgsProcessingException(self.tr("%s: feature %d has no valid %s (%r).") % (
+                parameter, feature_id, what, value))
+        return number
+
+    def _installation_year(self, value, feature_id, field):
+        """A whole installation year from an attribute value; ``fid`` and other ids are refused by the model's
+        first year."""
+        year = self._number(value, feature_id, self.YEAR_FIELD, self.tr("installation year"))
+        if year != int(year):
+            raise QgsProcessingException(self.tr("YEAR_FIELD: feature %d has the year %s; give whole years.")
+                                         % (feature_id, value))
+        if year < mf.FIRST_YEAR:
+            raise QgsProcessingException(self.tr(
+                "YEAR_FIELD: feature %d has the year %d in '%s', before %d where the model starts; choose the field "
+                "of installation years (e.g. first_seen_year).") % (feature_id, year, field, mf.FIRST_YEAR))
+        return int(year)
 
     @staticmethod
     def _year_rows(result, power_density):

@@ -4,7 +4,7 @@ from qgis.core import QgsProcessingException, QgsProcessingParameterRasterDestin
 
 from ..core.ndpi import NDPI_EPSILON
 from ..core.windows import block_grid, read_shape
-from ..gisio.outputs import check_writable, raster_driver, style_on_load
+from ..gisio.outputs import raster_driver, style_on_load
 from ..gisio.raster import RasterWriter
 from .base import Group, Sentinel2Algorithm
 
@@ -32,15 +32,14 @@ class NdpiAlgorithm(Sentinel2Algorithm):
         self.add_sentinel2_parameters()
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("NDPI")))
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API name)
+    def compute(self, parameters, context, feedback):
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
-        check_writable(self.OUTPUT, output)
         driver = raster_driver(self.OUTPUT, output)
         sentinel2 = self.read_sentinel2(parameters, context, feedback)
         bands = sentinel2.bands
         windows = list(block_grid(bands.shape, read_shape(bands.block_shape, bands.shape)))
         valid_pixels = 0
-        with RasterWriter(output, sentinel2.grid, np.float32, driver, NDPI_NODATA, "NDPI") as writer:
+        with RasterWriter(output, sentinel2.grid, np.float32, driver, NDPI_NODATA, "NDPI", stage=self.stage) as writer:
             for number, window in enumerate(windows):
                 self.check_cancelled(feedback)
                 index, valid = bands.ndpi(bands.read(*window))
@@ -51,5 +50,6 @@ class NdpiAlgorithm(Sentinel2Algorithm):
                 raise QgsProcessingException(self.tr(
                     "INPUT: the image has no valid pixel (all nodata, or B11 ≤ 0); check the band choice, SCALE and "
                     "OFFSET."))
+        self.warn_mostly_nodata(writer, self.OUTPUT, feedback)
         style_on_load(context, output, "ndpi.qml")
         return {self.OUTPUT: output}

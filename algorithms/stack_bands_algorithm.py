@@ -5,7 +5,7 @@ from qgis.core import (QgsCoordinateReferenceSystem, QgsProcessingException, Qgs
 
 from ..core.ndpi import DEFAULT_SCALE
 from ..core.s2_products import BASELINE_04_OFFSET, STACK_NODATA
-from ..gisio.outputs import check_writable, raster_driver
+from ..gisio.outputs import natural_colour_on_load, raster_driver
 from ..gisio.raster import grid_of
 from ..gisio.s2_files import check_one_crs, find_bands, output_grid, write_stack
 from .base import Group, FusionPvAlgorithm
@@ -49,9 +49,8 @@ class StackBandsAlgorithm(FusionPvAlgorithm):
         self.addParameter(QgsProcessingParameterExtent(self.EXTENT, self.tr("Clip to extent"), optional=True))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Sentinel-2 stack")))
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API name)
+    def compute(self, parameters, context, feedback):
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
-        check_writable(self.OUTPUT, output)
         driver = raster_driver(self.OUTPUT, output)
         product = find_bands(self.parameterAsFile(parameters, self.INPUT, context), feedback)
         check_one_crs(product)
@@ -70,6 +69,8 @@ class StackBandsAlgorithm(FusionPvAlgorithm):
         feedback.pushInfo(self.tr("%s %s, baseline %s: bands %s on a %d × %d grid of %d m") % (
             product.level, product.date or "(date unknown)", product.baseline or "unknown",
             ", ".join(product.files), grid.width, grid.height, resolution))
-        order, metadata = write_stack(product, grid, resolution, output, driver, feedback)
-        feedback.pushInfo(self.tr("Offsets removed: %s") % metadata["OFFSET_REMOVED"])
+        writer = write_stack(product, grid, resolution, output, driver, feedback, stage=self.stage)
+        feedback.pushInfo(self.tr("Offsets removed: %s") % writer.metadata["OFFSET_REMOVED"])
+        self.warn_mostly_nodata(writer, self.OUTPUT, feedback)
+        natural_colour_on_load(context, output)
         return {self.OUTPUT: output}

@@ -18,6 +18,12 @@ from dataclasses import dataclass
 import numpy as np
 
 FIRST_YEAR = 2000
+#: The model runs at most this many years (end year − first year).
+MAX_YEARS = 300
+#: Bounds of the Weibull parameters and of a material's mass per m² of panel (a glass-glass panel is ~20 kg/m²).
+SHAPE_RANGE = (0.1, 20.0)
+LIFETIME_RANGE = (1.0, 200.0)
+MAX_KG_PER_M2 = 100.0
 
 
 @dataclass(frozen=True)
@@ -37,8 +43,9 @@ SOLARSCOPE_MATERIALS = (
     Material("Steel", 1.47, 0.95),
 )
 
-#: SolarScope's power density of panels, W per m² of panel.
+#: SolarScope's power density of panels, W per m² of panel; no panel exceeds the solar constant's 1361 W/m².
 SOLARSCOPE_POWER_DENSITY = 176.0
+MAX_POWER_DENSITY = 1361.0
 
 
 class FlowModelError(ValueError):
@@ -87,8 +94,9 @@ def lifetime_model(index, shape=None, lifetime=None):
     _, default_shape, default_lifetime, kind = LIFETIME_MODELS[index]
     shape = default_shape if shape is None else shape
     lifetime = default_lifetime if lifetime is None else lifetime
-    if shape <= 0 or lifetime <= 0:
-        raise FlowModelError("The Weibull shape and lifetime must be positive (got %g and %g)." % (shape, lifetime))
+    if not (SHAPE_RANGE[0] <= shape <= SHAPE_RANGE[1] and LIFETIME_RANGE[0] <= lifetime <= LIFETIME_RANGE[1]):
+        raise FlowModelError("The Weibull shape must be within %g–%g and the lifetime within %g–%g years (got %g "
+                             "and %g)." % (SHAPE_RANGE + LIFETIME_RANGE + (shape, lifetime)))
     return WeibullLifetime.from_mean(shape, lifetime) if kind == "mean" else WeibullLifetime(shape, lifetime)
 
 
@@ -149,6 +157,9 @@ def check_cohorts(area_by_year, reference_year, end_year):
     """Raise :class:`FlowModelError` for cohorts the model cannot take, naming them."""
     if end_year < reference_year:
         raise FlowModelError("The end year %d is before the reference year %d." % (end_year, reference_year))
+    if end_year - FIRST_YEAR > MAX_YEARS:
+        raise FlowModelError("The end year %d is more than %d years after %d, where the model starts."
+                             % (end_year, MAX_YEARS, FIRST_YEAR))
     late = sorted(y for y in area_by_year if y > reference_year)
     if late:
         raise FlowModelError("Installation year(s) %s are after the reference year %d: the map cannot show them."
@@ -201,10 +212,15 @@ def read_materials(path):
     materials = []
     for number, row in enumerate(rows, start=2):
         try:
-            material = Material(row["material"].strip(), float(row["kg_per_m2"]), float(row["recovery_rate"]))
-        except ValueError:
+            material = Material((row["material"] or "").strip(), float(row["kg_per_m2"]),
+                                float(row["recovery_rate"]))
+        except (TypeError, ValueError):
             raise FlowModelError("Line %d of %s: kg_per_m2 and recovery_rate must be numbers." % (number, path))
-        if material.kg_per_m2 < 0 or not 0 <= material.recovery_rate <= 1:
-            raise FlowModelError("Line %d of %s: kg_per_m2 must be ≥ 0 and recovery_rate within 0–1." % (number, path))
+        if not 0 <= material.kg_per_m2 <= MAX_KG_PER_M2 or not 0 <= material.recovery_rate <= 1:
+            raise FlowModelError("Line %d of %s: kg_per_m2 must be within 0–%g and recovery_rate within 0–1."
+                                 % (number, path, MAX_KG_PER_M2))
+        if not material.name or material.name.lower() in (m.name.lower() for m in materials):
+            raise FlowModelError("Line %d of %s: each material needs a name of its own (got '%s')."
+                                 % (number, path, material.name))
         materials.append(material)
     return tuple(materials)

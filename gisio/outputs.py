@@ -1,10 +1,17 @@
-"""Outputs: writable-destination checks, raster formats, and styling of outputs loaded into the project."""
+"""Outputs: destination checks, staging (all outputs of a run appear together or not at all), and styling of
+outputs loaded into the project."""
 import os
+import shutil
+import uuid
 
-from qgis.core import (QgsProcessingException, QgsProcessingLayerPostProcessorInterface,
-                       QgsRasterFileWriter)
+from osgeo import gdal
+from qgis.PyQt import sip
+from qgis.core import (QgsContrastEnhancement, QgsMultiBandColorRenderer, QgsProcessingException,
+                       QgsProcessingLayerPostProcessorInterface, QgsRasterFileWriter, QgsRasterMinMaxOrigin)
 
+from ..core.bands import sentinel2_band_name
 from .messages import tr
+from .raster import RasterReadError, raster_info
 
 #: The plugin's QML styles and icon.
 RESOURCES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources")
@@ -29,15 +36,46 @@ class _LoadStyle(QgsProcessingLayerPostProcessorInterface):
         layer.triggerRepaint()
 
 
-#: One post-processor per style, kept alive here: QGIS holds only a non-owning pointer.
-_STYLERS = {}
+class _NaturalColour(QgsProcessingLayerPostProcessorInterface):
+    """Shows a Sentinel-2 stack in natural colour (B04, B03, B02 from the band descriptions), stretched to the
+    2–98 % cumulative cut of each band."""
+
+    def postProcessLayer(self, layer, context, feedback):  # noqa: N802 (QGIS API name)
+        try:
+            descriptions = raster_info(layer.source()).descriptions
+        except RasterReadError:
+            return
+        number = {sentinel2_band_name(d): n for n, d in enumerate(descriptions, start=1) if sentinel2_band_name(d)}
+        if not all(band in number for band in ("B04", "B03", "B02")):
+            return
+        layer.setRenderer(QgsMultiBandColorRenderer(layer.dataProvider(), number["B04"], number["B03"],
+                                                    number["B02"]))
+        layer.setContrastEnhancement(QgsContrastEnhancement.StretchToMinimumMaximum,
+                                     QgsRasterMinMaxOrigin.CumulativeCut)
+        layer.triggerRepaint()
+
+
+#: Post-processors handed to QGIS, kept here until QGIS has deleted them (it holds the C++ side only).
+_HANDED_OVER = []
+
+
+def _post_process_on_load(context, layer_id, processor):
+    """Give QGIS ``processor`` (a new one per output: QGIS deletes it after the run, so one cannot be reused)
+    for the output ``layer_id`` when it will be loaded into the project."""
+    if context.willLoadLayerOnCompletion(layer_id):
+        _HANDED_OVER[:] = [handed for handed in _HANDED_OVER if not sip.isdeleted(handed)]
+        _HANDED_OVER.append(processor)
+        context.layerToLoadOnCompletionDetails(layer_id).setPostProcessor(processor)
 
 
 def style_on_load(context, layer_id, qml_name):
     """Style the output ``layer_id`` with ``resources/<qml_name>`` when QGIS loads it into the project."""
-    if context.willLoadLayerOnCompletion(layer_id):
-        styler = _STYLERS.setdefault(qml_name, _LoadStyle(qml_name))
-        context.layerToLoadOnCompletionDetails(layer_id).setPostProcessor(styler)
+    _post_process_on_load(context, layer_id, _LoadStyle(qml_name))
+
+
+def natural_colour_on_load(context, layer_id):
+    """Show the Sentinel-2 stack ``layer_id`` in stretched natural colour when QGIS loads it."""
+    _post_process_on_load(context, layer_id, _NaturalColour())
 
 
 def file_destination(path):
@@ -66,9 +104,63 @@ def check_writable(parameter, path):
 
 
 def raster_driver(parameter, path):
-    """GDAL driver short name for a raster output path, from its extension."""
+    """GDAL driver short name for a raster output path, from its extension; the format must be one GDAL can
+    create and write window by window."""
     driver = QgsRasterFileWriter.driverForExtension(os.path.splitext(path)[1])
     if not driver:
         raise QgsProcessingException(tr("%s: no raster format is known for the extension of %s; use .tif.")
                                      % (parameter, path))
+    gdal_driver = gdal.GetDriverByName(driver)
+    if gdal_driver is None or gdal_driver.GetMetadataItem(gdal.DCAP_CREATE) != "YES":
+        raise QgsProcessingException(tr("%s: the %s format of %s can only be copied, not written; use .tif.")
+                                     % (parameter, driver, path))
     return driver
+
+
+def same_file(first, second):
+    """Do two paths name the same file (after following links; also when neither exists yet)?"""
+    if os.path.exists(first) and os.path.exists(second):
+        return os.path.samefile(first, second)
+    return os.path.realpath(first) == os.path.realpath(second)
+
+
+class StagedOutputs:
+    """The files of a run's outputs, written under temporary names beside their destinations and moved onto them
+    together by :meth:`commit`; :meth:`discard` removes them. Nothing appears at a destination before every output
+    of the run has been written."""
+
+    def __init__(self):
+        self.moves = []
+
+    def temporary(self, path):
+        """A temporary name beside ``path`` (hidden, unique) whose file :meth:`commit` will move onto ``path``."""
+        folder = os.path.dirname(os.path.abspath(path))
+        base, extension = os.path.splitext(os.path.basename(path))
+        temporary = os.path.join(folder, ".%s.%s.partial%s" % (base, uuid.uuid4().hex[:8], extension))
+        self.moves.append((temporary, path, None))
+        return temporary
+
+    def raster(self, temporary, path, driver):
+        """Register a raster written at ``temporary`` (through GDAL ``driver``, with its side-car files)."""
+        self.moves.append((temporary, path, driver))
+
+    def commit(self):
+        """Move every staged file onto its destination."""
+        for temporary, path, driver in self.moves:
+            if driver:
+                if os.path.exists(path):
+                    gdal.GetDriverByName(driver).Delete(path)
+                gdal.GetDriverByName(driver).Rename(path, temporary)
+            elif os.path.exists(temporary):
+                shutil.move(temporary, path)
+        self.moves = []
+
+    def discard(self):
+        """Remove every staged file."""
+        for temporary, _, driver in self.moves:
+            if os.path.exists(temporary):
+                if driver:
+                    gdal.GetDriverByName(driver).Delete(temporary)
+                else:
+                    os.remove(temporary)
+        self.moves = []

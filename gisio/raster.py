@@ -231,17 +231,22 @@ _GDAL_TYPES = {np.dtype(np.uint8): gdal.GDT_Byte, np.dtype(np.float32): gdal.GDT
 class RasterWriter:
     """A raster written window by window to a temporary file beside ``path`` and moved onto ``path`` only when the
     ``with`` block ends without an error; on an error the temporary file is removed and ``path`` is untouched.
+    With a ``stage`` (``gisio.outputs.StagedOutputs``) the finished file waits there for the other outputs of the run.
 
-    ``descriptions`` names the bands (one band when None), ``metadata`` is written as dataset metadata.
+    ``descriptions`` names the bands (one band when None), ``metadata`` is written as dataset metadata. The writer
+    counts the nodata pixels it writes (see :meth:`nodata_shares`).
     """
 
     def __init__(self, path, grid, data_type, driver="GTiff", nodata=None, description=None, descriptions=None,
-                 metadata=None):
+                 metadata=None, stage=None):
         folder = os.path.dirname(os.path.abspath(path))
         base, extension = os.path.splitext(os.path.basename(path))
-        self.path, self.driver = path, driver
+        self.path, self.driver, self.stage, self.nodata, self.metadata = path, driver, stage, nodata, metadata
         self.temporary = os.path.join(folder, ".%s.%s.partial%s" % (base, uuid.uuid4().hex[:8], extension))
         descriptions = list(descriptions) if descriptions else [description]
+        self.descriptions = descriptions
+        self.nodata_pixels = [0] * len(descriptions)
+        self.band_pixels = grid.width * grid.height
         options = ["COMPRESS=DEFLATE", "TILED=YES", "BIGTIFF=IF_SAFER"] if driver == "GTiff" else []
         if driver == "GTiff" and len(descriptions) > 1:
             options.append("INTERLEAVE=BAND")
@@ -272,12 +277,23 @@ class RasterWriter:
     def write(self, array, rows=slice(0, None), cols=slice(0, None), band=1):
         """Write ``array`` into band ``band`` at the window's top-left corner."""
         self.dataset.GetRasterBand(band).WriteArray(array, int(cols.start or 0), int(rows.start or 0))
+        if self.nodata is not None:
+            missing = np.isnan(array) if np.isnan(self.nodata) else array == self.nodata
+            self.nodata_pixels[band - 1] += int(np.count_nonzero(missing))
+
+    def nodata_shares(self):
+        """(band description, share of its pixels written as nodata) for every band."""
+        return [(name or "band %d" % number, count / max(self.band_pixels, 1))
+                for number, (name, count) in enumerate(zip(self.descriptions, self.nodata_pixels), start=1)]
 
     def commit(self):
-        """Close the temporary file and move it onto ``path``."""
+        """Close the temporary file and move it onto ``path`` (or hand it to the stage)."""
         self.dataset.FlushCache()
         self.dataset = None
-        move_dataset(self.temporary, self.path, self.driver)
+        if self.stage is not None:
+            self.stage.raster(self.temporary, self.path, self.driver)
+        else:
+            move_dataset(self.temporary, self.path, self.driver)
 
     def discard(self):
         """Close and remove the temporary file."""
@@ -285,7 +301,7 @@ class RasterWriter:
         delete_dataset(self.temporary, self.driver)
 
 
-def write_raster(path, array, grid, driver="GTiff", nodata=None, description=None):
+def write_raster(path, array, grid, driver="GTiff", nodata=None, description=None, stage=None):
     """Write a one-band raster atomically (see :class:`RasterWriter`)."""
-    with RasterWriter(path, grid, array.dtype, driver, nodata, description) as writer:
+    with RasterWriter(path, grid, array.dtype, driver, nodata, description, stage=stage) as writer:
         writer.write(array)

@@ -115,8 +115,9 @@ def output_grid(product, resolution, bounds=None):
     return grid_of(product.files[reference], resolution, bounds)
 
 
-def write_stack(product, grid, resolution, path, driver, feedback, progress=(0, 100)):
-    """Write the bands of ``product`` on ``grid`` as one int16 raster (nodata ``STACK_NODATA``), offsets removed."""
+def write_stack(product, grid, resolution, path, driver, feedback, progress=(0, 100), stage=None):
+    """Write the bands of ``product`` on ``grid`` as one int16 raster (nodata ``STACK_NODATA``), offsets removed;
+    returns the finished :class:`RasterWriter` (band descriptions, metadata, nodata shares)."""
     order = s2_products.stack_order(product.files)
     metadata = {"LEVEL": product.level, "DATE": product.date.isoformat() if product.date else "unknown",
                 "PROCESSING_BASELINE": product.baseline or "unknown", "RESOLUTION": "%g m" % resolution,
@@ -126,7 +127,7 @@ def write_stack(product, grid, resolution, path, driver, feedback, progress=(0, 
     if product.assumption:
         metadata["ASSUMPTION"] = product.assumption
     with RasterWriter(path, grid, np.int16, driver, s2_products.STACK_NODATA, descriptions=order,
-                      metadata=metadata) as writer:
+                      metadata=metadata, stage=stage) as writer:
         for number, band in enumerate(order, start=1):
             source = product.files[band]
             resampling = "near" if pixel_size(source) >= resolution or band == "SCL" else "average"
@@ -138,4 +139,4 @@ def write_stack(product, grid, resolution, path, driver, feedback, progress=(0, 
                 rows = slice(top, min(top + STRIP_ROWS, grid.height))
                 writer.write(s2_products.stack_dn(read_dataset_rows(warped, rows)[0], offset), rows, band=number)
             feedback.setProgress(progress[0] + (progress[1] - progress[0]) * number / len(order))
-    return order, metadata
+    return writer

@@ -42,9 +42,27 @@ def netcdf_variables(path):
     return variables, grid_of_dataset(first), times, first.GetMetadataItem("t#units") or ""
 
 
-def netcdf_series(path, parameter="INPUT"):
-    """A :class:`TimeSeries` of an openEO netCDF file (variables B01…B12, SCL; dims t, y, x)."""
-    variables, grid, times, units = netcdf_variables(path)
+def netcdf_series(paths, parameter="INPUT"):
+    """A :class:`TimeSeries` of one or more openEO netCDF files (variables B01…B12, SCL; dims t, y, x) on one
+    grid, their dates in file order."""
+    series = [one_netcdf_series(path, parameter) for path in paths]
+    first = series[0]
+    for other, path in zip(series[1:], paths[1:]):
+        if other.grid != first.grid or set(other.sources) != set(first.sources):
+            raise QgsProcessingException(tr("%s: %s is on another grid or holds other bands than %s; give netCDF "
+                                            "files of one area and band set.") % (parameter, path, paths[0]))
+    sources = {name: [source for one in series for source in one.sources[name]] for name in first.sources}
+    return TimeSeries(sources, [source for one in series for source in one.scl],
+                      [date for one in series for date in one.dates], first.grid, first.nodata)
+
+
+def one_netcdf_series(path, parameter="INPUT"):
+    """A :class:`TimeSeries` of one openEO netCDF file."""
+    try:
+        variables, grid, times, units = netcdf_variables(path)
+    except RasterReadError as error:
+        raise QgsProcessingException(tr("%s: %s is not a netCDF time series GDAL can read (%s).")
+                                     % (parameter, path, error))
     if "SCL" not in variables:
         raise QgsProcessingException(tr("%s: %s has no variable SCL (the scene classification); it is needed to "
                                         "tell clear observations. Found: %s.") % (parameter, path,
@@ -64,6 +82,9 @@ def stacks_series(paths, feedback, folder, parameter="INPUT"):
     are stacked into ``folder`` first."""
     stacks = []
     for number, path in enumerate(paths):
+        if path.lower().endswith(".nc"):
+            raise QgsProcessingException(tr("%s: give either netCDF files or stacks / products, not both (%s).")
+                                         % (parameter, path))
         if path.lower().endswith((".zip", ".xml")) or os.path.isdir(path):
             product = find_bands(path, feedback)
             check_one_crs(product)
@@ -71,7 +92,12 @@ def stacks_series(paths, feedback, folder, parameter="INPUT"):
             write_stack(product, output_grid(product, 10), 10, stacked, "GTiff", feedback)
             path = stacked
         stacks.append(path)
-    infos = [raster_info(path) for path in stacks]
+    infos = []
+    for path in stacks:
+        try:
+            infos.append(raster_info(path))
+        except RasterReadError as error:
+            raise QgsProcessingException(tr("%s: %s") % (parameter, error))
     if any(info.grid != infos[0].grid for info in infos[1:]):
         raise QgsProcessingException(tr("%s: the stacks are on different grids (CRS, extent or pixel size); "
                                         "build them on one grid (Build Sentinel-2 stack, same EXTENT).") % parameter)

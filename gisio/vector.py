@@ -123,6 +123,8 @@ def polygons_on_grid(layer, parameter, grid, grid_crs, context, feedback, repair
         geometry = feature.geometry()
         if geometry.isEmpty():
             continue
+        if QgsWkbTypes.isCurvedType(geometry.wkbType()):
+            geometry.convertToStraightSegment()  # circles and arcs: GDAL rasterises linear rings only
         if repair and not geometry.isGeosValid():
             geometry = geometry.makeValid()
             polygons.repaired += 1

@@ -84,7 +84,7 @@ def test_errors_name_the_problem(fusionpv, feedback, tmp_path, kamakura_table):
         run(dict(base, REFERENCE_YEAR=2020), feedback)
     with pytest.raises(QgsProcessingException, match="YEAR_FIELD: INPUT has no field 'built'"):
         run(dict(base, YEAR_FIELD="built"), feedback)
-    with pytest.raises(QgsProcessingException, match="AREA_FIELD: INPUT has no geometry"):
+    with pytest.raises(QgsProcessingException, match="AREA_FIELD: INPUT holds no polygons"):
         run(dict(base, AREA_FIELD=None), feedback)
     negative = QgsVectorLayer("None?field=year:integer&field=area:double", "negative", "memory")
     feature = QgsFeature(negative.fields())
