@@ -152,6 +152,10 @@ class AssessAccuracyAlgorithm(FusionPvAlgorithm):
             extent = self.parameterAsExtent(parameters, self.EXTENT, context, crs)
         else:
             extent = self._extent_in(layers[self.REFERENCE], crs, context)
+            if extent.isNull() or extent.isEmpty() or not all(map(math.isfinite, (extent.width(), extent.height()))):
+                raise QgsProcessingException(self.tr(
+                    "REFERENCE: '%s' holds no feature, so it gives no extent to compare over; set EXTENT or choose "
+                    "another reference.") % layers[self.REFERENCE].name())
         width, height = max(1, math.ceil(extent.width() / size)), max(1, math.ceil(extent.height() / size))
         if width * height > MAX_GRID_PIXELS:
             raise QgsProcessingException(self.tr(

@@ -113,6 +113,18 @@ class FusionPvAlgorithm(QgsProcessingAlgorithm):
         """The algorithm itself: parameters → I/O → core → outputs. Returns the results."""
         raise NotImplementedError
 
+    def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API name)
+        """QGIS's checks, with a message that names the parameter (as scripts and models know it)."""
+        ok, message = super().checkParameterValues(parameters, context)
+        if ok:
+            return ok, message
+        for definition in self.parameterDefinitions():
+            value = parameters.get(definition.name())
+            if not definition.checkValueIsAcceptable(value, context):
+                return False, self.tr("%s: %s is not a valid value for '%s'.") % (
+                    definition.name(), "nothing" if value in (None, "") else repr(value), definition.description())
+        return ok, message
+
     def _failure_message(self, error):
         """A message for a failure while reading or writing, naming the parameter whose file it concerns."""
         text = str(error).strip() or type(error).__name__
@@ -130,7 +142,10 @@ class FusionPvAlgorithm(QgsProcessingAlgorithm):
             values = parameters[definition.name()]
             for value in values if isinstance(values, (list, tuple)) else [values]:
                 path = self._input_path(value, context)
-                if path:
+                if path and os.path.isdir(path):  # a folder of band files: each file is an input
+                    files.update({os.path.join(root, name): definition.name()
+                                  for root, _, names in os.walk(path) for name in names})
+                elif path:
                     files[path] = definition.name()
         return files
 

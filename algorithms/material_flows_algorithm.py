@@ -1,4 +1,5 @@
 """``fusionpv:materialflows``: material stock and end-of-life flows of mapped PV (SolarScope's model)."""
+import contextlib
 import math
 
 from qgis.core import (QgsProcessing, QgsProcessingException, QgsProcessingParameterEnum,
@@ -101,19 +102,17 @@ class MaterialFlowsAlgorithm(FusionPvAlgorithm):
     def compute(self, parameters, context, feedback):
         report_path = self.report_path(parameters, context)
         area_by_year = self._area_by_year(parameters, context, feedback)
-        try:
-            materials = mf.SOLARSCOPE_MATERIALS
+        with self.model_errors(self.MATERIALS):
             materials_path = self.parameterAsFile(parameters, self.MATERIALS, context)
-            if materials_path:
-                materials = mf.read_materials(materials_path)
+            materials = mf.read_materials(materials_path) if materials_path else mf.SOLARSCOPE_MATERIALS
+        with self.model_errors("%s, %s" % (self.SHAPE, self.LIFETIME)):
             lifetime = mf.lifetime_model(self.parameterAsEnum(parameters, self.LIFETIME_MODEL, context),
                                          self._optional_number(parameters, self.SHAPE, context),
                                          self._optional_number(parameters, self.LIFETIME, context))
+        with self.model_errors("%s, %s, %s" % (self.YEAR_FIELD, self.REFERENCE_YEAR, self.END_YEAR)):
             result = mf.material_flows(area_by_year, lifetime,
                                        self.parameterAsInt(parameters, self.REFERENCE_YEAR, context),
                                        self.parameterAsInt(parameters, self.END_YEAR, context), materials)
-        except mf.FlowModelError as error:
-            raise QgsProcessingException(str(error))
         feedback.setProgress(60)
         power_density = self.parameterAsDouble(parameters, self.POWER_DENSITY, context)
         sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, table_fields(materials),
@@ -132,6 +131,14 @@ class MaterialFlowsAlgorithm(FusionPvAlgorithm):
             outputs[self.OUTPUT_REPORT] = report_path
         feedback.setProgress(100)
         return outputs
+
+    @contextlib.contextmanager
+    def model_errors(self, parameters):
+        """Raise the model's complaints as a QgsProcessingException naming ``parameters``."""
+        try:
+            yield
+        except mf.FlowModelError as error:
+            raise QgsProcessingException("%s: %s" % (parameters, error))
 
     def _optional_number(self, parameters, name, context):
         value = parameters.get(name)

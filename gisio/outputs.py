@@ -2,6 +2,7 @@
 outputs loaded into the project."""
 import os
 import shutil
+import tempfile
 import uuid
 
 from osgeo import gdal
@@ -98,9 +99,20 @@ def check_writable(parameter, path):
     if not os.path.isdir(folder):
         raise QgsProcessingException(tr("%s: the folder %s does not exist; choose an existing folder.")
                                      % (parameter, folder))
-    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+    if not _can_create_in(folder) or (os.path.exists(path) and not os.access(path, os.W_OK)):
         raise QgsProcessingException(tr("%s: %s cannot be written (permission denied); choose another place.")
                                      % (parameter, path))
+
+
+def _can_create_in(folder):
+    """Can a file be created in ``folder``? Tried for real: permissions alone say yes to root, even in /proc."""
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".fusionpv-write-test-", dir=folder)
+    except OSError:
+        return False
+    os.close(handle)
+    os.remove(probe)
+    return True
 
 
 def raster_driver(parameter, path):

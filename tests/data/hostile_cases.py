@@ -1,0 +1,394 @@
+"""Hostile and awkward inputs for every algorithm, shared by the processing.run and qgis_process suites.
+
+:func:`build_workspace` writes small real and broken files into a folder; :data:`CASES` says, for each case, the
+algorithm, its parameters (``{ws}`` stands for the workspace folder) and what must happen: an error whose message
+names a parameter, or a run that succeeds and writes its outputs (and, where said, warns). Whatever happens, no
+input may change and no partial file may be left behind.
+"""
+import hashlib
+import os
+import shutil
+from dataclasses import dataclass, field
+
+import numpy as np
+from osgeo import gdal, ogr, osr
+
+from chip_data import AUSTRIA
+from safe_fixture import make_safe
+
+SOLARSCOPE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "solarscope", "kamakura_panel_area.csv")
+POLYGONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pv_polygons")
+
+
+@dataclass
+class Case:
+    """One hostile run: ``error`` names the parameter the message must name (None: the run must succeed and
+    write ``outputs``); ``warning`` is a fragment the log must show."""
+    name: str
+    algorithm: str
+    parameters: dict
+    error: str = None
+    outputs: tuple = ()
+    warning: str = None
+    absent: tuple = field(default=())
+
+    def resolved(self, workspace):
+        """The parameters with ``{ws}`` replaced by the workspace folder."""
+        def fill(value):
+            if isinstance(value, list):
+                return [fill(v) for v in value]
+            return value.replace("{ws}", workspace) if isinstance(value, str) else value
+        return {name: fill(value) for name, value in self.parameters.items()}
+
+
+# --- the workspace ------------------------------------------------------------------------------------------------
+
+def _copy_chip(name, target):
+    shutil.copy(os.path.join(AUSTRIA, name), target)
+
+
+def _vector(path, geometry_type, wkts, srs_epsg, fields=(), rows=None):
+    """A GeoPackage layer of ``wkts`` with ``fields`` (name, OGR type) and their ``rows`` of values."""
+    source = ogr.GetDriverByName("GPKG").CreateDataSource(path)
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(srs_epsg)
+    layer = source.CreateLayer("layer", srs, geometry_type)
+    for name, kind in fields:
+        layer.CreateField(ogr.FieldDefn(name, kind))
+    for number, wkt in enumerate(wkts):
+        feature = ogr.Feature(layer.GetLayerDefn())
+        if wkt:
+            feature.SetGeometry(ogr.CreateGeometryFromWkt(wkt))
+        for (name, _), value in zip(fields, (rows or [[]] * len(wkts))[number]):
+            if value is not None:
+                feature.SetField(name, value)
+        layer.CreateFeature(feature)
+    source = None
+
+
+def _chip_centre(path):
+    dataset = gdal.Open(path)
+    x0, dx, _, y0, _, dy = dataset.GetGeoTransform()
+    return x0 + dx * dataset.RasterXSize / 2, y0 + dy * dataset.RasterYSize / 2, dataset
+
+
+def _write_like(path, template, arrays, nodata=None, descriptions=None, srs=True):
+    """A GeoTIFF on ``template``'s grid holding ``arrays`` (bands)."""
+    bands = len(arrays)
+    target = gdal.GetDriverByName("GTiff").Create(path, template.RasterXSize, template.RasterYSize, bands,
+                                                   gdal.GDT_Int16)
+    target.SetGeoTransform(template.GetGeoTransform())
+    if srs:
+        target.SetProjection(template.GetProjection())
+    for number, array in enumerate(arrays, start=1):
+        band = target.GetRasterBand(number)
+        band.WriteArray(array)
+        if nodata is not None:
+            band.SetNoDataValue(nodata)
+        if descriptions:
+            band.SetDescription(descriptions[number - 1])
+    target = None
+
+
+def _text(path, text):
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def build_workspace(folder):
+    """Write every input file the cases use into ``folder``; returns ``folder``."""
+    os.makedirs(folder, exist_ok=True)
+    join = lambda name: os.path.join(folder, name)  # noqa: E731
+    _copy_chip("S2L2A_2022_clearmedian_101.tif", join("s2.tif"))
+    _copy_chip("S2L2A_2022_clearmedian_9.tif", join("s2_other.tif"))
+    _copy_chip("pv_mask_101.tif", join("prior.tif"))
+    _copy_chip("osm_pv_chips.gpkg", join("osm.gpkg"))
+    shutil.copy(os.path.join(AUSTRIA, "netcdf", "S2_2022_101.nc"), join("series.nc"))
+    shutil.copy(os.path.join(AUSTRIA, "netcdf", "S2_2022_101.nc"), join("series_copy.nc"))
+    shutil.copy(os.path.join(AUSTRIA, "netcdf", "S2_2022_102.nc"), join("series_elsewhere.nc"))
+    shutil.copy(os.path.join(POLYGONS, "osm_pv_aoi064.gpkg"), join("reference.gpkg"))
+    shutil.copy(os.path.join(POLYGONS, "kruitwagen2021_aoi064.gpkg"), join("prediction.gpkg"))
+
+    x, y, chip = _chip_centre(join("s2.tif"))
+    epsg = int(osr.SpatialReference(wkt=chip.GetProjection()).GetAuthorityCode(None))
+    image = chip.ReadAsArray()
+    _vector(join("curved.gpkg"), ogr.wkbCurvePolygon,
+            ["CURVEPOLYGON(CIRCULARSTRING(%f %f,%f %f,%f %f))" % (x - 60, y, x + 60, y, x - 60, y)], epsg)
+    _vector(join("points.gpkg"), ogr.wkbPoint, ["POINT(%f %f)" % (x, y)], epsg)
+    _vector(join("lines.gpkg"), ogr.wkbLineString, ["LINESTRING(%f %f,%f %f)" % (x - 50, y, x + 50, y)], epsg)
+    _vector(join("empty.gpkg"), ogr.wkbPolygon, [], epsg)
+    _vector(join("far.gpkg"), ogr.wkbPolygon, ["POLYGON((0 0,0 100,100 100,100 0,0 0))"], epsg)
+    _text(join("truncated.tif"), "")
+    with open(join("s2.tif"), "rb") as handle:
+        data = handle.read()
+    with open(join("truncated.tif"), "wb") as handle:
+        handle.write(data[: len(data) // 3])
+    _text(join("garbage.tif"), "this is not a raster\n" * 20)
+    _text(join("garbage.nc"), "this is not netCDF\n" * 20)
+    _text(join("notes.txt"), "some notes\n")
+    _text(join("missing_source.vrt"), '<VRTDataset rasterXSize="10" rasterYSize="10"><VRTRasterBand '
+          'dataType="Int16" band="1"><SimpleSource><SourceFilename relativeToVRT="1">gone.tif</SourceFilename>'
+          '<SourceBand>1</SourceBand></SimpleSource></VRTRasterBand></VRTDataset>')
+    _write_like(join("one_band.tif"), chip, [image[0]])
+    _write_like(join("no_crs.tif"), chip, list(image), descriptions=[chip.GetRasterBand(n + 1).GetDescription()
+                                                                    for n in range(chip.RasterCount)], srs=False)
+    _write_like(join("all_nodata.tif"), chip, [np.full(image.shape[1:], -32768, np.int16)] * chip.RasterCount,
+                nodata=-32768, descriptions=[chip.GetRasterBand(n + 1).GetDescription()
+                                             for n in range(chip.RasterCount)])
+    _write_like(join("stack_without_scl.tif"), chip, list(image[:6]),
+                descriptions=["B01", "B02", "B03", "B04", "B05", "B06"])
+    gdal.Warp(join("prior_4326.tif"), join("prior.tif"), dstSRS="EPSG:4326")
+
+    _build_products(folder)
+    _build_material_inputs(folder, x, y, epsg)
+    return folder
+
+
+def _build_products(folder):
+    """A SAFE product, its zip with a corrupt band, band folders (one with a band covering a corner only)."""
+    safe = make_safe(os.path.join(folder, "products"))
+    bands = os.path.join(folder, "bands")
+    os.makedirs(bands)
+    for path in _files(safe, ".jp2"):
+        if "SCL" not in path:
+            gdal.Translate(os.path.join(bands, os.path.basename(path).replace(".jp2", ".tif")), path)
+    corner = os.path.join(folder, "bands_corner")
+    shutil.copytree(bands, corner)
+    b11 = [p for p in _files(corner, ".tif") if "B11" in p][0]
+    source = gdal.Open(b11)
+    x0, dx, _, y0, _, dy = source.GetGeoTransform()
+    gdal.Translate(b11 + ".tmp.tif", source, srcWin=[0, 0, 2, 2])
+    source = None
+    os.replace(b11 + ".tmp.tif", b11)
+    twice = os.path.join(folder, "bands_twice")
+    shutil.copytree(bands, twice)
+    b02 = [p for p in _files(twice, ".tif") if "B02" in p][0]
+    shutil.copy(b02, b02.replace(".tif", "_copy.tif"))
+    corrupt = os.path.join(folder, "corrupt_safe")
+    shutil.copytree(safe, os.path.join(corrupt, os.path.basename(safe)))
+    for path in _files(corrupt, ".jp2"):
+        if "B04" in path:
+            with open(path, "r+b") as handle:
+                handle.truncate(200)
+    shutil.make_archive(os.path.join(folder, "corrupt_product"), "zip", corrupt)
+    shutil.rmtree(corrupt)
+    os.makedirs(os.path.join(folder, "empty_folder"))
+
+
+def _files(folder, extension):
+    return sorted(os.path.join(root, name) for root, _, names in os.walk(folder) for name in names
+                  if name.endswith(extension))
+
+
+def _build_material_inputs(folder, x, y, epsg):
+    """Plant polygons with good and bad year fields, point and empty geometries, and broken material tables."""
+    square = "POLYGON((%f %f,%f %f,%f %f,%f %f,%f %f))" % (x, y, x + 100, y, x + 100, y + 100, x, y + 100, x, y)
+    fields = (("year", ogr.OFTInteger), ("year_null", ogr.OFTInteger), ("year_text", ogr.OFTString),
+              ("year_fraction", ogr.OFTReal), ("area_bad", ogr.OFTReal))
+    rows = [[2015, None, "soon", 2015.5, -5.0], [2018, 2018, "2018", 2018.0, float("nan")]]
+    with open(SOLARSCOPE, encoding="utf-8") as handle:
+        table = [line.strip().split(",") for line in handle.read().splitlines()[1:] if line.strip()]
+    _vector(os.path.join(folder, "kamakura.gpkg"), ogr.wkbNone, [None] * len(table), epsg,
+            (("year", ogr.OFTInteger), ("panel_area_m2", ogr.OFTReal)), [[int(y), float(a)] for y, a in table])
+    _vector(os.path.join(folder, "plants_years.gpkg"), ogr.wkbPolygon, [square, square], epsg, fields, rows)
+    _vector(os.path.join(folder, "plant_points.gpkg"), ogr.wkbPoint, ["POINT(%f %f)" % (x, y)], epsg,
+            (("year", ogr.OFTInteger),), [[2015]])
+    _vector(os.path.join(folder, "plants_some_empty.gpkg"), ogr.wkbPolygon, [square, None], epsg,
+            (("year", ogr.OFTInteger),), [[2015], [2016]])
+    tables = {"materials_nan.csv": "material,kg_per_m2,recovery_rate\nGlass,nan,1\n",
+              "materials_duplicate.csv": "material,kg_per_m2,recovery_rate\nGlass,9.3,1\nglass,1,1\n",
+              "materials_huge.csv": "material,kg_per_m2,recovery_rate\nGlass,4e19,1\n",
+              "materials_text.csv": "material,kg_per_m2,recovery_rate\nGlass,heavy,1\n",
+              "materials_columns.csv": "name,mass\nGlass,9.3\n",
+              "materials_empty.csv": "",
+              "materials_recovery.csv": "material,kg_per_m2,recovery_rate\nGlass,9.3,1.5\n"}
+    for name, text in tables.items():
+        _text(os.path.join(folder, name), text)
+
+
+# --- inputs unchanged, nothing partial left ----------------------------------------------------------------------
+
+def snapshot(folder):
+    """{relative path: sha256} of every file below ``folder``."""
+    digests = {}
+    for root, _, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(root, name)
+            with open(path, "rb") as handle:
+                digests[os.path.relpath(path, folder)] = hashlib.sha256(handle.read()).hexdigest()
+    return digests
+
+
+def leftovers(folder):
+    """Partial or temporary files the plugin may have left below ``folder``."""
+    return [name for root, _, names in os.walk(folder) for name in names
+            if ".partial" in name or name.startswith(".fusionpv-")]
+
+
+# --- the cases ----------------------------------------------------------------------------------------------------
+
+def _cases():
+    ws = "{ws}/"
+    s2, out, mask = ws + "s2.tif", ws + "out/ndpi.tif", ws + "out/mask.tif"
+    plants = ws + "out/plants.gpkg"
+    cases = []
+
+    def add(name, algorithm, parameters, error=None, outputs=(), warning=None, absent=()):
+        cases.append(Case(name, algorithm, parameters, error, tuple(outputs), warning, tuple(absent)))
+
+    # fusionpv:andpi
+    andpi = lambda **p: dict({"INPUT": s2, "OUTPUT": out}, **p)  # noqa: E731
+    add("andpi ok", "andpi", andpi(), outputs=[out])
+    add("andpi output is the input", "andpi", andpi(OUTPUT=s2), "OUTPUT")
+    add("andpi output in a missing folder", "andpi", andpi(OUTPUT=ws + "missing/ndpi.tif"), "OUTPUT")
+    add("andpi output in /proc", "andpi", andpi(OUTPUT="/proc/ndpi.tif"), "OUTPUT")
+    for extension in ("png", "jpg", "asc"):
+        add("andpi output as .%s" % extension, "andpi", andpi(OUTPUT=ws + "out/ndpi." + extension), "OUTPUT")
+    for name in ("truncated.tif", "garbage.tif", "missing_source.vrt", "does_not_exist.tif", "notes.txt",
+                 "one_band.tif", "no_crs.tif", "all_nodata.tif", "osm.gpkg"):
+        add("andpi input %s" % name, "andpi", andpi(INPUT=ws + name), "INPUT")
+    for value in ("nan", "0", "-5", "1e30", "inf"):
+        add("andpi SCALE=%s" % value, "andpi", andpi(SCALE=value), "SCALE")
+    for value in ("nan", "inf", "-1e12"):
+        add("andpi OFFSET=%s" % value, "andpi", andpi(OFFSET=value), "OFFSET")
+    add("andpi band number beyond the bands", "andpi", andpi(BAND_BLUE=99), "BAND_BLUE")
+    add("andpi negative band number", "andpi", andpi(BAND_NIR=-1), "BAND_NIR")
+
+    # fusionpv:extractpvplants
+    extract = lambda **p: dict({"INPUT": s2, "OUTPUT": plants}, **p)  # noqa: E731
+    add("extract ok, trusted raster prior", "extractpvplants", extract(TRUSTED_PRIORS=[ws + "prior.tif"],
+                                                                       OUTPUT_MASK=mask), outputs=[plants, mask])
+    add("extract ok, paper method", "extractpvplants", extract(CANDIDATE_PRIORS=[ws + "osm.gpkg"], METHOD=0),
+        outputs=[plants])
+    add("extract ok, prior in EPSG:4326", "extractpvplants", extract(TRUSTED_PRIORS=[ws + "prior_4326.tif"]),
+        outputs=[plants])
+    add("extract ok, curved polygon prior", "extractpvplants", extract(TRUSTED_PRIORS=[ws + "curved.gpkg"]),
+        outputs=[plants], warning=None)
+    add("extract prior far away", "extractpvplants", extract(TRUSTED_PRIORS=[ws + "far.gpkg"]),
+        outputs=[plants], warning="does not overlap")
+    add("extract empty prior layer", "extractpvplants", extract(CANDIDATE_PRIORS=[ws + "empty.gpkg"]),
+        outputs=[plants], warning="does not overlap")
+    add("extract without priors", "extractpvplants", extract(), "TRUSTED_PRIORS")
+    add("extract mask is the input", "extractpvplants", extract(TRUSTED_PRIORS=[ws + "prior.tif"], OUTPUT_MASK=s2),
+        "OUTPUT_MASK")
+    add("extract mask is the prior", "extractpvplants",
+        extract(TRUSTED_PRIORS=[ws + "prior.tif"], OUTPUT_MASK=ws + "prior.tif"), "OUTPUT_MASK")
+    add("extract plants overwrite the prior GeoPackage", "extractpvplants",
+        extract(CANDIDATE_PRIORS=[ws + "osm.gpkg"], OUTPUT=ws + "osm.gpkg"), "OUTPUT")
+    add("extract plants in /proc after the mask", "extractpvplants",
+        extract(TRUSTED_PRIORS=[ws + "prior.tif"], OUTPUT="/proc/p.gpkg", OUTPUT_MASK=mask), "OUTPUT",
+        absent=[mask])
+    add("extract mask as .png", "extractpvplants",
+        extract(TRUSTED_PRIORS=[ws + "prior.tif"], OUTPUT_MASK=ws + "out/mask.png"), "OUTPUT_MASK")
+    add("extract mask in a missing folder", "extractpvplants",
+        extract(TRUSTED_PRIORS=[ws + "prior.tif"], OUTPUT_MASK=ws + "missing/mask.tif"), "OUTPUT_MASK")
+    add("extract plants in a missing folder", "extractpvplants",
+        extract(TRUSTED_PRIORS=[ws + "prior.tif"], OUTPUT=ws + "missing/plants.gpkg"), "OUTPUT")
+    for name, parameter in (("points.gpkg", "CANDIDATE_PRIORS"), ("lines.gpkg", "CANDIDATE_PRIORS"),
+                            ("no_crs.tif", "TRUSTED_PRIORS"), ("truncated.tif", "TRUSTED_PRIORS"),
+                            ("garbage.tif", "TRUSTED_PRIORS"), ("missing_source.vrt", "TRUSTED_PRIORS"),
+                            ("does_not_exist.gpkg", "CANDIDATE_PRIORS")):
+        add("extract prior %s" % name, "extractpvplants", extract(**{parameter: [ws + name]}), parameter)
+    for name in ("truncated.tif", "all_nodata.tif", "garbage.tif"):
+        add("extract input %s" % name, "extractpvplants", extract(INPUT=ws + name, TRUSTED_PRIORS=[ws + "prior.tif"]),
+            "INPUT")
+    for parameter, value in (("MIN_AREA_PIXELS", -1), ("MIN_AREA_PIXELS", "1e12"), ("METHOD", 5), ("SCALE", "nan"),
+                             ("OFFSET", "nan"), ("MIN_AREA_PIXELS", "nan")):
+        add("extract %s=%s" % (parameter, value), "extractpvplants",
+            extract(TRUSTED_PRIORS=[ws + "prior.tif"], **{parameter: value}), parameter)
+
+    # fusionpv:stackbands
+    stack = ws + "out/stack.tif"
+    add("stack ok, band folder", "stackbands", {"INPUT": ws + "bands", "OUTPUT": stack}, outputs=[stack])
+    add("stack band covering a corner", "stackbands", {"INPUT": ws + "bands_corner", "OUTPUT": stack},
+        outputs=[stack], warning="nodata")
+    add("stack missing input", "stackbands", {"INPUT": ws + "nothing_here", "OUTPUT": stack}, "INPUT")
+    add("stack empty folder", "stackbands", {"INPUT": ws + "empty_folder", "OUTPUT": stack}, "INPUT")
+    add("stack text file", "stackbands", {"INPUT": ws + "notes.txt", "OUTPUT": stack}, "INPUT")
+    add("stack corrupt JPEG 2000 in a zip", "stackbands", {"INPUT": ws + "corrupt_product.zip", "OUTPUT": stack},
+        "INPUT")
+    add("stack two files of one band", "stackbands", {"INPUT": ws + "bands_twice", "OUTPUT": stack}, "INPUT")
+    add("stack output onto a band file", "stackbands",
+        {"INPUT": ws + "bands", "OUTPUT": ws + "bands/T18SVG_20220614T155632_B02_10m.tif"}, "OUTPUT")
+    add("stack output as .png", "stackbands", {"INPUT": ws + "bands", "OUTPUT": ws + "out/stack.png"}, "OUTPUT")
+    add("stack extent elsewhere", "stackbands",
+        {"INPUT": ws + "bands", "OUTPUT": stack, "EXTENT": "0,10,0,10 [EPSG:32618]"}, "EXTENT")
+    add("stack resolution 7", "stackbands", {"INPUT": ws + "bands", "OUTPUT": stack, "RESOLUTION": 7},
+        "RESOLUTION")
+
+    # fusionpv:clearcomposite
+    composite, count = ws + "out/composite.tif", ws + "out/count.tif"
+    series = lambda **p: dict({"INPUT": [ws + "series.nc"], "OUTPUT": composite}, **p)  # noqa: E731
+    add("composite ok", "clearcomposite", series(OUTPUT_COUNT=count), outputs=[composite, count])
+    add("composite two netCDF files of one area", "clearcomposite",
+        series(INPUT=[ws + "series.nc", ws + "series_copy.nc"]), outputs=[composite])
+    add("composite netCDF files of two areas", "clearcomposite",
+        series(INPUT=[ws + "series.nc", ws + "series_elsewhere.nc"]), "INPUT")
+    add("composite only defective pixels", "clearcomposite", series(CLEAR_CLASSES="1"), outputs=[composite],
+        warning="nodata")
+    for name in ("missing.nc", "garbage.nc", "notes.txt", "stack_without_scl.tif"):
+        add("composite input %s" % name, "clearcomposite", series(INPUT=[ws + name]), "INPUT")
+    add("composite netCDF mixed with a stack", "clearcomposite", series(INPUT=[ws + "series.nc", s2]), "INPUT")
+    add("composite output is the count", "clearcomposite", series(OUTPUT_COUNT=composite), "OUTPUT_COUNT")
+    add("composite output is the input", "clearcomposite", series(OUTPUT=ws + "series.nc"), "OUTPUT")
+    add("composite output as .png", "clearcomposite", series(OUTPUT=ws + "out/composite.png"), "OUTPUT")
+    for value in ("abc", "99", "-1", ""):
+        add("composite CLEAR_CLASSES=%r" % value, "clearcomposite", series(CLEAR_CLASSES=value), "CLEAR_CLASSES")
+    add("composite dates in the wrong order", "clearcomposite",
+        series(START_DATE="2022-12-01", END_DATE="2022-01-01"), "START_DATE")
+
+    # fusionpv:assessaccuracy
+    table = ws + "out/accuracy.csv"
+    assess = lambda **p: dict({"PREDICTION": ws + "prediction.gpkg", "REFERENCE": ws + "reference.gpkg",  # noqa
+                               "OUTPUT_TABLE": table}, **p)
+    add("assess ok with report", "assessaccuracy", assess(OUTPUT_REPORT=ws + "out/report.html"),
+        outputs=[table, ws + "out/report.html"])
+    add("assess curved prediction", "assessaccuracy",
+        assess(PREDICTION=ws + "curved.gpkg", REFERENCE=ws + "prior.tif"), outputs=[table])
+    add("assess both maps the same", "assessaccuracy", assess(PREDICTION=ws + "reference.gpkg"), "PREDICTION")
+    add("assess empty reference", "assessaccuracy", assess(REFERENCE=ws + "empty.gpkg"), "REFERENCE")
+    add("assess point prediction", "assessaccuracy", assess(PREDICTION=ws + "points.gpkg"), "PREDICTION")
+    add("assess truncated reference", "assessaccuracy", assess(REFERENCE=ws + "truncated.tif"), "REFERENCE")
+    for value in ("nan", "0", "2", "inf"):
+        add("assess MATCH_IOU=%s" % value, "assessaccuracy", assess(MATCH_IOU=value), "MATCH_IOU")
+    for value in ("0", "-1", "nan", "1e9"):
+        add("assess PIXEL_SIZE=%s" % value, "assessaccuracy", assess(PIXEL_SIZE=value), "PIXEL_SIZE")
+    add("assess grid too large", "assessaccuracy", assess(PIXEL_SIZE="0.001"), "PIXEL_SIZE")
+    add("assess report in a missing folder", "assessaccuracy", assess(OUTPUT_REPORT=ws + "missing/r.html"),
+        "OUTPUT_REPORT")
+    add("assess report onto the prediction", "assessaccuracy", assess(OUTPUT_REPORT=ws + "prediction.gpkg"),
+        "OUTPUT_REPORT")
+    add("assess table in /proc", "assessaccuracy", assess(OUTPUT_TABLE="/proc/accuracy.csv"), "OUTPUT_TABLE")
+    add("assess table onto the reference", "assessaccuracy", assess(OUTPUT_TABLE=ws + "reference.gpkg"),
+        "OUTPUT_TABLE")
+
+    # fusionpv:materialflows
+    flows = ws + "out/flows.csv"
+    kamakura = ws + "kamakura.gpkg"
+    material = lambda **p: dict({"INPUT": kamakura, "YEAR_FIELD": "year", "AREA_FIELD": "panel_area_m2",  # noqa
+                                 "OUTPUT": flows}, **p)
+    add("flows ok with report", "materialflows", material(OUTPUT_REPORT=ws + "out/flows.html"),
+        outputs=[flows, ws + "out/flows.html"])
+    polygons = lambda **p: dict({"INPUT": ws + "plants_years.gpkg", "YEAR_FIELD": "year", "OUTPUT": flows}, **p)  # noqa
+    add("flows ok from polygons", "materialflows", polygons(), outputs=[flows])
+    for field_name in ("year_null", "year_text", "year_fraction", "fid"):
+        add("flows YEAR_FIELD=%s" % field_name, "materialflows", polygons(YEAR_FIELD=field_name), "YEAR_FIELD")
+    add("flows area NaN or negative", "materialflows", polygons(AREA_FIELD="area_bad"), "AREA_FIELD")
+    add("flows points without an area", "materialflows", polygons(INPUT=ws + "plant_points.gpkg"), "AREA_FIELD")
+    add("flows empty geometries", "materialflows", polygons(INPUT=ws + "plants_some_empty.gpkg"), outputs=[flows],
+        warning="without geometry")
+    for parameter, value in (("END_YEAR", "2000000000"), ("REFERENCE_YEAR", "1990"), ("SHAPE", "nan"),
+                             ("SHAPE", "1e9"), ("LIFETIME", "0"), ("LIFETIME", "inf"), ("TILT", "90"),
+                             ("TILT", "nan"), ("POWER_DENSITY", "1e9"), ("LIFETIME_MODEL", 9)):
+        add("flows %s=%s" % (parameter, value), "materialflows", material(**{parameter: value}), parameter)
+    for name in ("nan", "duplicate", "huge", "text", "columns", "empty", "recovery"):
+        add("flows materials %s" % name, "materialflows", material(MATERIALS=ws + "materials_%s.csv" % name),
+            "MATERIALS")
+    add("flows table in /proc", "materialflows", material(OUTPUT="/proc/flows.csv"), "OUTPUT")
+    add("flows report onto the input", "materialflows", polygons(OUTPUT_REPORT=ws + "plants_years.gpkg"),
+        "OUTPUT_REPORT")
+    add("flows table and report one file", "materialflows", material(OUTPUT_REPORT=flows), "OUTPUT_REPORT")
+    return cases
+
+
+CASES = _cases()

@@ -1,0 +1,54 @@
+"""Every hostile case of ``hostile_cases`` through processing.run: a clear error naming the parameter or a
+complete result; inputs byte-identical afterwards, no partial file left."""
+import os
+import shutil
+
+import pytest
+from qgis.core import QgsProcessingException
+
+from hostile_cases import CASES, build_workspace, leftovers, snapshot
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    return build_workspace(str(tmp_path_factory.mktemp("hostile") / "template"))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_hostile_input(fusionpv, feedback, tmp_path, template, case):
+    import processing
+    workspace = str(tmp_path / "ws")
+    shutil.copytree(template, workspace)
+    os.makedirs(os.path.join(workspace, "out"))
+    before = snapshot(workspace)
+    parameters = case.resolved(workspace)
+    if case.error:
+        with pytest.raises(QgsProcessingException) as raised:
+            processing.run("fusionpv:" + case.algorithm, parameters, feedback=feedback)
+        message = " ".join([str(raised.value)] + feedback.errors)
+        assert case.error in message, message
+    else:
+        processing.run("fusionpv:" + case.algorithm, parameters, feedback=feedback)
+        for output in case.resolved(workspace).get("__outputs__", ()) or [o.replace("{ws}", workspace)
+                                                                          for o in case.outputs]:
+            assert os.path.exists(output), output
+        if case.warning:
+            assert any(case.warning in warning for warning in feedback.warnings), feedback.warnings
+    for path in case.absent:
+        assert not os.path.exists(path.replace("{ws}", workspace)), path
+    after = snapshot(workspace)
+    assert {name: digest for name, digest in after.items() if name in before} == before
+    assert not leftovers(workspace)
+
+
+def test_a_curved_prior_is_linearised_not_dropped(fusionpv, feedback, tmp_path, template):
+    """A circle (CurvePolygon, 60 m radius) over the chip covers about π · 6² ≈ 113 pixels of 10 m."""
+    import processing
+    processing.run("fusionpv:extractpvplants", {
+        "INPUT": os.path.join(template, "s2.tif"), "TRUSTED_PRIORS": [os.path.join(template, "curved.gpkg")],
+        "OUTPUT": str(tmp_path / "plants.gpkg")}, feedback=feedback)
+    covered = [info for info in feedback.infos if "curved" in info and "covers" in info]
+    assert covered, feedback.infos
+    pixels = int(covered[0].split("covers ")[1].split(" ")[0])
+    assert 100 <= pixels <= 125
+    assert not any("does not overlap" in warning for warning in feedback.warnings)
