@@ -4,7 +4,7 @@ LATEST_VENV := .venv-latest
 PYTEST := $(SYSTEM_PYTHON) -m pytest -q -p no:cacheprovider
 export QT_QPA_PLATFORM := offscreen
 
-.PHONY: all deps demo test test-core test-core-latest test-qgis test-qgis-process package clean
+.PHONY: all deps demo test test-core test-core-latest test-qgis test-qgis-process package screenshots clean
 
 all: test
 
@@ -36,6 +36,16 @@ test-qgis-process:
 package:
 	$(SYSTEM_PYTHON) scripts/package.py
 
+## The real QGIS desktop under Xvfb: every dialog and the styled outputs, as PNG in screenshots/ (look at them).
+screenshots: deps
+	@command -v Xvfb >/dev/null || apt-get install -y -qq xvfb
+	mkdir -p screenshots/profile/plugins && ln -sfn $(CURDIR) screenshots/profile/plugins/fusion_pv_mapping
+	rm -f screenshots/log.txt
+	Xvfb :97 -screen 0 1400x900x24 & XVFB=$$!; sleep 2; \
+	DISPLAY=:97 QT_QPA_PLATFORM=xcb FUSIONPV_ROOT=$(CURDIR) SHOTS_DIR=$(CURDIR)/screenshots QGIS_CUSTOM_CONFIG_PATH=$(CURDIR)/screenshots/profile \
+	QGIS_PLUGINPATH=$(CURDIR)/screenshots/profile/plugins timeout 300 qgis --noversioncheck --nologo \
+	--code scripts/desktop_screenshots.py; kill $$XVFB; cat screenshots/log.txt
+
 clean:
-	rm -rf demo_output dist $(LATEST_VENV)
+	rm -rf demo_output dist screenshots $(LATEST_VENV)
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -266,7 +266,7 @@ class Sentinel2Algorithm(FusionPvAlgorithm):
         "later that were not harmonised, set OFFSET to {baseline_offset:g}.</p>")
 
     def shortHelpString(self):  # noqa: N802 (QGIS API name)
-        return super().shortHelpString() + self.tr(self.SENTINEL2_HELP).format(
+        return super().shortHelpString() + "\n" + self.tr(self.SENTINEL2_HELP).format(
             role_bands=", ".join(ROLE_BANDS[role] for role in ROLES), scale=DEFAULT_SCALE, offset=DEFAULT_OFFSET,
             baseline_offset=BASELINE_04_OFFSET, layouts="; ".join(
                 "%d bands: %s" % (count, " ".join(bands)) for count, bands in sorted(GEE_LAYOUTS.items())))

@@ -68,10 +68,10 @@ class ExtractPvPlantsAlgorithm(Sentinel2Algorithm):
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API name)
         self.add_sentinel2_parameters()
         self.addParameter(QgsProcessingParameterMultipleLayers(
-            self.TRUSTED_PRIORS, self.tr("Trusted PV priors, refined (OSM, ChinaPV, GlobalPV…); these or candidates"),
+            self.TRUSTED_PRIORS, self.tr("Trusted PV priors, refined (this and/or candidates)"),
             QgsProcessing.TypeMapLayer, optional=True))
         self.addParameter(QgsProcessingParameterMultipleLayers(
-            self.CANDIDATE_PRIORS, self.tr("Candidate PV priors, confirmed or rejected (TZ-SAM…); these or trusted"),
+            self.CANDIDATE_PRIORS, self.tr("Candidate PV priors, confirmed (this and/or trusted)"),
             QgsProcessing.TypeMapLayer, optional=True))
         self.addParameter(QgsProcessingParameterEnum(
             self.METHOD, self.tr("Method"), [self.tr(self.METHODS[m]) for m in sorted(self.METHODS)],

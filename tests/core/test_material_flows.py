@@ -67,7 +67,7 @@ def test_overrides_and_ages_outside_the_support():
     assert lifetime.mean == pytest.approx(25.0)
     assert mf.lifetime_model(1, lifetime=20.0).scale == 20.0
     assert lifetime.survival(-3.0) == 1.0 and lifetime.density(0.0) == 0.0
-    with pytest.raises(mf.FlowModelError, match="positive"):
+    with pytest.raises(mf.FlowModelError, match="shape must be within 0.1–20"):
         mf.lifetime_model(0, shape=0.0)
 
 

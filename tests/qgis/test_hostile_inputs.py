@@ -52,3 +52,41 @@ def test_a_curved_prior_is_linearised_not_dropped(fusionpv, feedback, tmp_path, 
     pixels = int(covered[0].split("covers ")[1].split(" ")[0])
     assert 100 <= pixels <= 125
     assert not any("does not overlap" in warning for warning in feedback.warnings)
+
+
+#: One loaded run of each algorithm: (id, parameters with {ws}, the outputs whose style is checked, the renderer
+#: type each must have once loaded).
+LOADED_RUNS = (
+    ("andpi", {"INPUT": "{ws}/s2.tif", "OUTPUT": "{ws}/out/ndpi{n}.tif"}, {"OUTPUT": "singlebandpseudocolor"}),
+    ("extractpvplants", {"INPUT": "{ws}/s2.tif", "TRUSTED_PRIORS": ["{ws}/prior.tif"],
+                         "OUTPUT": "{ws}/out/plants{n}.gpkg", "OUTPUT_MASK": "{ws}/out/mask{n}.tif"},
+     {"OUTPUT": "categorizedSymbol", "OUTPUT_MASK": "paletted"}),
+    ("stackbands", {"INPUT": "{ws}/bands", "OUTPUT": "{ws}/out/stack{n}.tif"}, {"OUTPUT": "multibandcolor"}),
+    ("clearcomposite", {"INPUT": ["{ws}/series.nc"], "OUTPUT": "{ws}/out/composite{n}.tif"},
+     {"OUTPUT": "multibandcolor"}),
+    ("assessaccuracy", {"PREDICTION": "{ws}/prediction.gpkg", "REFERENCE": "{ws}/reference.gpkg",
+                        "OUTPUT_TABLE": "{ws}/out/accuracy{n}.csv", "OUTPUT_OBJECTS": "{ws}/out/objects{n}.gpkg"},
+     {"OUTPUT_OBJECTS": "categorizedSymbol"}),
+    ("materialflows", {"INPUT": "{ws}/kamakura.gpkg", "YEAR_FIELD": "year", "AREA_FIELD": "panel_area_m2",
+                       "OUTPUT": "{ws}/out/flows{n}.csv"}, {}),
+)
+
+
+@pytest.mark.parametrize("algorithm, parameters, styled", LOADED_RUNS, ids=[run[0] for run in LOADED_RUNS])
+def test_two_loaded_runs_in_one_session_are_styled(fusionpv, tmp_path, template, algorithm, parameters, styled):
+    """As in the desktop: run twice with the results loaded; the second run works and is styled like the first."""
+    import processing
+    from qgis.core import QgsProject
+    workspace = str(tmp_path / "ws")
+    shutil.copytree(template, workspace)
+    os.makedirs(os.path.join(workspace, "out"))
+    for number in (1, 2):
+        filled = {name: [v.format(ws=workspace, n=number) for v in value] if isinstance(value, list)
+                  else value.format(ws=workspace, n=number) for name, value in parameters.items()}
+        paths = dict(filled)  # runAndLoadResults replaces the output values of the dict it is given
+        results = processing.runAndLoadResults("fusionpv:" + algorithm, filled)
+        assert all(os.path.exists(paths[name]) for name in results if name in paths)
+        for name, renderer in styled.items():
+            layers = [layer for layer in QgsProject.instance().mapLayers().values()
+                      if layer.source().split("|")[0] == paths[name]]
+            assert layers and layers[0].renderer().type() == renderer, (number, name)
