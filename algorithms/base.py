@@ -93,16 +93,12 @@ class FusionPvAlgorithm(QgsProcessingAlgorithm):
         succeeded. GDAL, file-system and model failures become a QgsProcessingException naming the parameter."""
         self.stage = StagedOutputs()
         try:
-            results = self.compute(parameters, context, feedback)
-        except Cancelled:
-            self.stage.discard()
-            raise QgsProcessingException(CANCELLED)
-        except QgsProcessingException:
-            self.stage.discard()
-            raise
-        except DATA_FAILURES as error:
-            self.stage.discard()
-            raise QgsProcessingException(self._failure_message(error))
+            try:
+                results = self.compute(parameters, context, feedback)
+            except Cancelled:
+                raise QgsProcessingException(CANCELLED) from None
+            except DATA_FAILURES as error:
+                raise QgsProcessingException(self._failure_message(error)) from error
         except BaseException:
             self.stage.discard()
             raise

@@ -3,7 +3,6 @@ outputs loaded into the project."""
 import os
 import shutil
 import tempfile
-import uuid
 
 from osgeo import gdal
 from qgis.PyQt import sip
@@ -12,7 +11,7 @@ from qgis.core import (QgsContrastEnhancement, QgsMultiBandColorRenderer, QgsPro
 
 from ..core.bands import sentinel2_band_name
 from .messages import tr
-from .raster import RasterReadError, raster_info
+from .raster import RasterReadError, delete_dataset, move_dataset, raster_info, temporary_path
 
 #: The plugin's QML styles and icon.
 RESOURCES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources")
@@ -146,9 +145,7 @@ class StagedOutputs:
 
     def temporary(self, path):
         """A temporary name beside ``path`` (hidden, unique) whose file :meth:`commit` will move onto ``path``."""
-        folder = os.path.dirname(os.path.abspath(path))
-        base, extension = os.path.splitext(os.path.basename(path))
-        temporary = os.path.join(folder, ".%s.%s.partial%s" % (base, uuid.uuid4().hex[:8], extension))
+        temporary = temporary_path(path)
         self.moves.append((temporary, path, None))
         return temporary
 
@@ -160,9 +157,7 @@ class StagedOutputs:
         """Move every staged file onto its destination."""
         for temporary, path, driver in self.moves:
             if driver:
-                if os.path.exists(path):
-                    gdal.GetDriverByName(driver).Delete(path)
-                gdal.GetDriverByName(driver).Rename(path, temporary)
+                move_dataset(temporary, path, driver)
             elif os.path.exists(temporary):
                 shutil.move(temporary, path)
         self.moves = []
@@ -170,9 +165,8 @@ class StagedOutputs:
     def discard(self):
         """Remove every staged file."""
         for temporary, _, driver in self.moves:
-            if os.path.exists(temporary):
-                if driver:
-                    gdal.GetDriverByName(driver).Delete(temporary)
-                else:
-                    os.remove(temporary)
+            if driver:
+                delete_dataset(temporary, driver)
+            elif os.path.exists(temporary):
+                os.remove(temporary)
         self.moves = []

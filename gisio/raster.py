@@ -212,6 +212,13 @@ def warped_band(path, grid, resampling, source_nodata):
     return gdal.Warp("", open_raster(path), options=options)
 
 
+def temporary_path(path):
+    """A hidden, unique name beside ``path`` for writing what will become ``path``."""
+    base, extension = os.path.splitext(os.path.basename(path))
+    return os.path.join(os.path.dirname(os.path.abspath(path)),
+                        ".%s.%s.partial%s" % (base, uuid.uuid4().hex[:8], extension))
+
+
 def delete_dataset(path, driver):
     """Remove a dataset (with its side-car files) when it exists."""
     if os.path.exists(path):
@@ -239,10 +246,8 @@ class RasterWriter:
 
     def __init__(self, path, grid, data_type, driver="GTiff", nodata=None, description=None, descriptions=None,
                  metadata=None, stage=None):
-        folder = os.path.dirname(os.path.abspath(path))
-        base, extension = os.path.splitext(os.path.basename(path))
         self.path, self.driver, self.stage, self.nodata, self.metadata = path, driver, stage, nodata, metadata
-        self.temporary = os.path.join(folder, ".%s.%s.partial%s" % (base, uuid.uuid4().hex[:8], extension))
+        self.temporary = temporary_path(path)
         descriptions = list(descriptions) if descriptions else [description]
         self.descriptions = descriptions
         self.nodata_pixels = [0] * len(descriptions)
