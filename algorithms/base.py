@@ -226,11 +226,8 @@ class FusionPvAlgorithm(QgsProcessingAlgorithm):
             self.addOutput(QgsProcessingOutputNumber(name, name.replace("_", " ").capitalize()))
 
     def report_path(self, parameters, context):
-        """The OUTPUT_REPORT file (its folder checked for writing), or an empty string when none is wanted."""
-        path = self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context)
-        if path:
-            check_writable(self.OUTPUT_REPORT, path)
-        return path
+        """The OUTPUT_REPORT file (checked with every destination before the run), or "" when none is wanted."""
+        return self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context)
 
     @staticmethod
     def check_cancelled(feedback):

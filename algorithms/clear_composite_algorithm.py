@@ -1,4 +1,5 @@
 """``fusionpv:clearcomposite``: per-pixel median of the clear observations of a Sentinel-2 time series."""
+import contextlib
 import os
 import tempfile
 
@@ -106,14 +107,14 @@ class ClearCompositeAlgorithm(FusionPvAlgorithm):
 
     def _write(self, series, keep, classes, output, count_path, feedback):
         names = list(series.sources)
-        composite_writer = RasterWriter(
-            output, series.grid, np.int16, raster_driver(self.OUTPUT, output), composite.OUTPUT_NODATA,
-            descriptions=names, metadata={"COMPOSITE": "per-pixel median of observations with SCL in %s"
-                                          % ",".join(map(str, classes))}, stage=self.stage)
-        count_writer = RasterWriter(count_path, series.grid, np.uint16, raster_driver(self.OUTPUT_COUNT, count_path),
-                                    description="clear observations", stage=self.stage) if count_path else None
-        writers = [w for w in (composite_writer, count_writer) if w]
-        try:
+        with contextlib.ExitStack() as writers:  # both written and staged, or both discarded
+            composite_writer = writers.enter_context(RasterWriter(
+                output, series.grid, np.int16, raster_driver(self.OUTPUT, output), composite.OUTPUT_NODATA,
+                descriptions=names, metadata={"COMPOSITE": "per-pixel median of observations with SCL in %s"
+                                              % ",".join(map(str, classes))}, stage=self.stage))
+            count_writer = writers.enter_context(RasterWriter(
+                count_path, series.grid, np.uint16, raster_driver(self.OUTPUT_COUNT, count_path),
+                description="clear observations", stage=self.stage)) if count_path else None
             for top in range(0, series.grid.height, STRIP_ROWS):
                 self.check_cancelled(feedback)
                 rows = slice(top, min(top + STRIP_ROWS, series.grid.height))
@@ -124,10 +125,4 @@ class ClearCompositeAlgorithm(FusionPvAlgorithm):
                 if count_writer:
                     count_writer.write(count, rows)
                 feedback.setProgress(100.0 * rows.stop / series.grid.height)
-        except BaseException:
-            for writer in writers:
-                writer.discard()
-            raise
-        for writer in writers:
-            writer.commit()
         self.warn_mostly_nodata(composite_writer, self.OUTPUT, feedback)

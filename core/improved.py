@@ -42,7 +42,7 @@ from scipy import ndimage
 
 from .bands import ROLES
 from .components import dilate, erode, label_components
-from .fusion import DEFAULT_MIN_AREA_PIXELS, SOURCE_CANDIDATE, SOURCE_TRUSTED, fused_result, normalise_priors
+from .fusion import DEFAULT_MIN_AREA_PIXELS, SOURCE_CANDIDATE, SOURCE_TRUSTED, fused_result
 from .parallel import ThreadBands, map_in_threads
 from .windows import flat_indices, group_windows, grown_window, sub_window
 from .progress import NO_PROGRESS
@@ -296,8 +296,9 @@ def prior_components(trusted, candidate, shape):
     return components
 
 
-def improved_fusion(bands, trusted=None, candidate=None, min_area=DEFAULT_MIN_AREA_PIXELS, progress=NO_PROGRESS):
+def improved_fusion(bands, trusted, candidate, min_area=DEFAULT_MIN_AREA_PIXELS, progress=NO_PROGRESS):
     """Fuse bool prior masks with the improved method, reading ``bands`` (a :mod:`.bandsource`) window by window.
+    ``trusted`` and ``candidate`` are as :func:`~.fusion.normalise_priors` returns them (``fuse`` does that).
 
     Each prior component is decided in its own window (its bounds plus :data:`MARGIN` pixels), so only the
     pixels around priors are read and memory does not grow with the image beyond the masks. Returns a
@@ -305,7 +306,6 @@ def improved_fusion(bands, trusted=None, candidate=None, min_area=DEFAULT_MIN_AR
     removed); the component results are in its ``components``.
     """
     shape = bands.shape
-    trusted, candidate = normalise_priors(shape, trusted, candidate)
     source = np.zeros(shape, np.uint8)
     results, kept_flat, kept_group = [], [], []
     components = prior_components(trusted, candidate, shape)

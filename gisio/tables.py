@@ -27,4 +27,4 @@ def make_feature(fields, values, geometry=None):
 def add_to_sink(sink, features, error):
     """Add ``features`` to a processing sink; raise a QgsProcessingException with ``error`` when it fails."""
     if not sink.addFeatures(list(features), QgsFeatureSink.FastInsert):
-        raise QgsProcessingException("%s %s" % (error, sink.lastError() if hasattr(sink, "lastError") else ""))
+        raise QgsProcessingException("%s %s" % (error, sink.lastError()))

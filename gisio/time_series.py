@@ -1,4 +1,4 @@
-"""Sentinel-2 L2A time series: an openEO netCDF file, or several stacks or products on one grid."""
+"""Sentinel-2 L2A time series: one or more openEO netCDF files, or several stacks or products on one grid."""
 import datetime
 import os
 
@@ -92,12 +92,7 @@ def stacks_series(paths, feedback, folder, parameter="INPUT"):
             write_stack(product, output_grid(product, 10), 10, stacked, "GTiff", feedback)
             path = stacked
         stacks.append(path)
-    infos = []
-    for path in stacks:
-        try:
-            infos.append(raster_info(path))
-        except RasterReadError as error:
-            raise QgsProcessingException(tr("%s: %s") % (parameter, error))
+    infos = [raster_info(path) for path in stacks]  # a file GDAL cannot read: the algorithm names its parameter
     if any(info.grid != infos[0].grid for info in infos[1:]):
         raise QgsProcessingException(tr("%s: the stacks are on different grids (CRS, extent or pixel size); "
                                         "build them on one grid (Build Sentinel-2 stack, same EXTENT).") % parameter)
