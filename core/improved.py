@@ -57,6 +57,10 @@ MIN_NIR_DROP = 0.05
 MIN_NDPI_AUC = 0.6
 STRONG_NDPI_AUC = 0.8
 MIN_BLUE_RISE = 0.002
+#: A candidate core whose median B4 is at least this many times its median B2 is bare soil (or a red roof), not PV:
+#: PV reflects about as much in blue as in red (B4/B2 of 0.7–1.4 on the Austrian plants through 2022), bare
+#: fields 1.5–2.1.
+MAX_RED_BLUE_RATIO = 1.5
 #: A candidate that is not clearly higher in NDPI must show this many of the three PV signals.
 MIN_PV_SIGNALS = 2
 MIN_CORE_PIXELS = 10
@@ -88,6 +92,8 @@ class ComponentResult:
     refined: bool = False
     #: Why a candidate was taken for PV (the signals it showed); empty for trusted priors.
     evidence: str = ""
+    #: True when the image cannot tell (no background to compare with).
+    undecided: bool = False
 
 
 def core_and_ring(component, free):
@@ -236,6 +242,8 @@ def plausible_pv(reflectance, core, ring, auc, higher_ndpi):
         mndwi = (green - swir1) / (green + swir1)
     if np.median(mndwi) >= 0:
         return False, "water-like (MNDWI ≥ 0)"
+    if np.median(reflectance[..., RED][core]) >= MAX_RED_BLUE_RATIO * np.median(reflectance[..., BLUE][core]):
+        return False, "soil-like (B4 ≥ %g × B2)" % MAX_RED_BLUE_RATIO
     if higher_ndpi and auc >= STRONG_NDPI_AUC:
         return True, "NDPI clearly higher than its surroundings"
     signals = {"higher NDPI": higher_ndpi and auc >= MIN_NDPI_AUC,
@@ -254,7 +262,8 @@ def refine_component(reflectance, index, component, free, candidate, valid):
     core, ring = core_and_ring(component, free)
     if np.count_nonzero(ring) < MIN_RING_PIXELS:
         if candidate:
-            return ComponentResult(np.zeros_like(component), accepted=False, reason="no background to compare")
+            return ComponentResult(np.zeros_like(component), accepted=False, reason="no background to compare",
+                                   undecided=True)
         return ComponentResult(component.copy(), reason="no background to compare: kept whole")
     auc = ndpi_auc(index, core, ring)
     confidence = float(np.clip(2 * auc - 1, 0, 1))
@@ -278,6 +287,16 @@ def refine_component(reflectance, index, component, free, candidate, valid):
     kept, grown = grow(kept, fraction, free, valid) if not peeled else (kept, 0)
     return ComponentResult(kept, confidence, threshold, peeled, grown,
                            reason="peeled %d, grew %d layer(s)" % (peeled, grown), evidence=evidence)
+
+
+def decide_component(bands, dn, component, in_prior, candidate):
+    """:func:`refine_component` of one prior component on DN arrays ``dn`` (its window, read by ``bands``);
+    ``in_prior`` marks the window's pixels in any prior. None when the component has no valid pixel."""
+    index, valid = bands.ndpi(dn)
+    component = component & valid
+    if not component.any():
+        return None
+    return refine_component(bands.reflectance(dn), index, component, valid & ~in_prior, candidate, valid)
 
 
 def prior_components(trusted, candidate, shape):
@@ -318,12 +337,10 @@ def improved_fusion(bands, trusted, candidate, min_area=DEFAULT_MIN_AREA_PIXELS,
         decided = []
         for position in members:
             window, component, is_candidate = components[position]
-            dn = sub_window(block, read_window, window)
-            index, valid = bands.ndpi(dn)
-            component = component & valid
-            if component.any():
-                free = valid & ~trusted[window] & ~candidate[window]
-                result = refine_component(bands.reflectance(dn), index, component, free, is_candidate, valid)
+            in_prior = trusted[window] | candidate[window]
+            result = decide_component(bands, sub_window(block, read_window, window), component, in_prior,
+                                      is_candidate)
+            if result is not None:
                 result.refined = is_candidate or result.peeled > 0 or result.grown > 0
                 decided.append((position, result))
         return decided
