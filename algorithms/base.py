@@ -5,11 +5,15 @@ from enum import Enum
 
 from qgis.PyQt.QtCore import QUrl
 from qgis.PyQt.QtGui import QIcon
-from qgis.core import (QgsMapLayer, QgsProcessingAlgorithm, QgsProcessingException,
+import numpy as np
+from qgis.core import (QgsMapLayer, QgsProcessing, QgsProcessingAlgorithm, QgsProcessingException,
                        QgsProcessingFeatureSourceDefinition, QgsProcessingOutputNumber, QgsProcessingParameterBand,
-                       QgsProcessingParameterDefinition, QgsProcessingParameterFileDestination,
-                       QgsProcessingParameterNumber, QgsProcessingParameterRasterLayer, QgsProcessingUtils)
+                       QgsProcessingParameterDateTime, QgsProcessingParameterDefinition,
+                       QgsProcessingParameterFileDestination, QgsProcessingParameterMultipleLayers,
+                       QgsProcessingParameterNumber, QgsProcessingParameterRasterLayer, QgsProcessingParameterString,
+                       QgsProcessingUtils)
 
+from ..core import composite
 from ..core.bands import ROLE_BANDS, ROLES, GEE_LAYOUTS
 from ..core.ndpi import DEFAULT_OFFSET, DEFAULT_SCALE
 from ..core.material_flows import FlowModelError
@@ -19,6 +23,7 @@ from ..gisio.messages import CANCELLED, tr
 from ..gisio.outputs import (RESOURCES, StagedOutputs, check_writable, file_destination, raster_driver,
                               same_file)
 from ..gisio.sentinel2 import BAND_PARAMETERS, open_sentinel2
+from ..gisio.time_series import netcdf_series, stacks_series
 
 #: The README, which documents each algorithm under a heading of its id (the dialog's Help button opens it).
 README = os.path.join(os.path.dirname(RESOURCES), "README.md")
@@ -47,6 +52,8 @@ class FusionPvAlgorithm(QgsProcessingAlgorithm):
     HELP = ""
     #: Decimals shown in the dialog for decimal number parameters, by name (default: QGIS's six).
     DECIMALS = {}
+    SCALE = "SCALE"
+    OFFSET = "OFFSET"
 
     def addParameter(self, parameter, createOutput=True):  # noqa: N802,N803 (QGIS API name)
         """Add a parameter; decimal numbers get the decimals of :data:`DECIMALS`."""
@@ -217,6 +224,23 @@ class FusionPvAlgorithm(QgsProcessingAlgorithm):
 
     OUTPUT_REPORT = "OUTPUT_REPORT"
 
+    def add_advanced(self, parameters):
+        """Add ``parameters`` as advanced parameters."""
+        for parameter in parameters:
+            parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+            self.addParameter(parameter)
+
+    def add_scale_and_offset(self):
+        """Add SCALE and OFFSET (reflectance = (DN + OFFSET) / SCALE) as advanced parameters."""
+        self.add_advanced([
+            QgsProcessingParameterNumber(
+                self.SCALE, self.tr("Scale: reflectance = (DN + offset) / scale"),
+                QgsProcessingParameterNumber.Double, DEFAULT_SCALE, minValue=1e-12, maxValue=1e12),
+            QgsProcessingParameterNumber(
+                self.OFFSET, self.tr("Offset added to DN before scaling (%g for non-harmonised L2A, baseline ≥ "
+                                     "04.00)") % BASELINE_04_OFFSET, QgsProcessingParameterNumber.Double,
+                DEFAULT_OFFSET, minValue=-1e9, maxValue=1e9)])
+
     def add_report_and_numbers(self, numbers):
         """Add the optional HTML report OUTPUT_REPORT and a number output for each name in ``numbers``."""
         self.addParameter(QgsProcessingParameterFileDestination(
@@ -248,9 +272,7 @@ class FusionPvAlgorithm(QgsProcessingAlgorithm):
 class Sentinel2Algorithm(FusionPvAlgorithm):
     """An algorithm whose input is a Sentinel-2 image: INPUT, the six BAND_* overrides, SCALE and OFFSET."""
     INPUT = "INPUT"
-    SCALE = "SCALE"
-    OFFSET = "OFFSET"
-    DECIMALS = {SCALE: 2, OFFSET: 1}
+    DECIMALS = {FusionPvAlgorithm.SCALE: 2, FusionPvAlgorithm.OFFSET: 1}
     SENTINEL2_HELP = (
         "<p><b>Sentinel-2 input</b>: a stack with bands {role_bands}. Band roles come from band descriptions (B2, "
         "B02, B8A…), otherwise from the band count of the usual Earth Engine exports ({layouts}); the band "
@@ -267,19 +289,10 @@ class Sentinel2Algorithm(FusionPvAlgorithm):
     def add_sentinel2_parameters(self):
         """Add INPUT, then the six BAND_* overrides, SCALE and OFFSET as advanced parameters."""
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Sentinel-2 image")))
-        advanced = [QgsProcessingParameterBand(
+        self.add_advanced([QgsProcessingParameterBand(
             BAND_PARAMETERS[role], self.tr("Band for %s (%s); empty = detect") % (role, ROLE_BANDS[role]), None,
-            self.INPUT, optional=True) for role in ROLES]
-        advanced.append(QgsProcessingParameterNumber(
-            self.SCALE, self.tr("Scale: reflectance = (DN + offset) / scale"), QgsProcessingParameterNumber.Double,
-            DEFAULT_SCALE, minValue=1e-12, maxValue=1e12))
-        advanced.append(QgsProcessingParameterNumber(
-            self.OFFSET, self.tr("Offset added to DN before scaling (%g for non-harmonised L2A, baseline ≥ 04.00)")
-            % BASELINE_04_OFFSET, QgsProcessingParameterNumber.Double, DEFAULT_OFFSET, minValue=-1e9,
-            maxValue=1e9))
-        for parameter in advanced:
-            parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
-            self.addParameter(parameter)
+            self.INPUT, optional=True) for role in ROLES])
+        self.add_scale_and_offset()
 
     def read_sentinel2(self, parameters, context, feedback):
         """The INPUT image with its six role bands (see :func:`..gisio.sentinel2.open_sentinel2`)."""
@@ -287,3 +300,65 @@ class Sentinel2Algorithm(FusionPvAlgorithm):
         return open_sentinel2(self.parameterAsRasterLayer(parameters, self.INPUT, context), overrides,
                               self.parameterAsDouble(parameters, self.SCALE, context),
                               self.parameterAsDouble(parameters, self.OFFSET, context), feedback, self.INPUT)
+
+
+class TimeSeriesAlgorithm(FusionPvAlgorithm):
+    """Base of the algorithms reading a Sentinel-2 time series: INPUT, CLEAR_CLASSES, START_DATE and END_DATE."""
+    INPUT = "INPUT"
+    CLEAR_CLASSES = "CLEAR_CLASSES"
+    START_DATE = "START_DATE"
+    END_DATE = "END_DATE"
+
+    def add_time_series_parameters(self, input_label):
+        self.addParameter(QgsProcessingParameterMultipleLayers(self.INPUT, input_label, QgsProcessing.TypeFile))
+        self.addParameter(QgsProcessingParameterString(
+            self.CLEAR_CLASSES, self.tr("Clear SCL classes (comma-separated)"),
+            ",".join(map(str, composite.DEFAULT_CLEAR_CLASSES))))
+        for name, label in ((self.START_DATE, self.tr("From date")), (self.END_DATE, self.tr("To date"))):
+            self.addParameter(QgsProcessingParameterDateTime(name, label, QgsProcessingParameterDateTime.Date,
+                                                             optional=True))
+
+    def read_time_series(self, parameters, context, feedback, folder, require_scl=True):
+        """The INPUT time series: netCDF files, or stacks / composites / products (stacked into ``folder``)."""
+        paths = self.parameterAsFileList(parameters, self.INPUT, context)
+        if not paths:
+            raise QgsProcessingException(self.tr("INPUT: give an openEO netCDF file or L2A stacks / products."))
+        missing = [path for path in paths if not os.path.exists(path)]
+        if missing:
+            raise QgsProcessingException(self.tr("INPUT: %s does not exist.") % ", ".join(missing))
+        if all(path.lower().endswith(".nc") for path in paths):
+            return netcdf_series(paths, self.INPUT)
+        return stacks_series(paths, feedback, folder, self.INPUT, require_scl)
+
+    def clear_classes(self, parameters, context):
+        """The SCL classes of CLEAR_CLASSES as a tuple of integers."""
+        text = self.parameterAsString(parameters, self.CLEAR_CLASSES, context)
+        try:
+            classes = tuple(int(part) for part in text.replace(";", ",").split(",") if part.strip())
+        except ValueError:
+            classes = ()
+        scl = composite.SCL_CLASSES
+        if not classes or any(c not in scl for c in classes):
+            raise QgsProcessingException(self.tr("CLEAR_CLASSES: give SCL class numbers %d–%d separated by commas "
+                                                 "(got '%s').") % (scl[0], scl[-1], text))
+        return classes
+
+    def date_limits(self, parameters, context):
+        """(START_DATE, END_DATE) as dates (None where not given)."""
+        return tuple(self.parameterAsDateTime(parameters, name, context).date().toPyDate()
+                     if parameters.get(name) else None for name in (self.START_DATE, self.END_DATE))
+
+    def date_filter(self, parameters, context, dates):
+        """Bool per date: within START_DATE–END_DATE."""
+        start, end = self.date_limits(parameters, context)
+        keep = np.ones(len(dates), bool)
+        for name, limit in ((self.START_DATE, start), (self.END_DATE, end)):
+            if limit is not None and any(d is None for d in dates):
+                raise QgsProcessingException(self.tr("%s: the dates of the time series are unknown.") % name)
+        if start is not None:
+            keep &= np.array([d >= start for d in dates])
+        if end is not None:
+            keep &= np.array([d <= end for d in dates])
+        if not keep.any():
+            raise QgsProcessingException(self.tr("START_DATE, END_DATE: no observation falls in the date range."))
+        return keep

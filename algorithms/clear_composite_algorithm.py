@@ -1,24 +1,20 @@
 """``fusionpv:clearcomposite``: per-pixel median of the clear observations of a Sentinel-2 time series."""
 import contextlib
-import os
 import tempfile
 
 import numpy as np
-from qgis.core import (QgsProcessing, QgsProcessingException, QgsProcessingParameterDateTime,
-                       QgsProcessingParameterMultipleLayers, QgsProcessingParameterRasterDestination,
-                       QgsProcessingParameterString)
+from qgis.core import QgsProcessingParameterRasterDestination
 
 from ..core import composite
 from ..gisio.outputs import natural_colour_on_load, raster_driver
 from ..gisio.raster import RasterWriter
-from ..gisio.time_series import netcdf_series, stacks_series
-from .base import FusionPvAlgorithm, Group
+from .base import Group, TimeSeriesAlgorithm
 
 #: Rows composited at once.
 STRIP_ROWS = 256
 
 
-class ClearCompositeAlgorithm(FusionPvAlgorithm):
+class ClearCompositeAlgorithm(TimeSeriesAlgorithm):
     """Per-pixel median of clear (SCL) observations, int16 DN, and the number of clear observations."""
     ID = "clearcomposite"
     DISPLAY_NAME = "Clear-sky composite"
@@ -32,10 +28,6 @@ class ClearCompositeAlgorithm(FusionPvAlgorithm):
         "number of values is the mean of the two middle ones, rounded half to even. Output: int16 DN per spectral "
         "band with the band descriptions kept, nodata {nodata} where no observation is clear; OUTPUT_COUNT: the "
         "number of clear observations per pixel.</p>")
-    INPUT = "INPUT"
-    CLEAR_CLASSES = "CLEAR_CLASSES"
-    START_DATE = "START_DATE"
-    END_DATE = "END_DATE"
     OUTPUT = "OUTPUT"
     OUTPUT_COUNT = "OUTPUT_COUNT"
 
@@ -43,14 +35,7 @@ class ClearCompositeAlgorithm(FusionPvAlgorithm):
         return {"clear": ", ".join(map(str, composite.DEFAULT_CLEAR_CLASSES)), "nodata": composite.OUTPUT_NODATA}
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API name)
-        self.addParameter(QgsProcessingParameterMultipleLayers(
-            self.INPUT, self.tr("Time series (openEO netCDF, or L2A stacks / products)"), QgsProcessing.TypeFile))
-        self.addParameter(QgsProcessingParameterString(
-            self.CLEAR_CLASSES, self.tr("Clear SCL classes (comma-separated)"),
-            ",".join(map(str, composite.DEFAULT_CLEAR_CLASSES))))
-        for name, label in ((self.START_DATE, self.tr("From date")), (self.END_DATE, self.tr("To date"))):
-            self.addParameter(QgsProcessingParameterDateTime(name, label, QgsProcessingParameterDateTime.Date,
-                                                             optional=True))
+        self.add_time_series_parameters(self.tr("Time series (openEO netCDF, or L2A stacks / products)"))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Clear-sky composite")))
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.OUTPUT_COUNT, self.tr("Clear observations per pixel"), optional=True))
@@ -58,19 +43,10 @@ class ClearCompositeAlgorithm(FusionPvAlgorithm):
     def compute(self, parameters, context, feedback):
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         count_path = self.parameterAsOutputLayer(parameters, self.OUTPUT_COUNT, context)
-        classes = self._clear_classes(parameters, context)
-        paths = self.parameterAsFileList(parameters, self.INPUT, context)
-        if not paths:
-            raise QgsProcessingException(self.tr("INPUT: give an openEO netCDF file or L2A stacks / products."))
-        missing = [path for path in paths if not os.path.exists(path)]
-        if missing:
-            raise QgsProcessingException(self.tr("INPUT: %s does not exist.") % ", ".join(missing))
+        classes = self.clear_classes(parameters, context)
         with tempfile.TemporaryDirectory(prefix="fusionpv-composite-") as folder:
-            if all(path.lower().endswith(".nc") for path in paths):
-                series = netcdf_series(paths)
-            else:
-                series = stacks_series(paths, feedback, folder)
-            keep = self._date_filter(parameters, context, series.dates)
+            series = self.read_time_series(parameters, context, feedback, folder)
+            keep = self.date_filter(parameters, context, series.dates)
             feedback.pushInfo(self.tr("%d date(s), %d kept; bands %s; clear classes %s") % (
                 len(series.dates), int(np.count_nonzero(keep)), ", ".join(series.sources), classes))
             self._write(series, keep, classes, output, count_path, feedback)
@@ -79,31 +55,6 @@ class ClearCompositeAlgorithm(FusionPvAlgorithm):
         if count_path:
             results[self.OUTPUT_COUNT] = count_path
         return results
-
-    def _clear_classes(self, parameters, context):
-        text = self.parameterAsString(parameters, self.CLEAR_CLASSES, context)
-        try:
-            classes = tuple(int(part) for part in text.replace(";", ",").split(",") if part.strip())
-        except ValueError:
-            classes = ()
-        scl = composite.SCL_CLASSES
-        if not classes or any(c not in scl for c in classes):
-            raise QgsProcessingException(self.tr("CLEAR_CLASSES: give SCL class numbers %d–%d separated by commas "
-                                                 "(got '%s').") % (scl[0], scl[-1], text))
-        return classes
-
-    def _date_filter(self, parameters, context, dates):
-        keep = np.ones(len(dates), bool)
-        for name, compare in ((self.START_DATE, lambda d, limit: d >= limit),
-                              (self.END_DATE, lambda d, limit: d <= limit)):
-            if parameters.get(name):
-                limit = self.parameterAsDateTime(parameters, name, context).date().toPyDate()
-                if any(d is None for d in dates):
-                    raise QgsProcessingException(self.tr("%s: the dates of the time series are unknown.") % name)
-                keep &= np.array([compare(d, limit) for d in dates])
-        if not keep.any():
-            raise QgsProcessingException(self.tr("START_DATE, END_DATE: no observation falls in the date range."))
-        return keep
 
     def _write(self, series, keep, classes, output, count_path, feedback):
         names = list(series.sources)

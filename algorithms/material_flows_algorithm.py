@@ -2,7 +2,7 @@
 import contextlib
 import math
 
-from qgis.core import (QgsProcessing, QgsProcessingException, QgsProcessingParameterEnum,
+from qgis.core import (NULL, QgsProcessing, QgsProcessingException, QgsProcessingParameterEnum,
                        QgsProcessingParameterFeatureSink, QgsProcessingParameterFeatureSource,
                        QgsProcessingParameterField, QgsProcessingParameterFile, QgsProcessingParameterNumber,
                        QgsWkbTypes)
@@ -162,9 +162,12 @@ class MaterialFlowsAlgorithm(FusionPvAlgorithm):
                 "holding the area in m².") % QgsWkbTypes.displayString(source.wkbType()))
         tilt = self.parameterAsDouble(parameters, self.TILT, context)
         measure = None if area_field else ellipsoidal_area(source.sourceCrs(), context)
-        area_by_year, empty = {}, 0
+        area_by_year, empty, undated = {}, 0, 0
         for feature in source.getFeatures():
             self.check_cancelled(feedback)
+            if feature[year_field] is None or feature[year_field] == NULL:
+                undated += 1
+                continue
             year = self._installation_year(feature[year_field], feature.id(), year_field)
             if area_field:
                 area = self._number(feature[area_field], feature.id(), self.AREA_FIELD, self.tr("area"))
@@ -177,6 +180,9 @@ class MaterialFlowsAlgorithm(FusionPvAlgorithm):
         if empty:
             feedback.pushWarning(self.tr("INPUT: %d feature(s) without geometry are left out (they have no area).")
                                  % empty)
+        if undated:
+            feedback.pushWarning(self.tr("YEAR_FIELD: %d feature(s) without an installation year (NULL, e.g. priors "
+                                         "PV plants over time never saw) are left out.") % undated)
         if not area_by_year:
             raise QgsProcessingException(self.tr("INPUT: no feature with an area and a year to count."))
         return area_by_year

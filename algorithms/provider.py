@@ -10,10 +10,11 @@ from .clear_composite_algorithm import ClearCompositeAlgorithm
 from .extract_pv_plants_algorithm import ExtractPvPlantsAlgorithm
 from .material_flows_algorithm import MaterialFlowsAlgorithm
 from .ndpi_algorithm import NdpiAlgorithm
+from .plants_over_time_algorithm import PlantsOverTimeAlgorithm
 from .stack_bands_algorithm import StackBandsAlgorithm
 
 ALGORITHMS = (NdpiAlgorithm, ExtractPvPlantsAlgorithm, AssessAccuracyAlgorithm, MaterialFlowsAlgorithm,
-              StackBandsAlgorithm, ClearCompositeAlgorithm)
+              StackBandsAlgorithm, ClearCompositeAlgorithm, PlantsOverTimeAlgorithm)
 
 
 class FusionPvProvider(QgsProcessingProvider):

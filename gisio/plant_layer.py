@@ -1,9 +1,13 @@
-"""The PV plant layer: one multipolygon feature per plant, in the image CRS, with its attributes."""
+"""The PV plant layers: one multipolygon feature per plant, in the image CRS, with its attributes (and, over
+time, its history), and the per-period table."""
+from qgis.PyQt.QtCore import QDate
 from qgis.core import QgsGeometry
 
+from ..core.over_time import ABSENT, NO_DATA, PRESENT, STATUS_FROM_START
 from .outputs import number_or_null
+from .raster import window_grid
 from .tables import make_feature, make_fields
-from .vector import ellipsoidal_area, polygonize_plants
+from .vector import ellipsoidal_area, polygonize_mask, polygonize_plants
 
 #: Fields of the plant layer (README, "Extract PV plants").
 PLANT_FIELDS = (("plant_id", "int"), ("area_m2", "double"), ("pixels", "int"), ("source", "string", 9),
@@ -30,3 +34,70 @@ def plant_features(plant_map, grid, crs, context, is_cancelled):
             plant.plant_id, area.measureArea(geometry), plant.pixels, plant.source, plant_map.method,
             number_or_null(plant.threshold), number_or_null(plant.confidence), int(plant.refined)], geometry))
     return features
+
+
+#: Fields added by plants over time (README, "PV plants over time").
+TIME_FIELDS = (("first_seen", "date"), ("first_seen_year", "int"), ("construction_period", "string", 16),
+               ("last_seen", "date"), ("periods_present", "int"), ("periods_observed", "int"),
+               ("presence", "string", 254), ("presence_raw", "string", 254), ("status", "string", 18))
+#: Fields of the per-period table.
+PERIOD_FIELDS = (("period", "string", 10), ("start", "date"), ("end", "date"), ("plants_observed", "int"),
+                 ("plants_present", "int"), ("pv_area_m2", "double"), ("new_plants", "int"),
+                 ("new_area_m2", "double"))
+
+
+def history_fields():
+    """Attribute fields of the plants-over-time layer: those of the plant layer, then :data:`TIME_FIELDS`."""
+    return make_fields(PLANT_FIELDS + TIME_FIELDS)
+
+
+def _qdate(day):
+    return QDate(day.year, day.month, day.day) if day is not None else None
+
+
+def history_features(histories, periods, grid, crs, context, is_cancelled):
+    """One multipolygon feature per prior component of ``histories`` (core ``PlantHistory``): its latest outline,
+    or the prior itself when it was never seen; stops early when ``is_cancelled()``."""
+    fields = history_fields()
+    area = ellipsoidal_area(crs, context)
+    features = []
+    for plant_id, history in enumerate(histories, start=1):
+        if is_cancelled():
+            break
+        latest = history.latest
+        outline = history.outlines[latest] if latest is not None else history.prior
+        geometry = QgsGeometry()
+        geometry.fromWkb(polygonize_mask(outline, window_grid(grid, history.window)))
+        result = history.results.get(latest)
+        first, last = history.first, history.last
+        seen = first is not None
+        construction = None
+        if seen:
+            label = periods[first].label
+            construction = label if history.status != STATUS_FROM_START else "by " + label
+        features.append(make_feature(fields, [
+            plant_id, area.measureArea(geometry), int(outline.sum()), history.source, "improved",
+            number_or_null(result.threshold if result else None), number_or_null(result.confidence if result else None),
+            int(bool(result and (result.peeled or result.grown))),
+            _qdate(periods[first].start) if seen else None, periods[first].start.year if seen else None,
+            construction, _qdate(periods[last].last_day) if seen else None, history.presence.count(PRESENT),
+            sum(state != NO_DATA for state in history.raw), history.presence, "".join(history.raw),
+            history.status], geometry))
+    return features
+
+
+def period_rows(histories, periods, pixel_area):
+    """Per period: [label, start, last day, plants observed, plants present, PV area m², new plants, new area m²];
+    areas are pixel counts × ``pixel_area`` (m² on a metric grid). A plant is new in the period of its first
+    presence when it was seen absent before (status ``built``, or ``removed`` after being built)."""
+    rows = []
+    for number, period in enumerate(periods):
+        outlines = [(history, history.outline_in(number)) for history in histories]
+        present = [(history, outline) for history, outline in outlines if outline is not None]
+        new = [(history, outline) for history, outline in present
+               if history.first == number and ABSENT in history.presence[:number]]
+        rows.append([period.label, _qdate(period.start), _qdate(period.last_day),
+                     sum(history.raw[number] != NO_DATA for history in histories), len(present),
+                     sum(int(outline.sum()) for _, outline in present) * pixel_area, len(new),
+                     sum(int(outline.sum()) for _, outline in new) * pixel_area])
+    return rows

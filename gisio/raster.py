@@ -254,7 +254,7 @@ class RasterWriter:
         self.band_pixels = grid.width * grid.height
         options = ["COMPRESS=DEFLATE", "TILED=YES", "BIGTIFF=IF_SAFER"] if driver == "GTiff" else []
         if driver == "GTiff" and len(descriptions) > 1:
-            options.append("INTERLEAVE=BAND")
+            options += ["INTERLEAVE=BAND", "PHOTOMETRIC=MINISBLACK"]  # bands, not red, green, blue and alpha
         self.dataset = gdal.GetDriverByName(driver).Create(self.temporary, grid.width, grid.height,
                                                            len(descriptions), _GDAL_TYPES[np.dtype(data_type)],
                                                            options=options)

@@ -128,3 +128,30 @@ def material_flows_report(path, result, lifetime, power_density):
                  result.stock_m2[reference], result.stock_m2[reference] * power_density / 1e6, power_density))
     write_page(path, "PV material stock and end-of-life flows",
                [("Summary", summary + notes)] + charts)
+
+
+def plants_over_time_report(path, rows, status_counts):
+    """HTML report of plants over time: PV area and plant count per period (chart and table), and how many plants
+    have each status. ``rows`` are :func:`~.plant_layer.period_rows`."""
+    plt = pyplot()
+    labels = [row[0] for row in rows]
+    figure, area_axis = plt.subplots(figsize=(8, 3.4))
+    x = np.arange(len(rows))
+    area_axis.bar(x, [row[5] / 1e4 for row in rows], color="#fdb863", label="PV area (ha)")
+    area_axis.bar(x, [row[7] / 1e4 for row in rows], color="#e66101", label="of it new (ha)")
+    area_axis.set_ylabel("ha")
+    area_axis.set_xticks(x)
+    area_axis.set_xticklabels(labels, rotation=45 if len(rows) > 8 else 0, fontsize=8)
+    count_axis = area_axis.twinx()
+    count_axis.plot(x, [row[4] for row in rows], "o-", color="#5e3c99", label="plants present")
+    count_axis.set_ylabel("plants")
+    count_axis.set_ylim(bottom=0)
+    handles = area_axis.get_legend_handles_labels()[0] + count_axis.get_legend_handles_labels()[0]
+    area_axis.legend(handles, [h.get_label() for h in handles], fontsize=8, loc="upper left")
+    chart = figure_html(figure, "PV area and plants per period")
+    table = table_html(("period", "plants observed", "plants present", "PV area (m²)", "new plants",
+                        "new area (m²)"),
+                       [(row[0], row[3], row[4], "%.0f" % row[5], row[6], "%.0f" % row[7]) for row in rows])
+    statuses = table_html(("status", "plants"), sorted(status_counts.items()))
+    write_page(path, "PV plants over time", [("PV area and plants per period", chart + table),
+                                             ("Plants by status", statuses)])

@@ -1,15 +1,18 @@
-"""Sentinel-2 L2A time series: one or more openEO netCDF files, or several stacks or products on one grid."""
+"""Sentinel-2 time series: one or more openEO netCDF files, or several dated stacks, composites or products on
+one grid."""
 import datetime
+import itertools
 import os
 
 import numpy as np
 from qgis.core import QgsProcessingException
 
 from ..core import composite
-from ..core.bands import S2_BANDS, sentinel2_band_name
-from ..core.s2_products import date_in_name
+from ..core.bands import GEE_LAYOUTS, ROLE_BANDS, S2_BANDS, sentinel2_band_name
+from ..core.periods import DAY, date_in_name
+from ..core.windows import READ_TARGET
 from .messages import tr
-from .raster import RasterReadError, band_nodata, grid_of_dataset, open_raster, raster_info, read_rows
+from .raster import RasterReadError, band_nodata, grid_of_dataset, open_raster, raster_info, read_dataset_rows
 from .s2_files import check_one_crs, find_bands, output_grid, write_stack
 
 #: Time units of openEO netCDF files, with their epoch.
@@ -17,16 +20,80 @@ EPOCHS = {"days since 1990-01-01": datetime.date(1990, 1, 1), "days since 1970-0
 
 
 class TimeSeries:
-    """A time series: for each band name (and for SCL) the (GDAL path, band number or None = all bands) sources
-    whose bands, in order, are the dates; with the dates, the grid and the input nodata."""
+    """A time series on one grid. Per date: for each band name a (GDAL path, band number) source, an SCL source
+    (or None: every valid observation is clear, as in a composite), the nodata of its bands, the date, how
+    precise that date is (``day`` or ``year``) and the file it came from."""
 
-    def __init__(self, sources, scl, dates, grid, nodata=None):
-        self.sources, self.scl, self.dates, self.grid, self.nodata = sources, scl, dates, grid, nodata
+    def __init__(self, sources, scl, dates, grid, nodata, precisions=None, files=None):
+        self.sources, self.scl, self.dates, self.grid = sources, scl, dates, grid
+        self.nodata_by_date = list(nodata)
+        self.precisions = list(precisions or [DAY] * len(dates))
+        self.files = list(files or [None] * len(dates))
+        self._datasets = {}
+
+    @property
+    def nodata(self):
+        """The nodata of the first date (the composite algorithm treats one series as one product)."""
+        return self.nodata_by_date[0] if self.nodata_by_date else None
+
+    def _dataset(self, path):
+        if path not in self._datasets:
+            self._datasets[path] = open_raster(path)
+        return self._datasets[path]
+
+    def read_entries(self, entries, rows, cols=None):
+        """(t, rows, cols) values of per-date (path, band) ``entries``; consecutive bands of one file in one read."""
+        parts = []
+        for path, group in itertools.groupby(entries, key=lambda entry: entry[0]):
+            dataset = self._dataset(path)
+            numbers = [band for _, band in group]
+            if cols is None:
+                parts.extend(read_dataset_rows(dataset, rows, number) for number in numbers)
+                continue
+            try:
+                values = dataset.ReadAsArray(int(cols.start), int(rows.start), int(cols.stop - cols.start),
+                                             int(rows.stop - rows.start), band_list=numbers)
+            except RuntimeError as error:
+                raise RasterReadError("GDAL cannot read %s: %s" % (path, error)) from error
+            parts.append(values if values.ndim == 3 else values[None])
+        return np.concatenate(parts, axis=0)
 
     def read(self, name, rows):
-        """(t, rows, cols) values of a band (or "SCL") for the rows ``rows``."""
-        sources = self.scl if name == "SCL" else self.sources[name]
-        return np.concatenate([read_rows(path, rows, band) for path, band in sources], axis=0)
+        """(t, rows, cols) values of a band (or "SCL") for the rows ``rows`` of every date."""
+        return self.read_entries(self.scl if name == "SCL" else self.sources[name], rows)
+
+    def clear(self, rows, cols, times, clear_classes):
+        """Bool (t, h, w): observations at ``times`` that are clear by their SCL (True where a date has none)."""
+        clear = np.ones((len(times), rows.stop - rows.start, cols.stop - cols.start), bool)
+        with_scl = [position for position, time in enumerate(times) if self.scl[time] is not None]
+        if with_scl:
+            scl = self.read_entries([self.scl[times[position]] for position in with_scl], rows, cols)
+            clear[with_scl] = composite.clear_observations(scl, clear_classes)
+        return clear
+
+
+class SeriesWindows:
+    """A :class:`TimeSeries` as the core's plants-over-time reads it: windows of the six role bands at chosen
+    dates, with their clear observations (SCL and nodata), and the scale and offset of its DN."""
+
+    def __init__(self, series, scale, offset, clear_classes, block_shape=(256, 256)):
+        self.series, self.scale, self.offset, self.clear_classes = series, scale, offset, clear_classes
+        self.shape = (series.grid.height, series.grid.width)
+        self.block_shape = block_shape
+        self.read_target = READ_TARGET
+
+    def read(self, rows, cols, times):
+        times = [int(time) for time in times]
+        clear = self.series.clear(rows, cols, times, self.clear_classes)
+        dn = {}
+        for role, band in ROLE_BANDS.items():
+            values = self.series.read_entries([self.series.sources[band][time] for time in times], rows, cols)
+            for position, time in enumerate(times):
+                nodata = self.series.nodata_by_date[time]
+                if nodata is not None:
+                    clear[position] &= values[position] != nodata
+            dn[role] = values
+        return dn, clear
 
 
 def netcdf_variables(path):
@@ -42,18 +109,27 @@ def netcdf_variables(path):
     return variables, grid_of_dataset(first), times, first.GetMetadataItem("t#units") or ""
 
 
+def _joined(series_list):
+    """One :class:`TimeSeries` of several on one grid with the same bands, their dates in order given."""
+    first = series_list[0]
+    names = [name for name in first.sources if all(name in one.sources for one in series_list)]
+    return TimeSeries({name: [entry for one in series_list for entry in one.sources[name]] for name in names},
+                      [entry for one in series_list for entry in one.scl],
+                      [date for one in series_list for date in one.dates], first.grid,
+                      [value for one in series_list for value in one.nodata_by_date],
+                      [value for one in series_list for value in one.precisions],
+                      [value for one in series_list for value in one.files])
+
+
 def netcdf_series(paths, parameter="INPUT"):
     """A :class:`TimeSeries` of one or more openEO netCDF files (variables B01…B12, SCL; dims t, y, x) on one
     grid, their dates in file order."""
     series = [one_netcdf_series(path, parameter) for path in paths]
-    first = series[0]
     for other, path in zip(series[1:], paths[1:]):
-        if other.grid != first.grid or set(other.sources) != set(first.sources):
+        if other.grid != series[0].grid or set(other.sources) != set(series[0].sources):
             raise QgsProcessingException(tr("%s: %s is on another grid or holds other bands than %s; give netCDF "
                                             "files of one area and band set.") % (parameter, path, paths[0]))
-    sources = {name: [source for one in series for source in one.sources[name]] for name in first.sources}
-    return TimeSeries(sources, [source for one in series for source in one.scl],
-                      [date for one in series for date in one.dates], first.grid, first.nodata)
+    return _joined(series)
 
 
 def one_netcdf_series(path, parameter="INPUT"):
@@ -67,24 +143,49 @@ def one_netcdf_series(path, parameter="INPUT"):
         raise QgsProcessingException(tr("%s: %s has no variable SCL (the scene classification); it is needed to "
                                         "tell clear observations. Found: %s.") % (parameter, path,
                                                                                  ", ".join(variables)))
-    bands = {name: [(variables[name], None)] for name in S2_BANDS if name in variables}
-    if not bands:
+    names = [name for name in S2_BANDS if name in variables]
+    if not names:
         raise QgsProcessingException(tr("%s: %s has no Sentinel-2 band variable (B01…B12). Found: %s.")
                                      % (parameter, path, ", ".join(variables)))
     epoch = EPOCHS.get(units.strip())
     dates = [epoch + datetime.timedelta(days=t) if epoch and t == t else None for t in times]
-    nodata = band_nodata(next(iter(bands.values()))[0][0])
-    return TimeSeries(bands, [(variables["SCL"], None)], dates, grid, nodata)
+    steps = range(1, len(times) + 1)
+    sources = {name: [(variables[name], number) for number in steps] for name in names}
+    nodata = band_nodata(variables[names[0]])
+    return TimeSeries(sources, [(variables["SCL"], number) for number in steps], dates, grid,
+                      [nodata] * len(times), files=[path] * len(times))
 
 
-def stacks_series(paths, feedback, folder, parameter="INPUT"):
-    """A :class:`TimeSeries` of several stacks (GeoTIFFs with band descriptions and SCL) or L2A products; products
-    are stacked into ``folder`` first."""
-    stacks = []
+def _band_names(info):
+    """Sentinel-2 band name (or "SCL", or None) of each band of a stack: from the band descriptions, else from
+    the band count of an Earth Engine export."""
+    names = [("SCL" if (d or "").strip().upper() == "SCL" else sentinel2_band_name(d)) for d in info.descriptions]
+    if not any(names) and len(names) in GEE_LAYOUTS:
+        names = list(GEE_LAYOUTS[len(names)])
+    return names
+
+
+def _stack_date(path, info):
+    """(date, precision) of a stack: its ``DATE`` metadata (Build Sentinel-2 stack, SAFE metadata), else a date in
+    its file name; (None, None) when it has neither."""
+    date = info.metadata.get("DATE")
+    if date and date != "unknown":
+        try:
+            return datetime.date.fromisoformat(date[:10]), DAY
+        except ValueError:
+            pass
+    return date_in_name(os.path.basename(path))
+
+
+def stacks_series(paths, feedback, folder, parameter="INPUT", require_scl=True):
+    """A :class:`TimeSeries` of several stacks (GeoTIFFs with band descriptions, and SCL unless they are
+    composites and ``require_scl`` is False) or L2A products; products are stacked into ``folder`` first."""
+    stacks, originals = [], []
     for number, path in enumerate(paths):
         if path.lower().endswith(".nc"):
             raise QgsProcessingException(tr("%s: give either netCDF files or stacks / products, not both (%s).")
                                          % (parameter, path))
+        originals.append(path)
         if path.lower().endswith((".zip", ".xml")) or os.path.isdir(path):
             product = find_bands(path, feedback)
             check_one_crs(product)
@@ -93,21 +194,27 @@ def stacks_series(paths, feedback, folder, parameter="INPUT"):
             path = stacked
         stacks.append(path)
     infos = [raster_info(path) for path in stacks]  # a file GDAL cannot read: the algorithm names its parameter
-    if any(info.grid != infos[0].grid for info in infos[1:]):
-        raise QgsProcessingException(tr("%s: the stacks are on different grids (CRS, extent or pixel size); "
-                                        "build them on one grid (Build Sentinel-2 stack, same EXTENT).") % parameter)
-    sources, scl, dates = {}, [], []
-    for path, info in zip(stacks, infos):
-        names = [("SCL" if (d or "").upper() == "SCL" else sentinel2_band_name(d)) for d in info.descriptions]
-        if "SCL" not in names:
+    for info, path in zip(infos[1:], originals[1:]):
+        if info.grid != infos[0].grid:
+            raise QgsProcessingException(tr(
+                "%s: %s is on another grid (CRS, extent or pixel size) than %s; build the stacks on one grid (Build "
+                "Sentinel-2 stack, same EXTENT).") % (parameter, path, originals[0]))
+    sources, scl, dates, precisions, nodata = {}, [], [], [], []
+    for path, original, info in zip(stacks, originals, infos):
+        names = _band_names(info)
+        if require_scl and "SCL" not in names:
             raise QgsProcessingException(tr("%s: %s has no SCL band (scene classification); clear observations "
-                                            "cannot be told. Use L2A stacks.") % (parameter, path))
+                                            "cannot be told. Use L2A stacks.") % (parameter, original))
+        scl.append((path, names.index("SCL") + 1) if "SCL" in names else None)
         for number, name in enumerate(names, start=1):
-            if name == "SCL":
-                scl.append((path, number))
-            elif name:
+            if name and name != "SCL":
                 sources.setdefault(name, []).append((path, number))
-        date = info.metadata.get("DATE")
-        dates.append(datetime.date.fromisoformat(date) if date and date != "unknown" else date_in_name(path))
+        date, precision = _stack_date(original, info)
+        dates.append(date)
+        precisions.append(precision)
+        first_band = next((n for n, name in enumerate(names, start=1) if name and name != "SCL"), 1)
+        stack_nodata = band_nodata(path, first_band)
+        nodata.append(composite.OUTPUT_NODATA if stack_nodata is None and "SCL" in names else stack_nodata)
     common = [name for name in S2_BANDS if name in sources and len(sources[name]) == len(stacks)]
-    return TimeSeries({name: sources[name] for name in common}, scl, dates, infos[0].grid, composite.OUTPUT_NODATA)
+    return TimeSeries({name: sources[name] for name in common}, scl, dates, infos[0].grid, nodata, precisions,
+                      originals)

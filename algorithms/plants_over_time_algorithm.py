@@ -1,0 +1,207 @@
+"""``fusionpv:plantsovertime``: when each PV prior became a plant, per year, quarter or month."""
+import tempfile
+
+import numpy as np
+from qgis.core import (QgsCoordinateReferenceSystem, QgsProcessing, QgsProcessingException,
+                       QgsProcessingParameterEnum, QgsProcessingParameterFeatureSink,
+                       QgsProcessingParameterMultipleLayers, QgsProcessingParameterNumber,
+                       QgsProcessingParameterRasterDestination, QgsWkbTypes)
+
+from ..core import composite, over_time
+from ..core.fusion import DEFAULT_MIN_AREA_PIXELS
+from ..core.periods import DAY, PERIOD_MONTHS, PERIOD_NAMES, PERIOD_YEAR, period_of_dates, periods_covering
+from ..gisio.outputs import raster_driver, style_on_load
+from ..gisio.plant_layer import PERIOD_FIELDS, history_features, history_fields, period_rows
+from ..gisio.priors import prior_mask
+from ..gisio.raster import RasterWriter
+from ..gisio.reports import plants_over_time_report
+from ..gisio.sentinel2 import Sentinel2Image
+from ..gisio.tables import add_to_sink, make_feature, make_fields
+from ..gisio.time_series import SeriesWindows
+from .base import Group, TimeSeriesAlgorithm
+
+
+class PlantsOverTimeAlgorithm(TimeSeriesAlgorithm):
+    """Decide every PV prior in every period of a Sentinel-2 time series; date when each plant appeared."""
+    ID = "plantsovertime"
+    DISPLAY_NAME = "PV plants over time"
+    GROUP = Group.PV_MAPPING
+    HELP = (
+        "<p>Tells when each PV plant appeared. INPUT is a time series: openEO netCDF files (B01…B12 and SCL), or "
+        "several Sentinel-2 stacks or composites with a date each (their DATE metadata, or a date in the file name "
+        "such as <i>_2021</i>, <i>_2021-06-14</i> or <i>20210614</i>): one composite per year exported from Earth "
+        "Engine or openEO can be given directly. Stacks with an SCL band use it (CLEAR_CLASSES, default {clear}); "
+        "composites without one count every valid pixel as clear.</p>"
+        "<p>For every PERIOD (year, quarter or month) the clear observations are composited (per-pixel median) in "
+        "the windows around the priors only, and every prior, trusted or candidate, is decided as the improved "
+        "method of Extract PV plants decides a candidate: by its contrast with its own surroundings in that period "
+        "(vegetated plants are dark in NIR in summer, snow covers them in winter: absolute thresholds do not "
+        "hold). A period is <i>no data</i> (-) when fewer than {observed:g} % of the prior's pixels have a clear "
+        "observation. Over time: absences between presences are gaps (snow, cloud, a green summer); absences "
+        "count as evidence only when together they last at least {absence} months, so a plant is <i>built</i> "
+        "when seen absent that long before its first presence, and <i>removed</i> when seen absent that long after "
+        "its last one; otherwise it was <i>present from start</i> (built in the first period or earlier). A prior "
+        "never confirmed is <i>not seen</i>.</p>"
+        "<p>OUTPUT: one feature per prior component (latest outline; the prior itself when never seen) with the "
+        "fields of Extract PV plants and <i>first_seen</i> (start of the first period of presence), "
+        "<i>first_seen_year</i>, <i>construction_period</i> (e.g. 2022-Q3; <i>by 2022-Q1</i> when present from "
+        "start), <i>last_seen</i>, <i>periods_present</i>, <i>periods_observed</i>, <i>presence</i> (one character "
+        "per period, oldest first: 1 present, 0 absent, - no clear data, after the rules above), "
+        "<i>presence_raw</i> (the decisions before them) and <i>status</i>. For Material flows use "
+        "YEAR_FIELD = first_seen_year: for plants present from start it is only the first year of the series (a "
+        "censored year: they were built then or earlier). OUTPUT_PERIODS: one band per period (1 = PV), "
+        "OUTPUT_TABLE: plants and PV area per period, OUTPUT_REPORT: a chart of both.</p>")
+    PERIOD = "PERIOD"
+    TRUSTED_PRIORS = "TRUSTED_PRIORS"
+    CANDIDATE_PRIORS = "CANDIDATE_PRIORS"
+    MIN_AREA_PIXELS = "MIN_AREA_PIXELS"
+    OUTPUT = "OUTPUT"
+    OUTPUT_PERIODS = "OUTPUT_PERIODS"
+    OUTPUT_TABLE = "OUTPUT_TABLE"
+    OUTPUT_REPORT = "OUTPUT_REPORT"
+
+    def help_values(self):
+        return {"clear": ", ".join(map(str, composite.DEFAULT_CLEAR_CLASSES)),
+                "observed": 100 * over_time.MIN_OBSERVED_SHARE, "absence": over_time.MIN_ABSENCE_MONTHS}
+
+    def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API name)
+        self.add_time_series_parameters(self.tr("Time series (openEO netCDF, or dated stacks / composites)"))
+        self.addParameter(QgsProcessingParameterEnum(
+            self.PERIOD, self.tr("Period"), [self.tr(PERIOD_NAMES[kind]) for kind in sorted(PERIOD_NAMES)],
+            defaultValue=PERIOD_YEAR))
+        self.addParameter(QgsProcessingParameterMultipleLayers(
+            self.TRUSTED_PRIORS, self.tr("Trusted PV priors, refined (this and/or candidates)"),
+            QgsProcessing.TypeMapLayer, optional=True))
+        self.addParameter(QgsProcessingParameterMultipleLayers(
+            self.CANDIDATE_PRIORS, self.tr("Candidate PV priors, confirmed (this and/or trusted)"),
+            QgsProcessing.TypeMapLayer, optional=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.MIN_AREA_PIXELS, self.tr("Remove plants of at most this many pixels"),
+            QgsProcessingParameterNumber.Integer, DEFAULT_MIN_AREA_PIXELS, minValue=0, maxValue=1000000))
+        self.add_scale_and_offset()
+        sink = QgsProcessingParameterFeatureSink(self.OUTPUT, self.tr("PV plants over time"),
+                                                 QgsProcessing.TypeVectorPolygon)
+        sink.setSupportsNonFileBasedOutput(False)
+        self.addParameter(sink)
+        self.addParameter(QgsProcessingParameterRasterDestination(
+            self.OUTPUT_PERIODS, self.tr("PV per period (one band per period, 1 = PV)"), optional=True,
+            createByDefault=False))
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT_TABLE, self.tr("Plants and PV area per period"), QgsProcessing.TypeVector, optional=True,
+            createByDefault=False))
+        self.add_report_and_numbers(())
+
+    def compute(self, parameters, context, feedback):
+        kind = self.parameterAsEnum(parameters, self.PERIOD, context)
+        classes = self.clear_classes(parameters, context)
+        trusted_layers = self.parameterAsLayerList(parameters, self.TRUSTED_PRIORS, context)
+        candidate_layers = self.parameterAsLayerList(parameters, self.CANDIDATE_PRIORS, context)
+        if not trusted_layers and not candidate_layers:
+            raise QgsProcessingException(self.tr(
+                "TRUSTED_PRIORS, CANDIDATE_PRIORS: give at least one PV prior layer (polygons or a raster mask)."))
+        periods_path = self.parameterAsOutputLayer(parameters, self.OUTPUT_PERIODS, context)
+        report = self.report_path(parameters, context)
+        with tempfile.TemporaryDirectory(prefix="fusionpv-overtime-") as folder:
+            feedback.setProgressText(self.tr("Reading the time series"))
+            series = self.read_time_series(parameters, context, feedback, folder, require_scl=False)
+            periods, period_index = self._periods(parameters, context, series, kind)
+            feedback.pushInfo(self.tr("%d date(s) in %d period(s) (%s to %s); bands %s") % (
+                sum(index >= 0 for index in period_index), len(periods), periods[0].label, periods[-1].label,
+                ", ".join(series.sources)))
+            image = Sentinel2Image(series.grid, self._crs(series), None)
+            feedback.setProgressText(self.tr("Placing the PV priors on the image grid"))
+            trusted = prior_mask(trusted_layers, self.TRUSTED_PRIORS, image, context, feedback)
+            candidate = prior_mask(candidate_layers, self.CANDIDATE_PRIORS, image, context, feedback)
+            feedback.setProgress(10)
+            windows = SeriesWindows(series, self.parameterAsDouble(parameters, self.SCALE, context),
+                                    self.parameterAsDouble(parameters, self.OFFSET, context), classes)
+            histories = over_time.plants_over_time(
+                windows, trusted, candidate, periods, period_index, months_per_period=PERIOD_MONTHS[kind],
+                min_area=self.parameterAsInt(parameters, self.MIN_AREA_PIXELS, context),
+                progress=self.core_progress(feedback, 10, 85))
+        self._log_statuses(histories, feedback)
+        feedback.setProgressText(self.tr("Building plant polygons"))
+        features = history_features(histories, periods, image.grid, image.crs, context, feedback.isCanceled)
+        self.check_cancelled(feedback)
+        results = {}
+        rows = period_rows(histories, periods, image.grid.pixel_area)
+        if periods_path:
+            self._write_periods(histories, periods, image.grid, periods_path)
+            style_on_load(context, periods_path, "pv_mask.qml")
+            results[self.OUTPUT_PERIODS] = periods_path
+        table, table_id = self.parameterAsSink(parameters, self.OUTPUT_TABLE, context, make_fields(PERIOD_FIELDS),
+                                               QgsWkbTypes.NoGeometry)
+        if table is not None:
+            fields = make_fields(PERIOD_FIELDS)
+            add_to_sink(table, [make_feature(fields, row) for row in rows],
+                        self.tr("OUTPUT_TABLE: the table could not be written."))
+            results[self.OUTPUT_TABLE] = table_id
+        if report:
+            plants_over_time_report(self.staged_file(report), rows, self._status_counts(histories))
+            results[self.OUTPUT_REPORT] = report
+        sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, history_fields(),
+                                             QgsWkbTypes.MultiPolygon, image.crs)
+        if sink is None:
+            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
+        add_to_sink(sink, features, self.tr("OUTPUT: the plants could not be written."))
+        style_on_load(context, dest_id, "pv_plants.qml")
+        results[self.OUTPUT] = dest_id
+        feedback.setProgress(100)
+        return results
+
+    def _periods(self, parameters, context, series, kind):
+        """The periods of the run and the period of each date (-1 = outside START_DATE–END_DATE)."""
+        undated = [path for path, day in zip(series.files, series.dates) if day is None]
+        if undated:
+            raise QgsProcessingException(self.tr(
+                "INPUT: %s has no date (no DATE metadata and no date such as _2021, _2021-06-14 or 20210614 in its "
+                "name); rename it or set its DATE metadata.") % undated[0])
+        yearly = [path for path, precision in zip(series.files, series.precisions) if precision != DAY]
+        if yearly and kind != PERIOD_YEAR:
+            raise QgsProcessingException(self.tr(
+                "PERIOD: %s is dated by its year only (a yearly composite); use PERIOD = Year.") % yearly[0])
+        keep = self.date_filter(parameters, context, series.dates)
+        kept = [day for day, wanted in zip(series.dates, keep) if wanted]
+        if len(set(kept)) < 2:
+            raise QgsProcessingException(self.tr(
+                "INPUT: the time series has a single date (%s) in the date range; give dates of at least two "
+                "periods.") % kept[0])
+        start, end = self.date_limits(parameters, context)
+        periods = periods_covering(start or min(kept), end or max(kept), kind)
+        index = [position if wanted else -1 for position, wanted in zip(period_of_dates(series.dates, periods), keep)]
+        if len({position for position in index if position >= 0}) < 2:
+            raise QgsProcessingException(self.tr(
+                "PERIOD: every date falls in one %s (%s); choose a shorter period or give a longer series.")
+                % (PERIOD_NAMES[kind].lower(), periods[0].label))
+        return periods, index
+
+    def _crs(self, series):
+        crs = QgsCoordinateReferenceSystem.fromWkt(series.grid.crs_wkt)
+        if not crs.isValid():
+            raise QgsProcessingException(self.tr("INPUT: the time series has no known coordinate reference system."))
+        return crs
+
+    @staticmethod
+    def _status_counts(histories):
+        counts = {}
+        for history in histories:
+            counts[history.status] = counts.get(history.status, 0) + 1
+        return counts
+
+    def _log_statuses(self, histories, feedback):
+        for status, count in sorted(self._status_counts(histories).items()):
+            feedback.pushInfo(self.tr("%d prior component(s): %s") % (count, status))
+
+    def _write_periods(self, histories, periods, grid, path):
+        """One uint8 band per period: 1 where a plant is there in that period (its outline then, see
+        ``PlantHistory.outline_in``)."""
+        with RasterWriter(path, grid, np.uint8, raster_driver(self.OUTPUT_PERIODS, path),
+                          descriptions=[period.label for period in periods], stage=self.stage) as writer:
+            for number in range(len(periods)):
+                band = np.zeros((grid.height, grid.width), np.uint8)
+                for history in histories:
+                    outline = history.outline_in(number)
+                    if outline is not None:
+                        band[history.window][outline] = 1
+                writer.write(band, band=number + 1)
+
