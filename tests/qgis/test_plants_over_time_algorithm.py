@@ -1,0 +1,161 @@
+"""fusionpv:plantsovertime on the real 2022 series of Austrian chips: netCDF and dated GeoTIFFs, outputs, bad
+inputs, and the chain to fusionpv:materialflows."""
+import datetime
+import os
+import shutil
+
+import numpy as np
+import pytest
+from osgeo import gdal
+from qgis.core import QgsProcessingException, QgsVectorLayer
+
+DATA = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data", "austria_pv")
+NETCDF = os.path.join(DATA, "netcdf")
+VARIABLES = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12", "SCL")
+
+
+def run(algorithm, parameters, feedback):
+    import processing
+    return processing.run("fusionpv:" + algorithm, parameters, feedback=feedback)
+
+
+def netcdf(chip):
+    return os.path.join(NETCDF, "S2_2022_%s.nc" % chip)
+
+
+def features(path):
+    layer = QgsVectorLayer(path, "plants", "ogr")
+    assert layer.isValid()
+    return [{field.name(): feature[field.name()] for field in layer.fields()} for feature in layer.getFeatures()]
+
+
+def dated_geotiffs(chip, folder):
+    """One GeoTIFF per date of a chip's netCDF, bands described B01…B12 and SCL, the date in the file name."""
+    first = gdal.Open('NETCDF:"%s":B02' % netcdf(chip))
+    days = [float(first.GetRasterBand(i + 1).GetMetadataItem("NETCDF_DIM_t")) for i in range(first.RasterCount)]
+    values = {name: gdal.Open('NETCDF:"%s":%s' % (netcdf(chip), name)).ReadAsArray() for name in VARIABLES}
+    paths = []
+    for t, day in enumerate(days):
+        date = datetime.date(1990, 1, 1) + datetime.timedelta(days=day)
+        path = os.path.join(folder, "S2L2A_%s.tif" % date.strftime("%Y%m%d"))
+        dataset = gdal.GetDriverByName("GTiff").Create(path, first.RasterXSize, first.RasterYSize, len(VARIABLES),
+                                                       gdal.GDT_Int16)
+        dataset.SetGeoTransform(first.GetGeoTransform())
+        dataset.SetProjection(first.GetProjection())
+        for number, name in enumerate(VARIABLES, start=1):
+            band = dataset.GetRasterBand(number)
+            band.SetDescription(name)
+            if name != "SCL":
+                band.SetNoDataValue(32767)
+            band.WriteArray(values[name][t].astype(np.int16))
+        dataset = None
+        paths.append(path)
+    return paths
+
+
+def test_quarters_of_a_plant_built_in_2022(fusionpv, feedback, tmp_path):
+    out = {name: str(tmp_path / name) for name in ("plants.gpkg", "periods.tif", "table.csv", "report.html")}
+    result = run("plantsovertime", {
+        "INPUT": [netcdf("2004")], "PERIOD": 1, "TRUSTED_PRIORS": [os.path.join(DATA, "pv_mask_2004.tif")],
+        "OUTPUT": out["plants.gpkg"], "OUTPUT_PERIODS": out["periods.tif"], "OUTPUT_TABLE": out["table.csv"],
+        "OUTPUT_REPORT": out["report.html"]}, feedback)
+    (plant,) = features(result["OUTPUT"])
+    assert plant["presence"] == "0011" and plant["status"] == "built"
+    assert plant["first_seen"].toPyDate() == datetime.date(2022, 7, 1) and plant["first_seen_year"] == 2022
+    assert plant["construction_period"] == "2022-Q3" and plant["last_seen"].toPyDate() == datetime.date(2022, 12, 31)
+    assert (plant["periods_present"], plant["periods_observed"]) == (2, 4)
+    reference = gdal.Open(os.path.join(DATA, "pv_mask_2004.tif")).ReadAsArray() > 0
+    periods = gdal.Open(out["periods.tif"])
+    assert [periods.GetRasterBand(n).GetDescription() for n in range(1, 5)] == ["2022-Q1", "2022-Q2", "2022-Q3",
+                                                                               "2022-Q4"]
+    bands = periods.ReadAsArray() > 0
+    assert not bands[:2].any() and bands[3].sum() == plant["pixels"]
+    assert np.count_nonzero(bands[3] & reference) / np.count_nonzero(bands[3] | reference) > 0.9
+    rows = features(out["table.csv"])
+    assert [row["period"] for row in rows] == ["2022-Q1", "2022-Q2", "2022-Q3", "2022-Q4"]
+    assert [int(row["plants_present"]) for row in rows] == [0, 0, 1, 1]
+    assert [int(row["new_plants"]) for row in rows] == [0, 0, 1, 0]
+    assert float(rows[3]["pv_area_m2"]) == pytest.approx(bands[3].sum() * 100)
+    assert "PV plants over time" in open(out["report.html"], encoding="utf-8").read()
+    assert any("1 prior component(s): built" in line for line in feedback.infos)
+
+
+def test_dated_geotiffs_give_the_netcdf_result(fusionpv, feedback, tmp_path):
+    folder = tmp_path / "dates"
+    folder.mkdir()
+    paths = dated_geotiffs("9", str(folder))
+    prior = [os.path.join(DATA, "pv_mask_9.tif")]
+    from_netcdf = run("plantsovertime", {"INPUT": [netcdf("9")], "PERIOD": 1, "CANDIDATE_PRIORS": prior,
+                                         "OUTPUT": str(tmp_path / "nc.gpkg"),
+                                         "OUTPUT_PERIODS": str(tmp_path / "nc.tif")}, feedback)
+    from_tiffs = run("plantsovertime", {"INPUT": paths[::-1], "PERIOD": 1, "CANDIDATE_PRIORS": prior,
+                                        "OUTPUT": str(tmp_path / "tif.gpkg"),
+                                        "OUTPUT_PERIODS": str(tmp_path / "tif.tif")}, feedback)
+    first, second = features(from_netcdf["OUTPUT"]), features(from_tiffs["OUTPUT"])
+    assert first == second and first[0]["status"] == "present from start" and first[0]["presence"] == "1111"
+    assert np.array_equal(gdal.Open(str(tmp_path / "nc.tif")).ReadAsArray(),
+                          gdal.Open(str(tmp_path / "tif.tif")).ReadAsArray())
+
+
+def test_yearly_composites_without_scl(fusionpv, feedback, tmp_path):
+    """Composites exported once a year (no SCL band) are dated by the year in their names."""
+    paths = []
+    for year in (2021, 2022):
+        path = str(tmp_path / ("S2_median_%d.tif" % year))
+        shutil.copy(os.path.join(DATA, "S2L2A_2022_clearmedian_101.tif"), path)
+        paths.append(path)
+    prior = [os.path.join(DATA, "pv_mask_101.tif")]
+    result = run("plantsovertime", {"INPUT": paths, "PERIOD": 0, "TRUSTED_PRIORS": prior,
+                                    "OUTPUT": str(tmp_path / "plants.gpkg")}, feedback)
+    (plant,) = features(result["OUTPUT"])
+    assert plant["presence"] == "11" and plant["construction_period"] == "by 2021"
+    assert plant["first_seen_year"] == 2021 and plant["status"] == "present from start"
+    with pytest.raises(QgsProcessingException, match="PERIOD: .*dated by its year only"):
+        run("plantsovertime", {"INPUT": paths, "PERIOD": 1, "TRUSTED_PRIORS": prior,
+                               "OUTPUT": str(tmp_path / "quarters.gpkg")}, feedback)
+    assert not os.path.exists(str(tmp_path / "quarters.gpkg"))
+
+
+def test_chain_to_material_flows(fusionpv, feedback, tmp_path):
+    """Plants over time → material flows from first_seen_year; the never-seen floating plant has no year."""
+    plants = str(tmp_path / "plants.gpkg")
+    run("plantsovertime", {"INPUT": [netcdf("1913")], "PERIOD": 1,
+                           "TRUSTED_PRIORS": [os.path.join(DATA, "pv_mask_1913.tif")], "OUTPUT": plants}, feedback)
+    (plant,) = features(plants)
+    assert plant["status"] == "not seen" and plant["presence"] == "0000" and not plant["first_seen_year"]
+    with pytest.raises(QgsProcessingException, match="no feature with an area and a year"):
+        run("materialflows", {"INPUT": plants, "YEAR_FIELD": "first_seen_year",
+                              "OUTPUT": str(tmp_path / "none.csv")}, feedback)
+    built = str(tmp_path / "built.gpkg")
+    run("plantsovertime", {"INPUT": [netcdf("2004")], "PERIOD": 1,
+                           "TRUSTED_PRIORS": [os.path.join(DATA, "pv_mask_2004.tif")], "OUTPUT": built}, feedback)
+    flows = run("materialflows", {"INPUT": built, "YEAR_FIELD": "first_seen_year",
+                                  "OUTPUT": str(tmp_path / "flows.csv")}, feedback)
+    rows = features(flows["OUTPUT"])
+    assert float(next(row for row in rows if int(row["year"]) == 2022)["inflow_m2"]) > 0
+
+
+@pytest.mark.parametrize("case", ["undated", "one date", "mixed grids", "mixed crs", "one period"])
+def test_bad_time_series_are_refused(fusionpv, feedback, tmp_path, case):
+    folder = tmp_path / "dates"
+    folder.mkdir()
+    paths = dated_geotiffs("9", str(folder))[:6]
+    prior = [os.path.join(DATA, "pv_mask_9.tif")]
+    period = 1
+    if case == "undated":
+        os.rename(paths[2], str(folder / "scene.tif"))
+        paths[2], message = str(folder / "scene.tif"), "INPUT: .*scene.tif has no date"
+    elif case == "one date":
+        paths, message = paths[:1], "INPUT: .*single date"
+    elif case == "mixed grids":
+        paths, message = [netcdf("9"), netcdf("2004")], "INPUT: .*another grid"
+    elif case == "mixed crs":
+        gdal.Warp(str(folder / "S2L2A_20221201.tif"), paths[0], dstSRS="EPSG:32633")  # chip 9 is in UTM 32N
+        paths, message = paths + [str(folder / "S2L2A_20221201.tif")], "INPUT: .*another grid"
+    else:
+        period, message = 0, "PERIOD: every date falls in one year"
+    output = str(tmp_path / "plants.gpkg")
+    with pytest.raises(QgsProcessingException, match=message):
+        run("plantsovertime", {"INPUT": paths, "PERIOD": period, "TRUSTED_PRIORS": prior, "OUTPUT": output,
+                               "OUTPUT_PERIODS": str(tmp_path / "periods.tif")}, feedback)
+    assert not os.path.exists(output) and not os.path.exists(str(tmp_path / "periods.tif"))
