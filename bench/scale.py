@@ -11,10 +11,14 @@ shared ``data`` folder (``s2_scenes/`` and ``pv_polygons/`` are used).
   kept: N trusted (in EPSG:4326, so they are reprojected) and N / 3 candidates (in the tile's CRS).
 * Each run is the whole ``qgis_process run fusionpv:extractpvplants`` under ``/usr/bin/time -v``: wall seconds,
   peak resident memory and megapixels per second, for the paper and the improved method.
+* Time series (``--series-dates 4,12``): the full tile as several dated stacks (VRTs of the same stack, dates
+  spread over 2022, no SCL, so every pixel is clear), through ``fusionpv:plantsovertime`` with PERIOD = Quarter and
+  the same priors: memory must stay flat as dates are added (only the windows around priors are read, per period).
 * With ``--published``, the published code of Zeng et al. 2025 (a checkout, not bundled) runs on the quarter tile
   with the same prior masks, the way its ``fusion.py`` does (whole image as float64), under ``/usr/bin/time -v``.
 """
 import argparse
+import datetime
 import os
 import re
 import subprocess
@@ -160,6 +164,32 @@ def rasterized(priors, scene, path):
                                  dataset.GetGeoTransform()[3]))
 
 
+def series_row(qgis, work, scene, trusted, candidate, count):
+    """Time ``fusionpv:plantsovertime`` (quarters) on ``count`` dated copies of the full tile."""
+    folder = os.path.join(work, "series_%d" % count)
+    os.makedirs(folder, exist_ok=True)
+    dates = []
+    for k in range(count):
+        day = datetime.date(2022, 1, 1) + datetime.timedelta(days=int(365 * (k + 0.5) / count))
+        path = os.path.join(folder, "tile_%s.vrt" % day.strftime("%Y%m%d"))
+        if not os.path.exists(path):
+            gdal.Translate(path, scene, format="VRT")
+        dates.append(path)
+    output = os.path.join(work, "over_time_%d.gpkg" % count)
+    if os.path.exists(output):
+        os.remove(output)
+    seconds, peak, completed = timed([qgis.command, "run", "fusionpv:plantsovertime", "--",
+                                      *["INPUT=" + path for path in dates], "PERIOD=1",
+                                      "TRUSTED_PRIORS=" + trusted, "CANDIDATE_PRIORS=" + candidate,
+                                      "OUTPUT=" + output], env=qgis.env)
+    if completed.returncode != 0:
+        sys.exit("qgis_process failed:\n" + completed.stdout[-2000:] + completed.stderr[-2000:])
+    plants_dataset = ogr.Open(output)
+    plants = plants_dataset.GetLayer(0).GetFeatureCount()
+    return ("%d², %d dates" % (TILE, count), "over time (quarters)", seconds, peak, TILE * TILE / 1e6 / seconds,
+            plants)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data", help="the shared data folder (holding s2_scenes/ and pv_polygons/)")
@@ -167,6 +197,8 @@ def main():
     parser.add_argument("--published", help="a checkout of SUNNYTREE-LAB/Fusion_PV_Mapping to compare with")
     parser.add_argument("--priors", type=int, default=3000, help="trusted priors on the full tile")
     parser.add_argument("--seed", type=int, default=2025)
+    parser.add_argument("--series-dates", default="4,12", help="date counts of the time-series rows ('' = none)")
+    parser.add_argument("--only-series", action="store_true", help="run the time-series rows only")
     args = parser.parse_args()
     work = args.work or tempfile.mkdtemp(prefix="fusionpv-scale-")
     os.makedirs(work, exist_ok=True)
@@ -182,7 +214,7 @@ def main():
         print("built the scenes and priors in %s (%.0f s)" % (work, time.time() - started))
     qgis = QgisProcess()
     rows = []
-    for scene, size in ((quarter, QUARTER), (full, TILE)):
+    for scene, size in () if args.only_series else ((quarter, QUARTER), (full, TILE)):
         for method, name in ((0, "paper"), (1, "improved")):
             output = os.path.join(work, "plants_%d_%s.gpkg" % (size, name))
             if os.path.exists(output):
@@ -196,6 +228,8 @@ def main():
             plants_dataset = ogr.Open(output)  # held while its layer is used
             plants = plants_dataset.GetLayer(0).GetFeatureCount()
             rows.append(("%d²" % size, name, seconds, peak, size * size / 1e6 / seconds, plants))
+    for count in [int(n) for n in args.series_dates.split(",") if n]:
+        rows.append(series_row(qgis, work, full, trusted, candidate, count))
     if args.published:
         masks = [os.path.join(work, "quarter_%s.tif" % role) for role in ("trusted", "candidate")]
         for priors, mask in zip((trusted, candidate), masks):

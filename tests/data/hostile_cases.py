@@ -371,8 +371,10 @@ def _cases():
         outputs=[flows, ws + "out/flows.html"])
     polygons = lambda **p: dict({"INPUT": ws + "plants_years.gpkg", "YEAR_FIELD": "year", "OUTPUT": flows}, **p)  # noqa
     add("flows ok from polygons", "materialflows", polygons(), outputs=[flows])
-    for field_name in ("year_null", "year_text", "year_fraction", "fid"):
+    for field_name in ("year_text", "year_fraction", "fid"):
         add("flows YEAR_FIELD=%s" % field_name, "materialflows", polygons(YEAR_FIELD=field_name), "YEAR_FIELD")
+    add("flows YEAR_FIELD=year_null", "materialflows", polygons(YEAR_FIELD="year_null"), outputs=[flows],
+        warning="without an installation year")
     add("flows area NaN or negative", "materialflows", polygons(AREA_FIELD="area_bad"), "AREA_FIELD")
     add("flows points without an area", "materialflows", polygons(INPUT=ws + "plant_points.gpkg"), "AREA_FIELD")
     add("flows empty geometries", "materialflows", polygons(INPUT=ws + "plants_some_empty.gpkg"), outputs=[flows],
