@@ -3,11 +3,15 @@
 For four Austrian chips, the OpenStreetMap outlines (EPSG:4326) are used once as a *trusted* prior and once as a
 *candidate* prior of ``fusionpv:extractpvplants``, with the paper and the improved method. Writes to ``demo_output/``: the plant polygons of every run
 (GeoPackage), ``summary.csv`` (plants and pixel IoU against the reference outline), and ``demo.png`` comparing the
-priors and the results on the imagery.
+priors and the results on the imagery. Then the chain on the bundled real 2022 series of three chips:
+``fusionpv:plantsovertime`` by quarter (``over_time.png``: each quarter with the outline found in it) and
+``fusionpv:materialflows`` from ``first_seen_year`` (``material_flows.csv``).
 """
 import csv
+import datetime
 import os
 import sys
+import warnings
 
 import matplotlib
 matplotlib.use("Agg")
@@ -23,6 +27,8 @@ from qgisprocess import ROOT, QgisProcess  # noqa: E402
 DATA = os.path.join(ROOT, "tests", "data", "austria_pv")
 OUTPUT = os.path.join(ROOT, "demo_output")
 CHIPS = ("9", "101", "152", "159")
+#: Chips whose real 2022 series is bundled: present all year through snow, built in 2022, floating PV of 2023.
+SERIES_CHIPS = ("9", "2004", "1913")
 ROLES = ("TRUSTED_PRIORS", "CANDIDATE_PRIORS")
 METHODS = {0: "paper", 1: "improved"}
 COLOURS = {"prior": "#00e5ff", "TRUSTED_PRIORS": "#ff1744", "CANDIDATE_PRIORS": "#ff9100"}
@@ -102,7 +108,87 @@ def main():
         writer.writeheader()
         writer.writerows(rows)
     draw_figure(prior)
-    print("Wrote %s (polygons, summary.csv, demo.png)" % os.path.relpath(OUTPUT, os.getcwd()))
+    over_time_chain(qgis)
+    print("Wrote %s (polygons, summary.csv, demo.png, over_time.png, material_flows.csv)"
+          % os.path.relpath(OUTPUT, os.getcwd()))
+
+
+def over_time_chain(qgis):
+    """Plants over time (quarters of 2022) on the bundled real series, then material flows from
+    first_seen_year of all of them; ``over_time.png`` shows each quarter with the plant found in it."""
+    layers = []
+    for chip in SERIES_CHIPS:
+        stem = os.path.join(OUTPUT, "over_time_%s" % chip)
+        completed, result = qgis.run_algorithm("fusionpv:plantsovertime", {
+            "INPUT": series_path(chip), "PERIOD": 1, "TRUSTED_PRIORS": os.path.join(DATA, "pv_mask_%s.tif" % chip),
+            "OUTPUT": stem + ".gpkg", "OUTPUT_PERIODS": stem + "_periods.tif", "OUTPUT_TABLE": stem + "_table.csv"})
+        if result is None:
+            sys.exit("qgis_process failed on the series of chip %s:\n%s" % (chip, completed.stderr))
+        dataset = ogr.Open(stem + ".gpkg")
+        feature = dataset.GetLayer(0).GetNextFeature()
+        print("chip %-4s over time: presence %s, %s, first seen %s" % (
+            chip, feature["presence"], feature["status"], feature["construction_period"] or "never"))
+        layers.append(stem + ".gpkg")
+    merged = os.path.join(OUTPUT, "over_time_all.gpkg")
+    completed, result = qgis.run_algorithm("native:mergevectorlayers", {"LAYERS": layers, "OUTPUT": merged})
+    if result is None:
+        sys.exit("qgis_process could not merge the plants over time:\n%s" % completed.stderr)
+    flows = os.path.join(OUTPUT, "material_flows.csv")
+    completed, result = qgis.run_algorithm("fusionpv:materialflows", {
+        "INPUT": merged, "YEAR_FIELD": "first_seen_year", "OUTPUT": flows,
+        "OUTPUT_REPORT": os.path.join(OUTPUT, "material_flows.html")})
+    if result is None:
+        sys.exit("qgis_process failed on the material flows:\n%s" % completed.stderr)
+    print("material flows from first_seen_year: %s" % os.path.relpath(flows, os.getcwd()))
+    draw_quarters()
+
+
+def series_path(chip):
+    return os.path.join(DATA, "netcdf", "S2_2022_%s.nc" % chip)
+
+
+def quarterly_true_colour(chip):
+    """RGB of the clear observations (SCL 4, 5, 6) of each quarter of 2022, median per pixel, for display."""
+    path = series_path(chip)
+    values = {name: gdal.Open('NETCDF:"%s":%s' % (path, name)).ReadAsArray().astype(float)
+              for name in ("B04", "B03", "B02", "SCL")}
+    first = gdal.Open('NETCDF:"%s":B02' % path)
+    months = [(datetime.date(1990, 1, 1) + datetime.timedelta(days=float(
+        first.GetRasterBand(i + 1).GetMetadataItem("NETCDF_DIM_t")))).month for i in range(first.RasterCount)]
+    clear = np.isin(values["SCL"], (4, 5, 6)) & (values["B04"] != 32767)
+    images = []
+    for quarter in range(4):
+        keep = clear & np.array([(m - 1) // 3 == quarter for m in months])[:, None, None]
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            rgb = np.dstack([np.nanmedian(np.where(keep, values[n], np.nan), axis=0) for n in ("B04", "B03", "B02")])
+        images.append(np.clip(np.nan_to_num(rgb) / 2500.0, 0, 1) ** 0.8)
+    return images
+
+
+def draw_quarters():
+    figure, axes = plt.subplots(len(SERIES_CHIPS), 4, figsize=(12, 2.8 * len(SERIES_CHIPS)), squeeze=False)
+    for row, chip in enumerate(SERIES_CHIPS):
+        stem = os.path.join(OUTPUT, "over_time_%s" % chip)
+        periods = gdal.Open(stem + "_periods.tif")
+        dataset = ogr.Open(stem + ".gpkg")
+        feature = dataset.GetLayer(0).GetNextFeature()
+        for quarter, rgb in enumerate(quarterly_true_colour(chip)):
+            axis = axes[row, quarter]
+            axis.imshow(rgb, interpolation="nearest")
+            present = periods.GetRasterBand(quarter + 1).ReadAsArray()
+            if present.any():
+                axis.contour(present, levels=[0.5], colors=COLOURS["TRUSTED_PRIORS"], linewidths=1.6)
+            axis.set_xticks([])
+            axis.set_yticks([])
+            axis.set_title("chip %s, %s: %s" % (chip, periods.GetRasterBand(quarter + 1).GetDescription(),
+                                                {"1": "PV", "0": "no PV", "-": "no clear data"}[
+                                                    feature["presence"][quarter]]), fontsize=9)
+        axes[row, 0].set_ylabel(feature["status"])
+    figure.suptitle("PV plants over time: Sentinel-2 L2A 2022 quarterly clear-sky medians (Copernicus), plant "
+                    "outlines found per quarter (red)", fontsize=9)
+    figure.tight_layout()
+    figure.savefig(os.path.join(OUTPUT, "over_time.png"), dpi=100)
 
 
 def draw_figure(prior):
