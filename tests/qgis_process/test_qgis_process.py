@@ -38,6 +38,7 @@ def test_list_shows_both_algorithms(qgis):
     assert "fusionpv:materialflows\tPV material stock and end-of-life flows" in listing
     assert "fusionpv:assessaccuracy\tAssess PV map accuracy" in listing
     assert "fusionpv:stackbands\tBuild Sentinel-2 stack" in listing
+    assert "fusionpv:plantsovertime\tPV plants over time" in listing
     assert "fusionpv:clearcomposite\tClear-sky composite" in listing
 
 
@@ -94,3 +95,19 @@ def test_errors_exit_non_zero_with_the_reason(qgis, tmp_path):
     assert completed.returncode != 0
     assert "TRUSTED_PRIORS, CANDIDATE_PRIORS: give at least one PV prior" in completed.stderr
     assert not (tmp_path / "plants.gpkg").exists()
+
+
+def test_time_series_to_material_flows(qgis, tmp_path):
+    """The chain of the README through qgis_process: plants over time by quarter, then material flows from the year
+    each plant was first seen (chip 2004, a plant built in 2022)."""
+    plants = str(tmp_path / "plants.gpkg")
+    result = run_json(qgis, "fusionpv:plantsovertime", INPUT=os.path.join(DATA, "netcdf", "S2_2022_2004.nc"),
+                      PERIOD=1, TRUSTED_PRIORS=os.path.join(DATA, "pv_mask_2004.tif"), OUTPUT=plants)
+    dataset = ogr.Open(result["results"]["OUTPUT"])
+    (feature,) = list(dataset.GetLayer(0))
+    assert (feature["presence"], feature["status"], feature["first_seen_year"]) == ("0011", "built", 2022)
+    flows = run_json(qgis, "fusionpv:materialflows", INPUT=plants, YEAR_FIELD="first_seen_year",
+                     OUTPUT=str(tmp_path / "flows.csv"))
+    table = ogr.Open(flows["results"]["OUTPUT"])
+    inflow = {int(row["year"]): float(row["inflow_m2"]) for row in table.GetLayer(0)}
+    assert inflow[2022] == pytest.approx(feature["area_m2"], rel=0.01) and inflow.get(2021, 0) == 0
