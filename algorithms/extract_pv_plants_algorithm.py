@@ -32,7 +32,7 @@ class ExtractPvPlantsAlgorithm(Sentinel2Algorithm):
         "that is not peeled grows side by side into pixels that look like PV (median fraction ≥ {grow_fraction:g}, "
         "at most {max_grow} layers), so a prior that misses part of its plant recovers it. Parts of a prior at most "
         "{cluster_gap} pixels apart are decided together. A candidate must first look like PV against its "
-        "surroundings: not water (MNDWI &lt; 0), and either clearly higher NDPI (AUC ≥ {strong_auc:g}) or "
+        "surroundings: not water (MNDWI &lt; 0), not bare soil (B4 ≥ {soil_ratio:g} × B2), and either clearly higher NDPI (AUC ≥ {strong_auc:g}) or "
         "{min_signals} of three PV signals: higher NDPI (AUC ≥ {min_auc:g}), darker in NIR (by ≥ {nir_drop:g} %), "
         "a blue peak (B2 brighter than around it by ≥ {blue_rise:g}, rising at least as much as B4).</p>"
         "<p><b>Paper</b> (Zeng et al. 2025, IJAEOG 145:105005), reproduced pixel for pixel: one {bins}-bin NDPI "
@@ -61,7 +61,7 @@ class ExtractPvPlantsAlgorithm(Sentinel2Algorithm):
             peel_fraction=improved.PEEL_FRACTION, max_peel=improved.MAX_PEEL, grow_fraction=improved.GROW_FRACTION,
             max_grow=improved.MAX_GROW, cluster_gap=2 * improved.CLUSTER_REACH, strong_auc=improved.STRONG_NDPI_AUC,
             min_signals=improved.MIN_PV_SIGNALS, min_auc=improved.MIN_NDPI_AUC, nir_drop=100 * improved.MIN_NIR_DROP,
-            blue_rise=improved.MIN_BLUE_RISE, bins=paper.HISTOGRAM_BINS, low=paper.HISTOGRAM_RANGE[0],
+            blue_rise=improved.MIN_BLUE_RISE, soil_ratio=improved.MAX_RED_BLUE_RATIO, bins=paper.HISTOGRAM_BINS, low=paper.HISTOGRAM_RANGE[0],
             high=paper.HISTOGRAM_RANGE[1], keep_ratio=100 * paper.TRUSTED_KEEP_RATIO,
             candidate_peak=paper.CANDIDATE_MIN_PEAK_NDPI, peel_percent=100 * improved.PEEL_FRACTION)
 

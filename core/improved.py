@@ -28,7 +28,8 @@ method uses the prior itself as a noisy label, plant by plant:
    :data:`MIN_NIR_DROP` below the ring's); a blue peak (median B2 at least :data:`MIN_BLUE_RISE` above the ring's
    and rising at least as much as B4). PV panels reflect more in SWIR1 than in NIR and SWIR2 (Zeng et al. 2025),
    absorb in NIR and have a reflectance peak at 400–500 nm from their glass and cells (He et al. 2026, SPPI),
-   whereas soil, roofs and roads brighten more in red than in blue. Farmland, forest, towns and water show at
+   whereas soil, roofs and roads brighten more in red than in blue; a core much redder than blue (median B4 ≥
+   :data:`MAX_RED_BLUE_RATIO` × B2) is bare soil and rejected. Farmland, forest, towns and water show at
    most one of these signals. Candidates that pass are outlined as in steps 3 and 4.
 
 Each plant gets a ``confidence`` (0–1): how well NDPI separates its core from its ring (2·AUC − 1, clipped), and
