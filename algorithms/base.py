@@ -11,7 +11,7 @@ from qgis.core import (QgsMapLayer, QgsProcessing, QgsProcessingAlgorithm, QgsPr
                        QgsProcessingParameterDateTime, QgsProcessingParameterDefinition,
                        QgsProcessingParameterFileDestination, QgsProcessingParameterMultipleLayers,
                        QgsProcessingParameterNumber, QgsProcessingParameterRasterLayer, QgsProcessingParameterString,
-                       QgsProcessingUtils)
+                       QgsProcessingUtils, QgsWkbTypes)
 
 from ..core import composite
 from ..core.bands import ROLE_BANDS, ROLES, GEE_LAYOUTS
@@ -21,7 +21,8 @@ from ..core.progress import Cancelled, Progress
 from ..core.s2_products import BASELINE_04_OFFSET
 from ..gisio.messages import CANCELLED, tr
 from ..gisio.outputs import (RESOURCES, StagedOutputs, check_writable, file_destination, raster_driver,
-                              same_file)
+                              same_file, style_on_load)
+from ..gisio.tables import add_to_sink
 from ..gisio.sentinel2 import BAND_PARAMETERS, open_sentinel2
 from ..gisio.time_series import netcdf_series, stacks_series
 
@@ -223,6 +224,16 @@ class FusionPvAlgorithm(QgsProcessingAlgorithm):
         return tr(text)
 
     OUTPUT_REPORT = "OUTPUT_REPORT"
+
+    def write_plants(self, parameters, context, fields, features, crs):
+        """Write the plant polygons ``features`` (``fields``, CRS ``crs``) to OUTPUT, styled when loaded; returns
+        the destination id."""
+        sink, dest_id = self.parameterAsSink(parameters, "OUTPUT", context, fields, QgsWkbTypes.MultiPolygon, crs)
+        if sink is None:
+            raise QgsProcessingException(self.invalidSinkError(parameters, "OUTPUT"))
+        add_to_sink(sink, features, self.tr("OUTPUT: the plants could not be written."))
+        style_on_load(context, dest_id, "pv_plants.qml")
+        return dest_id
 
     def add_advanced(self, parameters):
         """Add ``parameters`` as advanced parameters."""

@@ -1,7 +1,7 @@
 """``fusionpv:extractpvplants``: PV plant polygons from a Sentinel-2 stack and PV priors (ANDPI fusion)."""
 from qgis.core import (QgsProcessing, QgsProcessingException, QgsProcessingParameterEnum,
                        QgsProcessingParameterFeatureSink, QgsProcessingParameterMultipleLayers,
-                       QgsProcessingParameterNumber, QgsProcessingParameterRasterDestination, QgsWkbTypes)
+                       QgsProcessingParameterNumber, QgsProcessingParameterRasterDestination)
 
 from ..core import improved, paper
 from ..core.extract import DEFAULT_METHOD, METHOD_IMPROVED, METHOD_PAPER, NoValidPixels, extract_pv_plants
@@ -10,7 +10,6 @@ from ..gisio.outputs import raster_driver, style_on_load
 from ..gisio.plant_layer import plant_features, plant_fields
 from ..gisio.priors import prior_mask
 from ..gisio.raster import SmallBlockCache, write_raster
-from ..gisio.tables import add_to_sink
 from .base import Group, Sentinel2Algorithm
 
 
@@ -121,13 +120,7 @@ class ExtractPvPlantsAlgorithm(Sentinel2Algorithm):
                          raster_driver(self.OUTPUT_MASK, mask_path), description="PV mask (1 = PV)", stage=self.stage)
             style_on_load(context, mask_path, "pv_mask.qml")
             results[self.OUTPUT_MASK] = mask_path
-        sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, plant_fields(),
-                                             QgsWkbTypes.MultiPolygon, sentinel2.crs)
-        if sink is None:
-            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
-        add_to_sink(sink, features, self.tr("OUTPUT: the plants could not be written."))
-        style_on_load(context, dest_id, "pv_plants.qml")
-        results[self.OUTPUT] = dest_id
+        results[self.OUTPUT] = self.write_plants(parameters, context, plant_fields(), features, sentinel2.crs)
         feedback.pushInfo(self.tr("%d PV plant(s) mapped.") % len(features))
         feedback.setProgress(100)
         return results

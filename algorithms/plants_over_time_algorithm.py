@@ -139,13 +139,7 @@ class PlantsOverTimeAlgorithm(TimeSeriesAlgorithm):
         if report:
             plants_over_time_report(self.staged_file(report), rows, self._status_counts(histories))
             results[self.OUTPUT_REPORT] = report
-        sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, history_fields(),
-                                             QgsWkbTypes.MultiPolygon, image.crs)
-        if sink is None:
-            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
-        add_to_sink(sink, features, self.tr("OUTPUT: the plants could not be written."))
-        style_on_load(context, dest_id, "pv_plants.qml")
-        results[self.OUTPUT] = dest_id
+        results[self.OUTPUT] = self.write_plants(parameters, context, history_fields(), features, image.crs)
         feedback.setProgress(100)
         return results
 
