@@ -9,12 +9,13 @@ import numpy as np
 from qgis.core import (QgsMapLayer, QgsProcessing, QgsProcessingAlgorithm, QgsProcessingException,
                        QgsProcessingFeatureSourceDefinition, QgsProcessingOutputNumber, QgsProcessingParameterBand,
                        QgsProcessingParameterDateTime, QgsProcessingParameterDefinition,
-                       QgsProcessingParameterFileDestination, QgsProcessingParameterMultipleLayers,
+                       QgsProcessingParameterFeatureSink, QgsProcessingParameterFileDestination, QgsProcessingParameterMultipleLayers,
                        QgsProcessingParameterNumber, QgsProcessingParameterRasterLayer, QgsProcessingParameterString,
                        QgsProcessingUtils, QgsWkbTypes)
 
 from ..core import composite
 from ..core.bands import ROLE_BANDS, ROLES, GEE_LAYOUTS
+from ..core.fusion import DEFAULT_MIN_AREA_PIXELS
 from ..core.ndpi import DEFAULT_OFFSET, DEFAULT_SCALE
 from ..core.material_flows import FlowModelError
 from ..core.progress import Cancelled, Progress
@@ -23,6 +24,7 @@ from ..gisio.messages import CANCELLED, tr
 from ..gisio.outputs import (RESOURCES, StagedOutputs, check_writable, file_destination, raster_driver,
                               same_file, style_on_load)
 from ..gisio.tables import add_to_sink
+from ..gisio.priors import prior_mask
 from ..gisio.sentinel2 import BAND_PARAMETERS, open_sentinel2
 from ..gisio.time_series import netcdf_series, stacks_series
 
@@ -225,16 +227,6 @@ class FusionPvAlgorithm(QgsProcessingAlgorithm):
 
     OUTPUT_REPORT = "OUTPUT_REPORT"
 
-    def write_plants(self, parameters, context, fields, features, crs):
-        """Write the plant polygons ``features`` (``fields``, CRS ``crs``) to OUTPUT, styled when loaded; returns
-        the destination id."""
-        sink, dest_id = self.parameterAsSink(parameters, "OUTPUT", context, fields, QgsWkbTypes.MultiPolygon, crs)
-        if sink is None:
-            raise QgsProcessingException(self.invalidSinkError(parameters, "OUTPUT"))
-        add_to_sink(sink, features, self.tr("OUTPUT: the plants could not be written."))
-        style_on_load(context, dest_id, "pv_plants.qml")
-        return dest_id
-
     def add_advanced(self, parameters):
         """Add ``parameters`` as advanced parameters."""
         for parameter in parameters:
@@ -373,3 +365,58 @@ class TimeSeriesAlgorithm(FusionPvAlgorithm):
         if not keep.any():
             raise QgsProcessingException(self.tr("START_DATE, END_DATE: no observation falls in the date range."))
         return keep
+
+
+class PlantMapping:
+    """What the plant-mapping algorithms share (mixed in before their base): the prior layers, the minimum plant
+    size and the plant layer OUTPUT."""
+    TRUSTED_PRIORS = "TRUSTED_PRIORS"
+    CANDIDATE_PRIORS = "CANDIDATE_PRIORS"
+    MIN_AREA_PIXELS = "MIN_AREA_PIXELS"
+    OUTPUT = "OUTPUT"
+
+    def add_prior_parameters(self):
+        """Add TRUSTED_PRIORS and CANDIDATE_PRIORS (at least one is needed, see :meth:`prior_layers`)."""
+        self.addParameter(QgsProcessingParameterMultipleLayers(
+            self.TRUSTED_PRIORS, self.tr("Trusted PV priors, refined (this and/or candidates)"),
+            QgsProcessing.TypeMapLayer, optional=True))
+        self.addParameter(QgsProcessingParameterMultipleLayers(
+            self.CANDIDATE_PRIORS, self.tr("Candidate PV priors, confirmed (this and/or trusted)"),
+            QgsProcessing.TypeMapLayer, optional=True))
+
+    def add_min_area_parameter(self):
+        self.addParameter(QgsProcessingParameterNumber(
+            self.MIN_AREA_PIXELS, self.tr("Remove plants of at most this many pixels"),
+            QgsProcessingParameterNumber.Integer, DEFAULT_MIN_AREA_PIXELS, minValue=0, maxValue=1000000))
+
+    def add_plants_output(self, label):
+        """Add OUTPUT, the plant polygons (a file: the layer is styled when loaded)."""
+        sink = QgsProcessingParameterFeatureSink(self.OUTPUT, label, QgsProcessing.TypeVectorPolygon)
+        sink.setSupportsNonFileBasedOutput(False)
+        self.addParameter(sink)
+
+    def prior_layers(self, parameters, context):
+        """(trusted layers, candidate layers); at least one must be given."""
+        trusted = self.parameterAsLayerList(parameters, self.TRUSTED_PRIORS, context)
+        candidate = self.parameterAsLayerList(parameters, self.CANDIDATE_PRIORS, context)
+        if not trusted and not candidate:
+            raise QgsProcessingException(self.tr(
+                "TRUSTED_PRIORS, CANDIDATE_PRIORS: give at least one PV prior layer (polygons or a raster mask)."))
+        return trusted, candidate
+
+    def prior_masks(self, layers, image, context, feedback):
+        """(trusted, candidate) bool masks on the grid of ``image`` of the layers :meth:`prior_layers` gave."""
+        feedback.setProgressText(self.tr("Placing the PV priors on the image grid"))
+        return tuple(prior_mask(role_layers, parameter, image, context, feedback)
+                     for role_layers, parameter in zip(layers, (self.TRUSTED_PRIORS, self.CANDIDATE_PRIORS)))
+
+    def write_plants(self, parameters, context, fields, features, crs):
+        """Write the plant polygons ``features`` (``fields``, CRS ``crs``) to OUTPUT, styled when loaded; returns
+        the destination id."""
+        sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields, QgsWkbTypes.MultiPolygon,
+                                             crs)
+        if sink is None:
+            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
+        add_to_sink(sink, features, self.tr("OUTPUT: the plants could not be written."))
+        style_on_load(context, dest_id, "pv_plants.qml")
+        return dest_id

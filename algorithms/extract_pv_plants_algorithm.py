@@ -1,19 +1,16 @@
 """``fusionpv:extractpvplants``: PV plant polygons from a Sentinel-2 stack and PV priors (ANDPI fusion)."""
-from qgis.core import (QgsProcessing, QgsProcessingException, QgsProcessingParameterEnum,
-                       QgsProcessingParameterFeatureSink, QgsProcessingParameterMultipleLayers,
-                       QgsProcessingParameterNumber, QgsProcessingParameterRasterDestination)
+from qgis.core import (QgsProcessingException, QgsProcessingParameterEnum,
+                       QgsProcessingParameterRasterDestination)
 
 from ..core import improved, paper
 from ..core.extract import DEFAULT_METHOD, METHOD_IMPROVED, METHOD_PAPER, NoValidPixels, extract_pv_plants
-from ..core.fusion import DEFAULT_MIN_AREA_PIXELS
 from ..gisio.outputs import raster_driver, style_on_load
 from ..gisio.plant_layer import plant_features, plant_fields
-from ..gisio.priors import prior_mask
 from ..gisio.raster import SmallBlockCache, write_raster
-from .base import Group, Sentinel2Algorithm
+from .base import Group, PlantMapping, Sentinel2Algorithm
 
 
-class ExtractPvPlantsAlgorithm(Sentinel2Algorithm):
+class ExtractPvPlantsAlgorithm(PlantMapping, Sentinel2Algorithm):
     """Refine trusted and confirm candidate PV priors with NDPI; one polygon feature per plant."""
     ID = "extractpvplants"
     DISPLAY_NAME = "Extract PV plants (ANDPI fusion)"
@@ -46,11 +43,7 @@ class ExtractPvPlantsAlgorithm(Sentinel2Algorithm):
         "for the improved method the NDPI of a pixel {peel_percent:g} % PV between the plant's core and "
         "surroundings), <i>confidence</i> (improved method: how well NDPI separates the plant from its "
         "surroundings, 2·AUC − 1) and <i>refined</i> (0 where the trusted prior was kept unchanged).</p>")
-    TRUSTED_PRIORS = "TRUSTED_PRIORS"
-    CANDIDATE_PRIORS = "CANDIDATE_PRIORS"
     METHOD = "METHOD"
-    MIN_AREA_PIXELS = "MIN_AREA_PIXELS"
-    OUTPUT = "OUTPUT"
     OUTPUT_MASK = "OUTPUT_MASK"
     #: Method names by the core's method numbers.
     METHODS = {METHOD_PAPER: "Paper (Zeng et al. 2025)", METHOD_IMPROVED: "Improved"}
@@ -60,44 +53,29 @@ class ExtractPvPlantsAlgorithm(Sentinel2Algorithm):
             peel_fraction=improved.PEEL_FRACTION, max_peel=improved.MAX_PEEL, grow_fraction=improved.GROW_FRACTION,
             max_grow=improved.MAX_GROW, cluster_gap=2 * improved.CLUSTER_REACH, strong_auc=improved.STRONG_NDPI_AUC,
             min_signals=improved.MIN_PV_SIGNALS, min_auc=improved.MIN_NDPI_AUC, nir_drop=100 * improved.MIN_NIR_DROP,
-            blue_rise=improved.MIN_BLUE_RISE, soil_ratio=improved.MAX_RED_BLUE_RATIO, bins=paper.HISTOGRAM_BINS, low=paper.HISTOGRAM_RANGE[0],
-            high=paper.HISTOGRAM_RANGE[1], keep_ratio=100 * paper.TRUSTED_KEEP_RATIO,
+            blue_rise=improved.MIN_BLUE_RISE, soil_ratio=improved.MAX_RED_BLUE_RATIO, bins=paper.HISTOGRAM_BINS,
+            low=paper.HISTOGRAM_RANGE[0], high=paper.HISTOGRAM_RANGE[1], keep_ratio=100 * paper.TRUSTED_KEEP_RATIO,
             candidate_peak=paper.CANDIDATE_MIN_PEAK_NDPI, peel_percent=100 * improved.PEEL_FRACTION)
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API name)
         self.add_sentinel2_parameters()
-        self.addParameter(QgsProcessingParameterMultipleLayers(
-            self.TRUSTED_PRIORS, self.tr("Trusted PV priors, refined (this and/or candidates)"),
-            QgsProcessing.TypeMapLayer, optional=True))
-        self.addParameter(QgsProcessingParameterMultipleLayers(
-            self.CANDIDATE_PRIORS, self.tr("Candidate PV priors, confirmed (this and/or trusted)"),
-            QgsProcessing.TypeMapLayer, optional=True))
+        self.add_prior_parameters()
         self.addParameter(QgsProcessingParameterEnum(
             self.METHOD, self.tr("Method"), [self.tr(self.METHODS[m]) for m in sorted(self.METHODS)],
             defaultValue=DEFAULT_METHOD))
-        self.addParameter(QgsProcessingParameterNumber(
-            self.MIN_AREA_PIXELS, self.tr("Remove plants of at most this many pixels"),
-            QgsProcessingParameterNumber.Integer, DEFAULT_MIN_AREA_PIXELS, minValue=0, maxValue=1000000))
-        sink = QgsProcessingParameterFeatureSink(self.OUTPUT, self.tr("PV plants"), QgsProcessing.TypeVectorPolygon)
-        sink.setSupportsNonFileBasedOutput(False)
-        self.addParameter(sink)
+        self.add_min_area_parameter()
+        self.add_plants_output(self.tr("PV plants"))
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.OUTPUT_MASK, self.tr("PV mask (1 = PV)"), optional=True, createByDefault=False))
 
     def compute(self, parameters, context, feedback):
         mask_path = self.parameterAsOutputLayer(parameters, self.OUTPUT_MASK, context)
-        trusted_layers = self.parameterAsLayerList(parameters, self.TRUSTED_PRIORS, context)
-        candidate_layers = self.parameterAsLayerList(parameters, self.CANDIDATE_PRIORS, context)
-        if not trusted_layers and not candidate_layers:
-            raise QgsProcessingException(self.tr(
-                "TRUSTED_PRIORS, CANDIDATE_PRIORS: give at least one PV prior layer (polygons or a raster mask)."))
+        layers = self.prior_layers(parameters, context)
 
         feedback.setProgressText(self.tr("Reading the Sentinel-2 bands"))
         sentinel2 = self.read_sentinel2(parameters, context, feedback)
         feedback.setProgress(10)
-        feedback.setProgressText(self.tr("Placing the PV priors on the image grid"))
-        trusted = prior_mask(trusted_layers, self.TRUSTED_PRIORS, sentinel2, context, feedback)
-        candidate = prior_mask(candidate_layers, self.CANDIDATE_PRIORS, sentinel2, context, feedback)
+        trusted, candidate = self.prior_masks(layers, sentinel2, context, feedback)
         feedback.setProgress(20)
         try:
             with SmallBlockCache():

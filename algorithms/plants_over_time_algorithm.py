@@ -4,24 +4,21 @@ import tempfile
 import numpy as np
 from qgis.core import (QgsCoordinateReferenceSystem, QgsProcessing, QgsProcessingException,
                        QgsProcessingParameterEnum, QgsProcessingParameterFeatureSink,
-                       QgsProcessingParameterMultipleLayers, QgsProcessingParameterNumber,
                        QgsProcessingParameterRasterDestination, QgsWkbTypes)
 
 from ..core import composite, over_time
-from ..core.fusion import DEFAULT_MIN_AREA_PIXELS
 from ..core.periods import DAY, PERIOD_MONTHS, PERIOD_NAMES, PERIOD_YEAR, period_of_dates, periods_covering
 from ..gisio.outputs import raster_driver, style_on_load
 from ..gisio.plant_layer import PERIOD_FIELDS, history_features, history_fields, period_rows
-from ..gisio.priors import prior_mask
 from ..gisio.raster import RasterWriter
 from ..gisio.reports import plants_over_time_report
 from ..gisio.sentinel2 import Sentinel2Image
 from ..gisio.tables import add_to_sink, make_feature, make_fields
 from ..gisio.time_series import SeriesWindows
-from .base import Group, TimeSeriesAlgorithm
+from .base import Group, PlantMapping, TimeSeriesAlgorithm
 
 
-class PlantsOverTimeAlgorithm(TimeSeriesAlgorithm):
+class PlantsOverTimeAlgorithm(PlantMapping, TimeSeriesAlgorithm):
     """Decide every PV prior in every period of a Sentinel-2 time series; date when each plant appeared."""
     ID = "plantsovertime"
     DISPLAY_NAME = "PV plants over time"
@@ -52,10 +49,6 @@ class PlantsOverTimeAlgorithm(TimeSeriesAlgorithm):
         "censored year: they were built then or earlier). OUTPUT_PERIODS: one band per period (1 = PV), "
         "OUTPUT_TABLE: plants and PV area per period, OUTPUT_REPORT: a chart of both.</p>")
     PERIOD = "PERIOD"
-    TRUSTED_PRIORS = "TRUSTED_PRIORS"
-    CANDIDATE_PRIORS = "CANDIDATE_PRIORS"
-    MIN_AREA_PIXELS = "MIN_AREA_PIXELS"
-    OUTPUT = "OUTPUT"
     OUTPUT_PERIODS = "OUTPUT_PERIODS"
     OUTPUT_TABLE = "OUTPUT_TABLE"
     OUTPUT_REPORT = "OUTPUT_REPORT"
@@ -69,20 +62,10 @@ class PlantsOverTimeAlgorithm(TimeSeriesAlgorithm):
         self.addParameter(QgsProcessingParameterEnum(
             self.PERIOD, self.tr("Period"), [self.tr(PERIOD_NAMES[kind]) for kind in sorted(PERIOD_NAMES)],
             defaultValue=PERIOD_YEAR))
-        self.addParameter(QgsProcessingParameterMultipleLayers(
-            self.TRUSTED_PRIORS, self.tr("Trusted PV priors, refined (this and/or candidates)"),
-            QgsProcessing.TypeMapLayer, optional=True))
-        self.addParameter(QgsProcessingParameterMultipleLayers(
-            self.CANDIDATE_PRIORS, self.tr("Candidate PV priors, confirmed (this and/or trusted)"),
-            QgsProcessing.TypeMapLayer, optional=True))
-        self.addParameter(QgsProcessingParameterNumber(
-            self.MIN_AREA_PIXELS, self.tr("Remove plants of at most this many pixels"),
-            QgsProcessingParameterNumber.Integer, DEFAULT_MIN_AREA_PIXELS, minValue=0, maxValue=1000000))
+        self.add_prior_parameters()
+        self.add_min_area_parameter()
         self.add_scale_and_offset()
-        sink = QgsProcessingParameterFeatureSink(self.OUTPUT, self.tr("PV plants over time"),
-                                                 QgsProcessing.TypeVectorPolygon)
-        sink.setSupportsNonFileBasedOutput(False)
-        self.addParameter(sink)
+        self.add_plants_output(self.tr("PV plants over time"))
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.OUTPUT_PERIODS, self.tr("PV per period (one band per period, 1 = PV)"), optional=True,
             createByDefault=False))
@@ -94,11 +77,7 @@ class PlantsOverTimeAlgorithm(TimeSeriesAlgorithm):
     def compute(self, parameters, context, feedback):
         kind = self.parameterAsEnum(parameters, self.PERIOD, context)
         classes = self.clear_classes(parameters, context)
-        trusted_layers = self.parameterAsLayerList(parameters, self.TRUSTED_PRIORS, context)
-        candidate_layers = self.parameterAsLayerList(parameters, self.CANDIDATE_PRIORS, context)
-        if not trusted_layers and not candidate_layers:
-            raise QgsProcessingException(self.tr(
-                "TRUSTED_PRIORS, CANDIDATE_PRIORS: give at least one PV prior layer (polygons or a raster mask)."))
+        layers = self.prior_layers(parameters, context)
         periods_path = self.parameterAsOutputLayer(parameters, self.OUTPUT_PERIODS, context)
         report = self.report_path(parameters, context)
         with tempfile.TemporaryDirectory(prefix="fusionpv-overtime-") as folder:
@@ -109,9 +88,7 @@ class PlantsOverTimeAlgorithm(TimeSeriesAlgorithm):
                 sum(index >= 0 for index in period_index), len(periods), periods[0].label, periods[-1].label,
                 ", ".join(series.sources)))
             image = Sentinel2Image(series.grid, self._crs(series), None)
-            feedback.setProgressText(self.tr("Placing the PV priors on the image grid"))
-            trusted = prior_mask(trusted_layers, self.TRUSTED_PRIORS, image, context, feedback)
-            candidate = prior_mask(candidate_layers, self.CANDIDATE_PRIORS, image, context, feedback)
+            trusted, candidate = self.prior_masks(layers, image, context, feedback)
             feedback.setProgress(10)
             windows = SeriesWindows(series, self.parameterAsDouble(parameters, self.SCALE, context),
                                     self.parameterAsDouble(parameters, self.OFFSET, context), classes)

@@ -185,7 +185,8 @@ def plants_over_time(series, trusted=None, candidate=None, periods=(), period_in
 
     ``series`` is an :class:`ArraySeries` or any object with its ``shape``, ``block_shape``, ``read_target``,
     ``scale``, ``offset`` and ``read(rows, cols, times)``; ``period_index`` gives the period of each of its dates
-    (-1 = left out), and ``months_per_period`` their length. Priors are bool masks of ``series.shape``; candidates are taken where no trusted prior is.
+    (-1 = left out), and ``months_per_period`` their length. Priors are bool masks of ``series.shape``; candidates
+    are taken where no trusted prior is.
     """
     trusted, candidate = normalise_priors(series.shape, trusted, candidate)
     in_prior = trusted | candidate
