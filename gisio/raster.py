@@ -159,14 +159,9 @@ class GdalBands(BandSource):
         return dict(zip(self.roles, stack))
 
 
-def read_rows(path, rows, band=None):
-    """The rows ``rows`` (slice) of one band (1-based number) or of all bands (None): a (bands, rows, cols) array.
-    The bands of a netCDF variable are its time steps."""
-    return read_dataset_rows(open_raster(path), rows, band)
-
-
 def read_dataset_rows(dataset, rows, band=None):
-    """:func:`read_rows` of an open dataset."""
+    """The rows ``rows`` (slice) of one band (1-based number) or of all bands (None) of an open dataset: a
+    (bands, rows, cols) array."""
     height = int(rows.stop - rows.start)
     try:
         if band is not None:

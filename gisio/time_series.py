@@ -12,7 +12,7 @@ from ..core.bands import GEE_LAYOUTS, ROLE_BANDS, S2_BANDS, sentinel2_band_name
 from ..core.periods import DAY, date_in_name
 from ..core.windows import READ_TARGET
 from .messages import tr
-from .raster import RasterReadError, band_nodata, grid_of_dataset, open_raster, raster_info, read_dataset_rows
+from .raster import RasterReadError, band_nodata, grid_of_dataset, open_raster, raster_info
 from .s2_files import check_one_crs, find_bands, output_grid, write_stack
 
 #: Time units of openEO netCDF files, with their epoch.
@@ -42,16 +42,15 @@ class TimeSeries:
         return self._datasets[path]
 
     def read_entries(self, entries, rows, cols=None):
-        """(t, rows, cols) values of per-date (path, band) ``entries``; consecutive bands of one file in one read."""
+        """(t, rows, cols) values of per-date (path, band) ``entries`` (all columns when ``cols`` is None);
+        consecutive bands of one file in one read."""
         parts = []
         for path, group in itertools.groupby(entries, key=lambda entry: entry[0]):
             dataset = self._dataset(path)
             numbers = [band for _, band in group]
-            if cols is None:
-                parts.extend(read_dataset_rows(dataset, rows, number) for number in numbers)
-                continue
+            columns = slice(0, dataset.RasterXSize) if cols is None else cols
             try:
-                values = dataset.ReadAsArray(int(cols.start), int(rows.start), int(cols.stop - cols.start),
+                values = dataset.ReadAsArray(int(columns.start), int(rows.start), int(columns.stop - columns.start),
                                              int(rows.stop - rows.start), band_list=numbers)
             except RuntimeError as error:
                 raise RasterReadError("GDAL cannot read %s: %s" % (path, error)) from error

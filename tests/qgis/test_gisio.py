@@ -42,10 +42,10 @@ def test_grid_window_and_snapped_resolution():
 
 def test_read_rows_of_one_band_and_of_all():
     source = gdal.Open(MEDIAN)
-    one = raster.read_rows(MEDIAN, slice(2, 5), band=4)
+    one = raster.read_dataset_rows(source, slice(2, 5), band=4)
     assert one.shape == (1, 3, source.RasterXSize)
     assert np.array_equal(one[0], source.GetRasterBand(4).ReadAsArray()[2:5])
-    assert raster.read_rows(MEDIAN, slice(0, 1)).shape == (source.RasterCount, 1, source.RasterXSize)
+    assert raster.read_dataset_rows(source, slice(0, 1)).shape == (source.RasterCount, 1, source.RasterXSize)
 
 
 def test_writer_moves_its_file_in_place_only_on_success(tmp_path):
