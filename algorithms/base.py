@@ -44,6 +44,7 @@ class Group(Enum):
     SENTINEL2_INPUT = ("sentinel2input", "Sentinel-2 input")
     ACCURACY = ("accuracy", "Accuracy")
     URBAN_MINING = ("urbanmining", "Urban mining")
+    DEEP_MODELS = ("deepmodels", "Deep models and context")
 
 
 class FusionPvAlgorithm(QgsProcessingAlgorithm):

@@ -1,9 +1,10 @@
 """``fusionpv:extractpvplants``: PV plant polygons from a Sentinel-2 stack and PV priors (ANDPI fusion)."""
 from qgis.core import (QgsProcessingException, QgsProcessingParameterEnum,
-                       QgsProcessingParameterRasterDestination)
+                       QgsProcessingParameterRasterDestination, QgsProcessingParameterRasterLayer)
 
 from ..core import improved, paper
 from ..core.extract import DEFAULT_METHOD, METHOD_IMPROVED, METHOD_PAPER, NoValidPixels, extract_pv_plants
+from ..gisio.context import PlantContext
 from ..gisio.outputs import raster_driver, style_on_load
 from ..gisio.plant_layer import plant_features, plant_fields
 from ..gisio.raster import SmallBlockCache, write_raster
@@ -42,8 +43,14 @@ class ExtractPvPlantsAlgorithm(PlantMapping, Sentinel2Algorithm):
         "<i>method</i>, <i>threshold</i> (the plant's NDPI threshold: the histogram valley of the paper method, or "
         "for the improved method the NDPI of a pixel {peel_percent:g} % PV between the plant's core and "
         "surroundings), <i>confidence</i> (improved method: how well NDPI separates the plant from its "
-        "surroundings, 2·AUC − 1) and <i>refined</i> (0 where the trusted prior was kept unchanged).</p>")
+        "surroundings, 2·AUC − 1) and <i>refined</i> (0 where the trusted prior was kept unchanged).</p>"
+        "<p><b>Context</b> (optional): a class raster such as a GlobalUrbanMapper urban map, an LCZ map from Run "
+        "ONNX model, ESA WorldCover or WSF, in any CRS (band 1, nearest neighbour). Each plant then gets "
+        "<i>context_class</i> (the class under most of its pixels), <i>context_name</i> (its name, when the raster "
+        "names its classes) and <i>context_share</i> (the share of the plant's pixels in that class): rooftop and "
+        "urban PV are told from ground-mounted plants, and false candidates on bright roofs explained.</p>")
     METHOD = "METHOD"
+    CONTEXT = "CONTEXT"
     OUTPUT_MASK = "OUTPUT_MASK"
     #: Method names by the core's method numbers.
     METHODS = {METHOD_PAPER: "Paper (Zeng et al. 2025)", METHOD_IMPROVED: "Improved"}
@@ -64,6 +71,8 @@ class ExtractPvPlantsAlgorithm(PlantMapping, Sentinel2Algorithm):
             self.METHOD, self.tr("Method"), [self.tr(self.METHODS[m]) for m in sorted(self.METHODS)],
             defaultValue=DEFAULT_METHOD))
         self.add_min_area_parameter()
+        self.addParameter(QgsProcessingParameterRasterLayer(
+            self.CONTEXT, self.tr("Context classes (urban map, LCZ, land cover…)"), optional=True))
         self.add_plants_output(self.tr("PV plants"))
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.OUTPUT_MASK, self.tr("PV mask (1 = PV)"), optional=True, createByDefault=False))
@@ -74,6 +83,7 @@ class ExtractPvPlantsAlgorithm(PlantMapping, Sentinel2Algorithm):
 
         feedback.setProgressText(self.tr("Reading the Sentinel-2 bands"))
         sentinel2 = self.read_sentinel2(parameters, context, feedback)
+        plant_context = self.plant_context(parameters, context, sentinel2.grid)
         feedback.setProgress(10)
         trusted, candidate = self.prior_masks(layers, sentinel2, context, feedback)
         feedback.setProgress(20)
@@ -89,7 +99,8 @@ class ExtractPvPlantsAlgorithm(PlantMapping, Sentinel2Algorithm):
             feedback.pushInfo(line)
 
         feedback.setProgressText(self.tr("Building plant polygons"))
-        features = plant_features(plant_map, sentinel2.grid, sentinel2.crs, context, feedback.isCanceled)
+        features = plant_features(plant_map, sentinel2.grid, sentinel2.crs, context, feedback.isCanceled,
+                                  plant_context)
         self.check_cancelled(feedback)
         feedback.setProgress(95)
         results = {}
@@ -98,7 +109,19 @@ class ExtractPvPlantsAlgorithm(PlantMapping, Sentinel2Algorithm):
                          raster_driver(self.OUTPUT_MASK, mask_path), description="PV mask (1 = PV)", stage=self.stage)
             style_on_load(context, mask_path, "pv_mask.qml")
             results[self.OUTPUT_MASK] = mask_path
-        results[self.OUTPUT] = self.write_plants(parameters, context, plant_fields(), features, sentinel2.crs)
+        results[self.OUTPUT] = self.write_plants(parameters, context, plant_fields(plant_context), features,
+                                                 sentinel2.crs)
         feedback.pushInfo(self.tr("%d PV plant(s) mapped.") % len(features))
         feedback.setProgress(100)
         return results
+
+    def plant_context(self, parameters, context, grid):
+        """The CONTEXT class raster on the image grid, or None when none is given."""
+        layer = self.parameterAsRasterLayer(parameters, self.CONTEXT, context)
+        if layer is None:
+            return None
+        if layer.providerType() != "gdal" or not layer.crs().isValid():
+            raise QgsProcessingException(self.tr(
+                "CONTEXT: '%s' must be a raster file that GDAL reads, with a coordinate reference system.")
+                % layer.name())
+        return PlantContext(layer, grid)

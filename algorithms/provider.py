@@ -11,10 +11,11 @@ from .extract_pv_plants_algorithm import ExtractPvPlantsAlgorithm
 from .material_flows_algorithm import MaterialFlowsAlgorithm
 from .ndpi_algorithm import NdpiAlgorithm
 from .plants_over_time_algorithm import PlantsOverTimeAlgorithm
+from .run_model_algorithm import RunModelAlgorithm
 from .stack_bands_algorithm import StackBandsAlgorithm
 
 ALGORITHMS = (NdpiAlgorithm, ExtractPvPlantsAlgorithm, AssessAccuracyAlgorithm, MaterialFlowsAlgorithm,
-              StackBandsAlgorithm, ClearCompositeAlgorithm, PlantsOverTimeAlgorithm)
+              StackBandsAlgorithm, ClearCompositeAlgorithm, PlantsOverTimeAlgorithm, RunModelAlgorithm)
 
 
 class FusionPvProvider(QgsProcessingProvider):

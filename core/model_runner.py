@@ -48,7 +48,12 @@ LCZ_CLASSES = (
 
 
 class ModelError(ValueError):
-    """The model cannot be run as asked (the message says why and what to change)."""
+    """The model cannot be run as asked (the message says why and what to change); ``parameter`` names the
+    algorithm parameter to change."""
+
+    def __init__(self, message, parameter="MODEL"):
+        super().__init__(message)
+        self.parameter = parameter
 
 
 @dataclass
@@ -60,6 +65,7 @@ class ModelSpec:
     fixed_size: object
     batch: object
     output_rank: object
+    output_classes: object
     model_type: str
     class_names: object
     tile_size: object
@@ -125,7 +131,8 @@ def read_model_spec(path):
     band_names = _metadata_value(metadata, "band_names")
     return ModelSpec(
         path, channels, (rows, cols) if rows and cols else None, batch,
-        len(model.outputs[0].shape) or None, str(_metadata_value(metadata, "model_type") or ""),
+        len(model.outputs[0].shape) or None,
+        model.outputs[0].shape[1] if len(model.outputs[0].shape) >= 2 else None, str(_metadata_value(metadata, "model_type") or ""),
         _class_names(_metadata_value(metadata, "class_names")), _positive_int(_metadata_value(metadata, "tiles_size")),
         _metadata_value(metadata, "tiles_overlap") if isinstance(_metadata_value(metadata, "tiles_overlap"),
                                                                   (int, float)) else None,
@@ -206,10 +213,11 @@ def open_backend(path, choice=BACKEND_AUTO):
         choice = next((option for option in order if backend_available(option)), None)
         if choice is None:
             raise ModelError("neither ONNX Runtime nor OpenCV's DNN module can be imported; install one "
-                             "(pip install onnxruntime, or python3-opencv).")
+                             "(pip install onnxruntime, or python3-opencv).", "BACKEND")
     elif not backend_available(choice):
         raise ModelError("%s is not installed (%s); choose another back-end or install it." % (
-            BACKEND_NAMES[choice], "pip install onnxruntime" if choice == BACKEND_ONNXRUNTIME else "python3-opencv"))
+            BACKEND_NAMES[choice], "pip install onnxruntime" if choice == BACKEND_ONNXRUNTIME else "python3-opencv"),
+            "BACKEND")
     return _BACKENDS[choice][1](path)
 
 
@@ -238,13 +246,15 @@ def run_settings(spec, channel_count, mode=MODE_SEGMENTATION, tile_size=0, overl
     if spec.channels is not None and spec.channels != channel_count:
         raise ModelError("the model takes %d channels but %d band(s) were chosen; choose %d bands in the model's "
                          "channel order%s." % (spec.channels, channel_count, spec.channels,
-                                               " (%s)" % ", ".join(spec.band_names) if spec.band_names else ""))
+                                               " (%s)" % ", ".join(spec.band_names) if spec.band_names else ""),
+                         "BANDS")
     if spec.output_rank == 2 and mode == MODE_SEGMENTATION:
-        raise ModelError("the model gives one class per input (output rank 2): run it as patch classification.")
+        raise ModelError("the model gives one class per input (output rank 2): run it as patch classification.",
+                         "MODE")
     if spec.output_rank == 4 and mode == MODE_PATCHES and spec.model_type.lower() == "segmentor":
-        raise ModelError("the model is a segmentation model (output rank 4): run it as segmentation.")
+        raise ModelError("the model is a segmentation model (output rank 4): run it as segmentation.", "MODE")
     if not input_scale or not np.isfinite(input_scale) or input_scale <= 0:
-        raise ModelError("the input scale must be a positive number (values are divided by it).")
+        raise ModelError("the input scale must be a positive number (values are divided by it).", "INPUT_SCALE")
     tile_size = tile_size or spec.tile_size or DEFAULT_TILE_SIZE
     if overlap < 0:
         overlap = (int(round(tile_size * spec.overlap_percent / 100.0)) if spec.overlap_percent is not None
@@ -260,7 +270,7 @@ def run_settings(spec, channel_count, mode=MODE_SEGMENTATION, tile_size=0, overl
         tile_size = max(fixed)
     if mode == MODE_SEGMENTATION and tile_size - 2 * overlap < 1:
         raise ModelError("the overlap (%d px on each side) leaves nothing of a %d px tile; lower OVERLAP or raise "
-                         "TILE_SIZE." % (overlap, tile_size))
+                         "TILE_SIZE." % (overlap, tile_size), "OVERLAP")
     mean = _per_channel(spec.mean, channel_count, 0.0, "standardization_mean")
     std = _per_channel(spec.std, channel_count, 1.0, "standardization_std")
     if np.any(std <= 0):
@@ -277,6 +287,27 @@ def _per_channel(values, channels, default, key):
     if len(values) != channels:
         raise ModelError("the model's %s has %d values for %d channels." % (key, len(values), channels))
     return np.asarray(values, np.float32)
+
+
+def default_band_numbers(descriptions, spec, normalise=str.upper):
+    """1-based band numbers for the model's channels: its ``band_names`` found among the band ``descriptions``
+    (compared after ``normalise``), else the first bands. None when the raster has too few bands."""
+    wanted = spec.channels or (len(spec.band_names) if spec.band_names else len(descriptions))
+    if spec.band_names and len(spec.band_names) == wanted:
+        found = {normalise(d): number for number, d in enumerate(descriptions, start=1) if d}
+        numbers = [found.get(normalise(name)) for name in spec.band_names]
+        if all(numbers):
+            return numbers
+    return list(range(1, wanted + 1)) if wanted <= len(descriptions) else None
+
+
+def probe_class_count(spec, backend, settings, channels):
+    """Number of classes the model gives: from its output shape, else from one run on a blank input."""
+    if isinstance(spec.output_classes, int) and spec.output_classes > 0:
+        return spec.output_classes
+    side = settings.patch_size if settings.mode == MODE_PATCHES else min(settings.tile_size, 64)
+    shape = (1, channels) + (tuple(spec.fixed_size) if spec.fixed_size else (side, side))
+    return _checked_output(backend.run(np.zeros(shape, np.float32)), shape, settings.mode).shape[1]
 
 
 def class_names_for(spec, class_count):

@@ -46,3 +46,20 @@ def describe_plants(fusion):
                             bool(fusion.refined_by_group[groups].any())))
         windows.append(window)
     return plants, windows
+
+
+def majority_class(values, nodata=None):
+    """Most frequent class among ``values`` (the context pixels under a plant) and its share of all of them;
+    nodata (``nodata`` or not finite) counts in the share but never wins. (None, 0.0) when nothing is classed;
+    ties go to the lower class."""
+    values = np.asarray(values).ravel()
+    if values.size == 0:
+        return None, 0.0
+    classed = np.isfinite(values) if values.dtype.kind == "f" else np.ones(values.shape, bool)
+    if nodata is not None:
+        classed &= values != nodata
+    if not classed.any():
+        return None, 0.0
+    classes, counts = np.unique(values[classed], return_counts=True)
+    best = int(np.argmax(counts))
+    return classes[best].item(), float(counts[best] / values.size)

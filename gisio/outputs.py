@@ -6,8 +6,10 @@ import tempfile
 
 from osgeo import gdal
 from qgis.PyQt import sip
-from qgis.core import (QgsContrastEnhancement, QgsMultiBandColorRenderer, QgsProcessingException,
-                       QgsProcessingLayerPostProcessorInterface, QgsRasterFileWriter, QgsRasterMinMaxOrigin)
+from qgis.PyQt.QtGui import QColor
+from qgis.core import (QgsContrastEnhancement, QgsMultiBandColorRenderer, QgsPalettedRasterRenderer,
+                       QgsProcessingException, QgsProcessingLayerPostProcessorInterface, QgsRasterFileWriter,
+                       QgsRasterMinMaxOrigin)
 
 from ..core.bands import sentinel2_band_name
 from .messages import tr
@@ -55,6 +57,20 @@ class _NaturalColour(QgsProcessingLayerPostProcessorInterface):
         layer.triggerRepaint()
 
 
+class _Classes(QgsProcessingLayerPostProcessorInterface):
+    """Shows a class raster with one named colour per class value."""
+
+    def __init__(self, categories):
+        super().__init__()
+        self.categories = categories
+
+    def postProcessLayer(self, layer, context, feedback):  # noqa: N802 (QGIS API name)
+        classes = [QgsPalettedRasterRenderer.Class(value, QColor(colour), name)
+                   for value, (name, colour) in enumerate(self.categories)]
+        layer.setRenderer(QgsPalettedRasterRenderer(layer.dataProvider(), 1, classes))
+        layer.triggerRepaint()
+
+
 #: Post-processors handed to QGIS, kept here until QGIS has deleted them (it holds the C++ side only).
 _HANDED_OVER = []
 
@@ -76,6 +92,11 @@ def style_on_load(context, layer_id, qml_name):
 def natural_colour_on_load(context, layer_id):
     """Show the Sentinel-2 stack ``layer_id`` in stretched natural colour when QGIS loads it."""
     _post_process_on_load(context, layer_id, _NaturalColour())
+
+
+def classes_on_load(context, layer_id, categories):
+    """Show the class raster ``layer_id`` with ``categories`` ([(name, '#rrggbb'), …] by value) when loaded."""
+    _post_process_on_load(context, layer_id, _Classes(categories))
 
 
 def file_destination(path):

@@ -4,6 +4,7 @@ from qgis.PyQt.QtCore import QDate
 from qgis.core import QgsGeometry
 
 from ..core.over_time import ABSENT, NO_DATA, PRESENT, STATUS_FROM_START
+from .context import CONTEXT_FIELDS
 from .outputs import number_or_null
 from .raster import window_grid
 from .tables import make_feature, make_fields
@@ -14,25 +15,29 @@ PLANT_FIELDS = (("plant_id", "int"), ("area_m2", "double"), ("pixels", "int"), (
                 ("method", "string", 8), ("threshold", "double"), ("confidence", "double"), ("refined", "int"))
 
 
-def plant_fields():
-    """Attribute fields of the plant polygons."""
-    return make_fields(PLANT_FIELDS)
+def plant_fields(plant_context=None):
+    """Attribute fields of the plant polygons (with the context fields when a ``PlantContext`` is given)."""
+    return make_fields(PLANT_FIELDS + (CONTEXT_FIELDS if plant_context is not None else ()))
 
 
-def plant_features(plant_map, grid, crs, context, is_cancelled):
-    """One multipolygon feature per plant of a core ``PlantMap`` on ``grid`` (CRS ``crs``); stops early (with the
-    features made so far) when ``is_cancelled()``."""
-    fields = plant_fields()
+def plant_features(plant_map, grid, crs, context, is_cancelled, plant_context=None):
+    """One multipolygon feature per plant of a core ``PlantMap`` on ``grid`` (CRS ``crs``), with its context
+    class when ``plant_context`` (a ``gisio.context.PlantContext``) is given; stops early (with the features made
+    so far) when ``is_cancelled()``."""
+    fields = plant_fields(plant_context)
     area = ellipsoidal_area(crs, context)
     features = []
-    for plant, outline in zip(plant_map.plants, polygonize_plants(plant_map.labels, plant_map.windows, grid)):
+    for plant, window, outline in zip(plant_map.plants, plant_map.windows,
+                                      polygonize_plants(plant_map.labels, plant_map.windows, grid)):
         if is_cancelled():
             break
         geometry = QgsGeometry()
         geometry.fromWkb(outline)
-        features.append(make_feature(fields, [
-            plant.plant_id, area.measureArea(geometry), plant.pixels, plant.source, plant_map.method,
-            number_or_null(plant.threshold), number_or_null(plant.confidence), int(plant.refined)], geometry))
+        values = [plant.plant_id, area.measureArea(geometry), plant.pixels, plant.source, plant_map.method,
+                  number_or_null(plant.threshold), number_or_null(plant.confidence), int(plant.refined)]
+        if plant_context is not None:
+            values += plant_context.of_plant(window, plant_map.labels[window] == plant.plant_id)
+        features.append(make_feature(fields, values, geometry))
     return features
 
 

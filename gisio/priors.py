@@ -3,14 +3,14 @@ import numpy as np
 from qgis.core import QgsMapLayerType, QgsProcessingException
 
 from .messages import tr
-from .raster import RasterReadError, warp_mask
+from .raster import RasterReadError, pv_band_number, warp_mask
 from .vector import gdal_wkt, polygons_on_grid, rasterize_geometries
 
 
 def raster_layer_mask(layer, grid):
-    """Bool mask on ``grid`` of a raster layer's non-zero pixels (nearest neighbour), the layer taken in its CRS
-    as QGIS knows it."""
-    return warp_mask(layer.source(), 1, grid, gdal_wkt(layer.crs()))
+    """Bool mask on ``grid`` of a raster layer's PV pixels (nearest neighbour; see ``raster.warp_mask``), from its
+    band described 'PV' or its first band, the layer taken in its CRS as QGIS knows it."""
+    return warp_mask(layer.source(), pv_band_number(layer.source()), grid, gdal_wkt(layer.crs()))
 
 
 def _layer_mask(layer, parameter, sentinel2, context, feedback):
@@ -28,7 +28,7 @@ def _layer_mask(layer, parameter, sentinel2, context, feedback):
             raise QgsProcessingException(tr("%s: cannot read raster '%s': %s") % (parameter, layer.name(), error))
     raise QgsProcessingException(
         tr("%s: layer '%s' is neither a polygon layer nor a raster file; use polygons or a raster mask "
-           "(non-zero = PV).") % (parameter, layer.name()))
+           "(non-zero = PV, or a PV probability).") % (parameter, layer.name()))
 
 
 def prior_mask(layers, parameter, sentinel2, context, feedback):

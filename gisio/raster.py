@@ -159,6 +159,31 @@ class GdalBands(BandSource):
         return dict(zip(self.roles, stack))
 
 
+class BandWindows:
+    """Windows of chosen bands of a raster as float32 (bands, rows, cols) with a validity mask: a pixel is valid
+    where every chosen band is finite and not its nodata value."""
+
+    def __init__(self, path, band_numbers):
+        self.dataset = open_raster(path)
+        self.path, self.band_numbers = path, [int(number) for number in band_numbers]
+        self.nodata = [self.dataset.GetRasterBand(number).GetNoDataValue() for number in self.band_numbers]
+        self.shape = (self.dataset.RasterYSize, self.dataset.RasterXSize)
+
+    def read(self, rows, cols):
+        """(values, valid) of the window (rows, cols) given as slices."""
+        try:
+            stack = self.dataset.ReadAsArray(int(cols.start), int(rows.start), int(cols.stop - cols.start),
+                                             int(rows.stop - rows.start), band_list=self.band_numbers)
+        except RuntimeError as error:
+            raise RasterReadError("GDAL cannot read %s: %s" % (self.path, error)) from error
+        values = np.asarray(stack, np.float32).reshape((len(self.band_numbers),) + stack.shape[-2:])
+        valid = np.isfinite(values).all(axis=0)
+        for band, nodata in zip(values, self.nodata):
+            if nodata is not None:
+                valid &= band != np.float32(nodata)
+        return values, valid
+
+
 def read_dataset_rows(dataset, rows, band=None):
     """The rows ``rows`` (slice) of one band (1-based number) or of all bands (None) of an open dataset: a
     (bands, rows, cols) array."""
@@ -180,19 +205,34 @@ def memory_raster(grid, data_type=gdal.GDT_Byte):
     return dataset
 
 
+#: A pixel of a floating-point prior raster (a probability) is PV from this value up.
+PV_PROBABILITY = 0.5
+
+
+def pv_band_number(path):
+    """The band of a prior raster that holds PV: the band described 'PV' (a model's probability output), else 1."""
+    info = raster_info(path)
+    return next((number for number, description in enumerate(info.descriptions, start=1)
+                 if description.strip().upper() == "PV"), 1)
+
+
 def warp_mask(path, band_number, grid, source_crs_wkt=None):
-    """Bool mask on ``grid`` of non-zero, non-nodata pixels of a raster, resampled by nearest neighbour."""
+    """Bool mask on ``grid`` of the PV pixels of a raster band, resampled by nearest neighbour: non-zero pixels of
+    an integer band, pixels ≥ :data:`PV_PROBABILITY` of a floating-point band; nodata is never PV."""
     # every dataset is held in a variable: GDAL frees a band with its dataset
     original = open_raster(path)
     source = gdal.Translate("", original, format="VRT", bandList=[band_number])
-    nodata = source.GetRasterBand(1).GetNoDataValue()
+    band = source.GetRasterBand(1)
+    nodata = band.GetNoDataValue()
+    is_float = band.DataType in (gdal.GDT_Float32, gdal.GDT_Float64)
     options = gdal.WarpOptions(format="MEM", outputBounds=grid.bounds, width=grid.width, height=grid.height,
                                dstSRS=grid.crs_wkt, srcSRS=source_crs_wkt or None, resampleAlg="near",
                                srcNodata=nodata, dstNodata=nodata if nodata is not None else 0,
                                outputType=gdal.GDT_Float64)
     warped = gdal.Warp("", source, options=options)
     values = warped.GetRasterBand(1).ReadAsArray()
-    mask = np.isfinite(values) & (values != 0)
+    with np.errstate(invalid="ignore"):
+        mask = np.isfinite(values) & ((values >= PV_PROBABILITY) if is_float else (values != 0))
     if nodata is not None and np.isfinite(nodata):
         mask &= values != nodata
     return mask
@@ -205,6 +245,18 @@ def warped_band(path, grid, resampling, source_nodata):
                                dstSRS=grid.crs_wkt, resampleAlg=resampling, srcNodata=source_nodata,
                                dstNodata=source_nodata)
     return gdal.Warp("", open_raster(path), options=options)
+
+
+def warped_classes(path, grid, source_crs_wkt=None):
+    """Band 1 of a class raster on ``grid`` by nearest neighbour, as a virtual float64 dataset that is NaN where
+    the raster is nodata or does not reach; ``source_crs_wkt`` overrides the raster's own CRS."""
+    source = open_raster(path)
+    nodata = source.GetRasterBand(1).GetNoDataValue()
+    options = gdal.WarpOptions(format="VRT", outputBounds=grid.bounds, width=grid.width, height=grid.height,
+                               dstSRS=grid.crs_wkt, srcSRS=source_crs_wkt or None, resampleAlg="near",
+                               srcNodata=nodata, dstNodata=float("nan"),
+                               outputType=gdal.GDT_Float64)
+    return gdal.Warp("", source, options=options)
 
 
 def temporary_path(path):
@@ -235,12 +287,13 @@ class RasterWriter:
     ``with`` block ends without an error; on an error the temporary file is removed and ``path`` is untouched.
     With a ``stage`` (``gisio.outputs.StagedOutputs``) the finished file waits there for the other outputs of the run.
 
-    ``descriptions`` names the bands (one band when None), ``metadata`` is written as dataset metadata. The writer
+    ``descriptions`` names the bands (one band when None), ``metadata`` is written as dataset metadata,
+    ``categories`` ([(name, '#rrggbb'), …] by value) gives band 1 category names and a colour table. The writer
     counts the nodata pixels it writes (see :meth:`nodata_shares`).
     """
 
     def __init__(self, path, grid, data_type, driver="GTiff", nodata=None, description=None, descriptions=None,
-                 metadata=None, stage=None):
+                 metadata=None, stage=None, categories=None):
         self.path, self.driver, self.stage, self.nodata, self.metadata = path, driver, stage, nodata, metadata
         self.temporary = temporary_path(path)
         descriptions = list(descriptions) if descriptions else [description]
@@ -263,6 +316,8 @@ class RasterWriter:
                 band.SetNoDataValue(nodata)
             if name:
                 band.SetDescription(name)
+        if categories:
+            set_categories(self.dataset.GetRasterBand(1), categories)
 
     def __enter__(self):
         return self
@@ -299,6 +354,23 @@ class RasterWriter:
         """Close and remove the temporary file."""
         self.dataset = None
         delete_dataset(self.temporary, self.driver)
+
+
+def set_categories(band, categories):
+    """Category names and a colour table on a class band: ``categories`` is [(name, '#rrggbb'), …] by value."""
+    table = gdal.ColorTable()
+    for value, (_, colour) in enumerate(categories):
+        table.SetColorEntry(value, tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5)) + (255,))
+    band.SetColorTable(table)
+    band.SetCategoryNames([name for name, _ in categories])
+
+
+def category_names(path):
+    """The class names of band 1 of a raster ([] when it has none)."""
+    dataset = open_raster(path)
+    band = dataset.GetRasterBand(1)
+    band.GetDescription()  # GDAL 3.6's GeoTIFF driver loads the .aux.xml names only once another property is read
+    return list(band.GetCategoryNames() or [])
 
 
 def write_raster(path, array, grid, driver="GTiff", nodata=None, description=None, stage=None):
