@@ -9,13 +9,14 @@ from .assess_accuracy_algorithm import AssessAccuracyAlgorithm
 from .clear_composite_algorithm import ClearCompositeAlgorithm
 from .extract_pv_plants_algorithm import ExtractPvPlantsAlgorithm
 from .material_flows_algorithm import MaterialFlowsAlgorithm
+from .multisource_stack_algorithm import MultisourceStackAlgorithm
 from .ndpi_algorithm import NdpiAlgorithm
 from .plants_over_time_algorithm import PlantsOverTimeAlgorithm
 from .run_model_algorithm import RunModelAlgorithm
 from .stack_bands_algorithm import StackBandsAlgorithm
 
 ALGORITHMS = (NdpiAlgorithm, ExtractPvPlantsAlgorithm, AssessAccuracyAlgorithm, MaterialFlowsAlgorithm,
-              StackBandsAlgorithm, ClearCompositeAlgorithm, PlantsOverTimeAlgorithm, RunModelAlgorithm)
+              StackBandsAlgorithm, ClearCompositeAlgorithm, PlantsOverTimeAlgorithm, RunModelAlgorithm, MultisourceStackAlgorithm)
 
 
 class FusionPvProvider(QgsProcessingProvider):

@@ -174,8 +174,7 @@ class RunModelAlgorithm(FusionPvAlgorithm):
                 window = (slice(window, window + 1), slice(0, classes.shape[1]))
             classes_writer.write(classes, *window)
             if probability_writer is not None:
-                for band, values in enumerate(probabilities, start=1):
-                    probability_writer.write(values, *window, band=band)
+                probability_writer.write_bands(probabilities, *window)
 
         progress = self.core_progress(feedback, 0, 100)
         if settings.mode == runner.MODE_SEGMENTATION:

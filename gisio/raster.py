@@ -336,6 +336,11 @@ class RasterWriter:
             missing = np.isnan(array) if np.isnan(self.nodata) else array == self.nodata
             self.nodata_pixels[band - 1] += int(np.count_nonzero(missing))
 
+    def write_bands(self, stack, rows=slice(0, None), cols=slice(0, None)):
+        """Write a (bands, rows, cols) ``stack`` into bands 1… at the window's top-left corner."""
+        for band, values in enumerate(stack, start=1):
+            self.write(values, rows, cols, band)
+
     def nodata_shares(self):
         """(band description, share of its pixels written as nodata) for every band."""
         return [(name or "band %d" % number, count / max(self.band_pixels, 1))
