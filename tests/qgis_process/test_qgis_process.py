@@ -40,6 +40,8 @@ def test_list_shows_both_algorithms(qgis):
     assert "fusionpv:stackbands\tBuild Sentinel-2 stack" in listing
     assert "fusionpv:plantsovertime\tPV plants over time" in listing
     assert "fusionpv:clearcomposite\tClear-sky composite" in listing
+    assert "fusionpv:runmodel\tRun ONNX model" in listing
+    assert "fusionpv:multisourcestack\tMulti-source stack (GlobalUrbanMapper input)" in listing
 
 
 def test_help_documents_the_parameters(qgis):
@@ -111,3 +113,20 @@ def test_time_series_to_material_flows(qgis, tmp_path):
     table = ogr.Open(flows["results"]["OUTPUT"])
     inflow = {int(row["year"]): float(row["inflow_m2"]) for row in table.GetLayer(0)}
     assert inflow[2022] == pytest.approx(feature["area_m2"], rel=0.01) and inflow.get(2021, 0) == 0
+
+
+def test_graphical_model_chains_the_shipped_model_into_extract(qgis, tmp_path):
+    """resources/models/model_prior_plants.model3: Run ONNX model (the shipped PV segmenter) → Extract PV plants with
+    the PV probability as candidate prior and the class raster as CONTEXT, on a real chip the model never saw."""
+    plants = str(tmp_path / "plants.gpkg")
+    result = run_json(qgis, os.path.join(ROOT, "resources", "models", "model_prior_plants.model3"),
+                      image=os.path.join(DATA, "S2L2A_2022_clearmedian_152.tif"),
+                      onnx_model=os.path.join(ROOT, "resources", "models", "pv_segmenter.onnx"),
+                      **{"extractpvplants:plants": plants})
+    assert any("Executed 2 algorithms" in line for line in result["log"]["info"])
+    dataset = ogr.Open(plants)
+    rows = [feature.items() for feature in dataset.GetLayer(0)]
+    assert rows and all(row["source"] == "candidate" and row["context_name"] == "PV" for row in rows)
+    reference_dataset = gdal.Open(os.path.join(DATA, "pv_mask_152.tif"))
+    reference = int(reference_dataset.GetRasterBand(1).ReadAsArray().sum())
+    assert 0.7 * reference <= sum(row["pixels"] for row in rows) <= 1.3 * reference
