@@ -1,10 +1,12 @@
 # Fusion PV Mapping: `make demo` and `make test` set up everything they need on Debian 12 / Ubuntu.
 SYSTEM_PYTHON := /usr/bin/python3
 LATEST_VENV := .venv-latest
+ORT_VENV := .venv-qgis-onnxruntime
 PYTEST := $(SYSTEM_PYTHON) -m pytest -q -p no:cacheprovider
 export QT_QPA_PLATFORM := offscreen
 
-.PHONY: all deps demo test test-core test-core-latest test-qgis test-qgis-process package screenshots clean
+.PHONY: all deps demo test test-core test-core-latest test-qgis test-qgis-onnxruntime test-qgis-process package \
+	screenshots clean
 
 all: test
 
@@ -16,19 +18,27 @@ demo: deps
 
 ## Core tests with QGIS's numpy/scipy (OpenCV and scipy back-ends), then with the newest numpy/scipy from PyPI;
 ## algorithms through processing.run (pytest-qgis); end to end through qgis_process.
-test: deps test-core test-core-latest test-qgis test-qgis-process
+test: deps test-core test-core-latest test-qgis test-qgis-onnxruntime test-qgis-process
 
 test-core:
 	$(PYTEST) -p no:qgis tests/core
 
 test-core-latest:
 	@[ -x $(LATEST_VENV)/bin/python ] || python3 -m venv $(LATEST_VENV)
-	$(LATEST_VENV)/bin/python -m pip install -q --upgrade numpy scipy opencv-python-headless pytest
+	$(LATEST_VENV)/bin/python -m pip install -q --upgrade numpy scipy opencv-python-headless onnxruntime pytest
 	$(LATEST_VENV)/bin/python -c "import numpy, scipy; print('numpy', numpy.__version__, 'scipy', scipy.__version__)"
 	$(LATEST_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/core
 
 test-qgis:
 	QGIS_CUSTOM_CONFIG_PATH=$$(mktemp -d) $(PYTEST) tests/qgis
+
+## QGIS's own packages (system site packages) plus onnxruntime, with numpy held at QGIS's version.
+test-qgis-onnxruntime:
+	@[ -x $(ORT_VENV)/bin/python ] || $(SYSTEM_PYTHON) -m venv --system-site-packages $(ORT_VENV)
+	$(SYSTEM_PYTHON) -c "import numpy; print('numpy==' + numpy.__version__)" > $(ORT_VENV)/constraints.txt
+	$(ORT_VENV)/bin/python -m pip install -q -c $(ORT_VENV)/constraints.txt onnxruntime
+	QGIS_CUSTOM_CONFIG_PATH=$$(mktemp -d) $(ORT_VENV)/bin/python -m pytest -q -p no:cacheprovider \
+		tests/qgis/test_run_model_algorithm.py
 
 test-qgis-process:
 	$(PYTEST) -p no:qgis tests/qgis_process
@@ -47,5 +57,5 @@ screenshots: deps
 	--code scripts/desktop_screenshots.py; kill $$XVFB; cat screenshots/log.txt
 
 clean:
-	rm -rf demo_output dist screenshots $(LATEST_VENV)
+	rm -rf demo_output dist screenshots $(LATEST_VENV) $(ORT_VENV)
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -14,6 +14,9 @@ shared ``data`` folder (``s2_scenes/`` and ``pv_polygons/`` are used).
 * Time series (``--series-dates 4,12``): the full tile as several dated stacks (VRTs of the same stack, dates
   spread over 2022, no SCL, so every pixel is clear), through ``fusionpv:plantsovertime`` with PERIOD = Quarter and
   the same priors: memory must stay flat as dates are added (only the windows around priors are read, per period).
+* ONNX model (``--model-rows``, default on): ``fusionpv:runmodel`` with the shipped PV segmenter
+  (``resources/models/pv_segmenter.onnx``, OpenCV DNN and, where installed, ONNX Runtime) on the full tile, class
+  raster and per-class probabilities written: seconds per megapixel and peak memory.
 * With ``--published``, the published code of Zeng et al. 2025 (a checkout, not bundled) runs on the quarter tile
   with the same prior masks, the way its ``fusion.py`` does (whole image as float64), under ``/usr/bin/time -v``.
 """
@@ -190,6 +193,26 @@ def series_row(qgis, work, scene, trusted, candidate, count):
             plants)
 
 
+def model_rows(qgis, work, scene):
+    """Time ``fusionpv:runmodel`` (shipped PV segmenter) on the full tile with each back-end qgis_process has."""
+    rows = []
+    model = os.path.join(ROOT, "resources", "models", "pv_segmenter.onnx")
+    for backend, name in ((1, "OpenCV DNN"), (2, "ONNX Runtime")):
+        outputs = [os.path.join(work, "model_%s_%d.tif" % (kind, backend)) for kind in ("classes", "probabilities")]
+        for path in outputs:
+            if os.path.exists(path):
+                os.remove(path)
+        seconds, peak, completed = timed([qgis.command, "run", "fusionpv:runmodel", "--", "INPUT=" + scene,
+                                          "MODEL=" + model, "BACKEND=%d" % backend, "OUTPUT=" + outputs[0],
+                                          "OUTPUT_PROBABILITIES=" + outputs[1]], env=qgis.env)
+        if completed.returncode != 0:
+            print("runmodel with %s did not run: %s" % (name, completed.stdout[-300:].strip()), file=sys.stderr)
+            continue
+        rows.append(("%d²" % TILE, "runmodel, %s (%.2f s/MP)" % (name, seconds / (TILE * TILE / 1e6)), seconds, peak,
+                     TILE * TILE / 1e6 / seconds, ""))
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data", help="the shared data folder (holding s2_scenes/ and pv_polygons/)")
@@ -199,6 +222,8 @@ def main():
     parser.add_argument("--seed", type=int, default=2025)
     parser.add_argument("--series-dates", default="4,12", help="date counts of the time-series rows ('' = none)")
     parser.add_argument("--only-series", action="store_true", help="run the time-series rows only")
+    parser.add_argument("--model-rows", type=int, default=1, help="1 = time runmodel on the full tile")
+    parser.add_argument("--only-model", action="store_true", help="run the runmodel rows only")
     args = parser.parse_args()
     work = args.work or tempfile.mkdtemp(prefix="fusionpv-scale-")
     os.makedirs(work, exist_ok=True)
@@ -214,7 +239,8 @@ def main():
         print("built the scenes and priors in %s (%.0f s)" % (work, time.time() - started))
     qgis = QgisProcess()
     rows = []
-    for scene, size in () if args.only_series else ((quarter, QUARTER), (full, TILE)):
+    only = args.only_series or args.only_model
+    for scene, size in () if only else ((quarter, QUARTER), (full, TILE)):
         for method, name in ((0, "paper"), (1, "improved")):
             output = os.path.join(work, "plants_%d_%s.gpkg" % (size, name))
             if os.path.exists(output):
@@ -228,8 +254,10 @@ def main():
             plants_dataset = ogr.Open(output)  # held while its layer is used
             plants = plants_dataset.GetLayer(0).GetFeatureCount()
             rows.append(("%d²" % size, name, seconds, peak, size * size / 1e6 / seconds, plants))
-    for count in [int(n) for n in args.series_dates.split(",") if n]:
+    for count in [] if args.only_model else [int(n) for n in args.series_dates.split(",") if n]:
         rows.append(series_row(qgis, work, full, trusted, candidate, count))
+    if args.model_rows:
+        rows.extend(model_rows(qgis, work, full))
     if args.published:
         masks = [os.path.join(work, "quarter_%s.tif" % role) for role in ("trusted", "candidate")]
         for priors, mask in zip((trusted, candidate), masks):

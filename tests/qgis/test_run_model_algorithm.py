@@ -78,6 +78,25 @@ def test_tiles_equal_the_whole_image_network(fusionpv, feedback, virginia_stack,
     assert any("bands 1, 2, 3, 4, 5, 6" in line for line in feedback.infos)  # found by band description
 
 
+def test_auto_backend_takes_onnx_runtime_when_installed(fusionpv, feedback, virginia_stack, tmp_path):
+    """Auto logs ONNX Runtime where onnxruntime imports (make's .venv-qgis-onnxruntime), else OpenCV DNN; the
+    explicit ONNX Runtime back-end gives the OpenCV result within 1e-4."""
+    outputs = {}
+    for backend in (runner.BACKEND_AUTO, runner.BACKEND_OPENCV, runner.BACKEND_ONNXRUNTIME):
+        if backend == runner.BACKEND_ONNXRUNTIME and not runner.backend_available(backend):
+            with pytest.raises(QgsProcessingException, match="BACKEND: ONNX Runtime is not installed"):
+                run("runmodel", {"INPUT": virginia_stack, "MODEL": MODEL, "BACKEND": backend,
+                                 "OUTPUT": str(tmp_path / "never.tif")}, feedback)
+            continue
+        outputs[backend] = str(tmp_path / ("p%d.tif" % backend))
+        run("runmodel", {"INPUT": virginia_stack, "MODEL": MODEL, "BACKEND": backend, "OUTPUT": str(tmp_path / "c.tif"),
+                         "OUTPUT_PROBABILITIES": outputs[backend]}, feedback)
+    expected = "ONNX Runtime" if runner.backend_available(runner.BACKEND_ONNXRUNTIME) else "OpenCV DNN"
+    assert [line for line in feedback.infos if line.startswith("Back-end:")][0].startswith("Back-end: " + expected)
+    found = [read(path)[0] for path in outputs.values()]
+    assert all(np.abs(other - found[0]).max() < 1e-4 for other in found[1:])
+
+
 def test_nodata_input_stays_nodata(fusionpv, feedback, virginia_stack, tmp_path):
     holed = str(tmp_path / "holed.tif")
     gdal.Translate(holed, virginia_stack, noData=0)
