@@ -16,7 +16,8 @@ from .run_model_algorithm import RunModelAlgorithm
 from .stack_bands_algorithm import StackBandsAlgorithm
 
 ALGORITHMS = (NdpiAlgorithm, ExtractPvPlantsAlgorithm, AssessAccuracyAlgorithm, MaterialFlowsAlgorithm,
-              StackBandsAlgorithm, ClearCompositeAlgorithm, PlantsOverTimeAlgorithm, RunModelAlgorithm, MultisourceStackAlgorithm)
+              StackBandsAlgorithm, ClearCompositeAlgorithm, PlantsOverTimeAlgorithm, RunModelAlgorithm,
+              MultisourceStackAlgorithm)
 
 
 class FusionPvProvider(QgsProcessingProvider):

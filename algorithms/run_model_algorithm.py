@@ -1,13 +1,14 @@
 """``fusionpv:runmodel``: run an ONNX model (segmentation or patch classification) over a raster, tile by tile."""
 import numpy as np
 from qgis.core import (QgsProcessingException, QgsProcessingParameterBand, QgsProcessingParameterEnum,
-                       QgsProcessingParameterFile, QgsProcessingParameterNumber, QgsProcessingParameterRasterDestination,
+                       QgsProcessingParameterFile, QgsProcessingParameterNumber,
+                       QgsProcessingParameterRasterDestination,
                        QgsProcessingParameterRasterLayer)
 
 from ..core import model_runner as runner
 from ..core.bands import sentinel2_band_name
 from ..gisio.outputs import classes_on_load, raster_driver
-from ..gisio.raster import BandWindows, RasterGrid, RasterWriter, raster_info
+from ..gisio.raster import BandWindows, RasterGrid, RasterWriter, SmallBlockCache, raster_info
 from .base import FusionPvAlgorithm, Group
 
 
@@ -53,6 +54,9 @@ class RunModelAlgorithm(FusionPvAlgorithm):
     OUTPUT_PROBABILITIES = "OUTPUT_PROBABILITIES"
     MODES = {runner.MODE_SEGMENTATION: "Segmentation (per pixel)", runner.MODE_PATCHES: "Patch classification"}
     DECIMALS = {INPUT_SCALE: 4}
+    #: GDAL block cache while tiles are written: a row of tiles spans two rows of output blocks, which must stay
+    #: cached until complete (else compressed blocks are re-read and re-written).
+    CACHE_MEGABYTES = 256
 
     def help_values(self):
         return dict(class_nodata=runner.CLASS_NODATA, tile=runner.DEFAULT_TILE_SIZE, overlap=runner.DEFAULT_OVERLAP,
@@ -82,7 +86,8 @@ class RunModelAlgorithm(FusionPvAlgorithm):
                 self.OVERLAP, self.tr("Overlap (pixels on each side; −1 = from the model)"),
                 QgsProcessingParameterNumber.Integer, -1, minValue=-1, maxValue=4096),
             QgsProcessingParameterEnum(
-                self.BACKEND, self.tr("Back-end"), [self.tr(runner.BACKEND_NAMES[b]) for b in sorted(runner.BACKEND_NAMES)],
+                self.BACKEND, self.tr("Back-end"),
+                [self.tr(runner.BACKEND_NAMES[b]) for b in sorted(runner.BACKEND_NAMES)],
                 defaultValue=runner.BACKEND_AUTO)])
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Classes")))
         self.addParameter(QgsProcessingParameterRasterDestination(
@@ -142,6 +147,10 @@ class RunModelAlgorithm(FusionPvAlgorithm):
     def band_numbers(self, parameters, context, spec, info):
         """The chosen bands (1-based), or the model's default bands; :class:`ModelError` when there are none."""
         chosen = self.parameterAsInts(parameters, self.BANDS, context) if parameters.get(self.BANDS) else []
+        beyond = [number for number in chosen if not 1 <= number <= len(info.descriptions)]
+        if beyond:
+            raise runner.ModelError("band %d was chosen but the raster has %d band(s)." % (
+                beyond[0], len(info.descriptions)), self.BANDS)
         if chosen:
             return chosen
         numbers = runner.default_band_numbers(info.descriptions, spec, _band_key)
@@ -177,7 +186,10 @@ class RunModelAlgorithm(FusionPvAlgorithm):
                 probability_writer.write_bands(probabilities, *window)
 
         progress = self.core_progress(feedback, 0, 100)
-        if settings.mode == runner.MODE_SEGMENTATION:
-            runner.run_segmentation(source.read, source.shape, backend, settings, write, spec.fixed_size, progress)
-        else:
-            runner.run_patches(source.read, source.shape, backend, settings, write, spec.batch is not None, progress)
+        with SmallBlockCache(self.CACHE_MEGABYTES):
+            if settings.mode == runner.MODE_SEGMENTATION:
+                runner.run_segmentation(source.read, source.shape, backend, settings, write, spec.fixed_size,
+                                        progress)
+            else:
+                runner.run_patches(source.read, source.shape, backend, settings, write, spec.batch is not None,
+                                   progress)

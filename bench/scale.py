@@ -22,6 +22,7 @@ shared ``data`` folder (``s2_scenes/`` and ``pv_polygons/`` are used).
 """
 import argparse
 import datetime
+import glob
 import os
 import re
 import subprocess
@@ -197,14 +198,18 @@ def model_rows(qgis, work, scene):
     """Time ``fusionpv:runmodel`` (shipped PV segmenter) on the full tile with each back-end qgis_process has."""
     rows = []
     model = os.path.join(ROOT, "resources", "models", "pv_segmenter.onnx")
-    for backend, name in ((1, "OpenCV DNN"), (2, "ONNX Runtime")):
+    onnxruntime_env = dict(qgis.env)  # QGIS's Python sees onnxruntime from make's venv, when it was made
+    site = glob.glob(os.path.join(ROOT, ".venv-qgis-onnxruntime", "lib", "python3*", "site-packages"))
+    if site:
+        onnxruntime_env["PYTHONPATH"] = os.pathsep.join(filter(None, [site[0], qgis.env.get("PYTHONPATH")]))
+    for backend, name, env in ((1, "OpenCV DNN", qgis.env), (2, "ONNX Runtime", onnxruntime_env)):
         outputs = [os.path.join(work, "model_%s_%d.tif" % (kind, backend)) for kind in ("classes", "probabilities")]
         for path in outputs:
             if os.path.exists(path):
                 os.remove(path)
         seconds, peak, completed = timed([qgis.command, "run", "fusionpv:runmodel", "--", "INPUT=" + scene,
                                           "MODEL=" + model, "BACKEND=%d" % backend, "OUTPUT=" + outputs[0],
-                                          "OUTPUT_PROBABILITIES=" + outputs[1]], env=qgis.env)
+                                          "OUTPUT_PROBABILITIES=" + outputs[1]], env=env)
         if completed.returncode != 0:
             print("runmodel with %s did not run: %s" % (name, completed.stdout[-300:].strip()), file=sys.stderr)
             continue

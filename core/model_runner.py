@@ -132,7 +132,8 @@ def read_model_spec(path):
     return ModelSpec(
         path, channels, (rows, cols) if rows and cols else None, batch,
         len(model.outputs[0].shape) or None,
-        model.outputs[0].shape[1] if len(model.outputs[0].shape) >= 2 else None, str(_metadata_value(metadata, "model_type") or ""),
+        model.outputs[0].shape[1] if len(model.outputs[0].shape) >= 2 else None,
+        str(_metadata_value(metadata, "model_type") or ""),
         _class_names(_metadata_value(metadata, "class_names")), _positive_int(_metadata_value(metadata, "tiles_size")),
         _metadata_value(metadata, "tiles_overlap") if isinstance(_metadata_value(metadata, "tiles_overlap"),
                                                                   (int, float)) else None,
@@ -345,7 +346,8 @@ def _hsv_hex(hue, saturation, value):
     sector = int(hue * 6) % 6
     fraction = hue * 6 - int(hue * 6)
     p, q, t = value * (1 - saturation), value * (1 - fraction * saturation), value * (1 - (1 - fraction) * saturation)
-    red, green, blue = [(value, t, p), (q, value, p), (p, value, t), (p, q, value), (t, p, value), (value, p, q)][sector]
+    sectors = [(value, t, p), (q, value, p), (p, value, t), (p, q, value), (t, p, value), (value, p, q)]
+    red, green, blue = sectors[sector]
     return "#%02x%02x%02x" % (round(red * 255), round(green * 255), round(blue * 255))
 
 

@@ -46,7 +46,8 @@ def build():
     extract.addParameterSources("TRUSTED_PRIORS", [source_from_input("trusted_priors")])
     extract.addParameterSources("CANDIDATE_PRIORS", [
         QgsProcessingModelChildParameterSource.fromChildOutput("runmodel", "OUTPUT_PROBABILITIES")])
-    extract.addParameterSources("CONTEXT", [QgsProcessingModelChildParameterSource.fromChildOutput("runmodel", "OUTPUT")])
+    extract.addParameterSources("CONTEXT", [
+        QgsProcessingModelChildParameterSource.fromChildOutput("runmodel", "OUTPUT")])
     extract.setPosition(QPointF(350, 340))
     plants = QgsProcessingModelOutput("plants", "PV plants")
     plants.setPosition(QPointF(520, 440))

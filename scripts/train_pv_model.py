@@ -63,8 +63,8 @@ def read_series_dates(path, count):
     dates = [d for d in range(scl.shape[0]) if clear[d].mean() >= 0.95]
     chosen = [dates[i] for i in np.linspace(0, len(dates) - 1, min(count, len(dates))).astype(int)] if dates else []
     bands = {name: gdal.Open('NETCDF:"%s":%s' % (path, name)).ReadAsArray() for name in BANDS}
-    return [(np.stack([bands[name][d] for name in BANDS], axis=-1).astype(np.float32), clear[d] & (bands["B02"][d] < 32767))
-            for d in chosen]
+    return [(np.stack([bands[name][d] for name in BANDS], axis=-1).astype(np.float32),
+             clear[d] & (bands["B02"][d] < 32767)) for d in chosen]
 
 
 def virginia(folder):

@@ -11,7 +11,8 @@ from onnx_reference import evaluate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHIPPED_MODEL = os.path.join(ROOT, "resources", "models", "pv_segmenter.onnx")
-BACKENDS = [pytest.param(runner.BACKEND_OPENCV, id="opencv"), pytest.param(runner.BACKEND_ONNXRUNTIME, id="onnxruntime")]
+BACKENDS = [pytest.param(runner.BACKEND_OPENCV, id="opencv"),
+            pytest.param(runner.BACKEND_ONNXRUNTIME, id="onnxruntime")]
 
 
 @pytest.fixture(scope="module")

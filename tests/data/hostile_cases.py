@@ -16,6 +16,8 @@ from osgeo import gdal, ogr, osr
 from chip_data import AUSTRIA
 from safe_fixture import make_safe
 
+MODEL = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "resources",
+                     "models", "pv_segmenter.onnx")
 SOLARSCOPE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "solarscope", "kamakura_panel_area.csv")
 POLYGONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pv_polygons")
 
@@ -138,6 +140,12 @@ def build_workspace(folder):
     _write_like(join("stack_without_scl.tif"), chip, list(image[:6]),
                 descriptions=["B01", "B02", "B03", "B04", "B05", "B06"])
     gdal.Warp(join("prior_4326.tif"), join("prior.tif"), dstSRS="EPSG:4326")
+    shutil.copy(MODEL, join("model.onnx"))
+    _text(join("garbage.onnx"), "this is not a model\n" * 20)
+    with open(MODEL, "rb") as handle:
+        model = handle.read()
+    with open(join("truncated.onnx"), "wb") as handle:
+        handle.write(model[: len(model) // 3])
 
     _build_products(folder)
     _build_material_inputs(folder, x, y, epsg)
@@ -390,6 +398,45 @@ def _cases():
     add("flows report onto the input", "materialflows", polygons(OUTPUT_REPORT=ws + "plants_years.gpkg"),
         "OUTPUT_REPORT")
     add("flows table and report one file", "materialflows", material(OUTPUT_REPORT=flows), "OUTPUT_REPORT")
+
+    # fusionpv:runmodel
+    classes, probabilities = ws + "out/classes.tif", ws + "out/probabilities.tif"
+    model = lambda **p: dict({"INPUT": s2, "MODEL": ws + "model.onnx", "OUTPUT": classes}, **p)  # noqa: E731
+    add("runmodel ok", "runmodel", model(OUTPUT_PROBABILITIES=probabilities), outputs=[classes, probabilities])
+    for name in ("garbage.onnx", "truncated.onnx", "does_not_exist.onnx", "notes.txt"):
+        add("runmodel MODEL %s" % name, "runmodel", model(MODEL=ws + name), "MODEL")
+    for name in ("garbage.tif", "truncated.tif", "does_not_exist.tif"):
+        add("runmodel INPUT %s" % name, "runmodel", model(INPUT=ws + name), "INPUT")
+    add("runmodel one-band input", "runmodel", model(INPUT=ws + "one_band.tif"), "BANDS")
+    add("runmodel band beyond the bands", "runmodel", model(BANDS=[1, 2, 3, 4, 5, 99]), "BANDS")
+    add("runmodel all nodata", "runmodel", model(INPUT=ws + "all_nodata.tif"), outputs=[classes],
+        warning="nodata")
+    for value in ("0", "nan", "-1"):
+        add("runmodel INPUT_SCALE=%s" % value, "runmodel", model(INPUT_SCALE=value), "INPUT_SCALE")
+    add("runmodel overlap eats the tile", "runmodel", model(TILE_SIZE=8, OVERLAP=4), "OVERLAP")
+    add("runmodel patches on a segmenter", "runmodel", model(MODE=1), "MODE")
+    add("runmodel output is the input", "runmodel", model(OUTPUT=s2), "OUTPUT")
+    add("runmodel both outputs one file", "runmodel", model(OUTPUT_PROBABILITIES=classes), "OUTPUT_PROBABILITIES")
+
+    # fusionpv:multisourcestack
+    stack = ws + "out/stack.tif"
+    multi = lambda **p: dict({"S2_INPUT": s2, "OUTPUT": stack}, **p)  # noqa: E731
+    add("multisource ok, a 4326 raster as DEM and an 11-band S1", "multisourcestack",
+        multi(DEM=ws + "prior_4326.tif", S1_ASCENDING=s2), outputs=[stack])
+    add("multisource S1 of one band", "multisourcestack", multi(S1_DESCENDING=ws + "one_band.tif"),
+        "S1_DESCENDING")
+    add("multisource DEM without CRS", "multisourcestack", multi(DEM=ws + "no_crs.tif"), "DEM")
+    add("multisource S2 without the role bands", "multisourcestack", multi(S2_INPUT=ws + "stack_without_scl.tif"),
+        "S2_INPUT")
+    add("multisource S2 garbage", "multisourcestack", multi(S2_INPUT=ws + "garbage.tif"), "S2_INPUT")
+
+    # the CONTEXT of fusionpv:extractpvplants
+    add("extract CONTEXT in another CRS", "extractpvplants",
+        extract(TRUSTED_PRIORS=[ws + "prior.tif"], CONTEXT=ws + "prior_4326.tif"), outputs=[plants])
+    add("extract CONTEXT without CRS", "extractpvplants",
+        extract(TRUSTED_PRIORS=[ws + "prior.tif"], CONTEXT=ws + "no_crs.tif"), "CONTEXT")
+    add("extract CONTEXT garbage", "extractpvplants",
+        extract(TRUSTED_PRIORS=[ws + "prior.tif"], CONTEXT=ws + "garbage.tif"), "CONTEXT")
     return cases
 
 

@@ -58,7 +58,9 @@ def model(nodes, input_shape, output_shape, weights=None, metadata=None, opset=1
     """ModelProto bytes: one input ``input`` and one output ``output`` (shapes with ints or names)."""
     graph = (b"".join(_bytes_field(1, n) for n in nodes) + _bytes_field(2, "test")
              + b"".join(_bytes_field(5, _tensor(k, v)) for k, v in (weights or {}).items())
-             + _bytes_field(11, _value_info("input", input_shape)) + _bytes_field(12, _value_info("output", output_shape)))
+             + _bytes_field(11, _value_info("input", input_shape))
+             + _bytes_field(12, _value_info("output", output_shape)))
     props = b"".join(_bytes_field(14, _bytes_field(1, k) + _bytes_field(2, json.dumps(v)))
                      for k, v in (metadata or {}).items())
-    return _int_field(1, 7) + _bytes_field(7, graph) + _bytes_field(8, _bytes_field(1, "") + _int_field(2, opset)) + props
+    opset_import = _bytes_field(8, _bytes_field(1, "") + _int_field(2, opset))
+    return _int_field(1, 7) + _bytes_field(7, graph) + opset_import + props

@@ -122,7 +122,8 @@ def test_lcz_patch_classifier_gives_one_class_per_patch(fusionpv, feedback, virg
     weight = np.random.default_rng(11).normal(size=(17, 6, 1, 1)).astype(np.float32)
     model = tmp_path / "lcz.onnx"
     model.write_bytes(build_model(
-        [node("GlobalAveragePool", ["input"], ["pooled"]), node("Conv", ["pooled", "w"], ["logits"], kernel_shape=[1, 1]),
+        [node("GlobalAveragePool", ["input"], ["pooled"]),
+         node("Conv", ["pooled", "w"], ["logits"], kernel_shape=[1, 1]),
          node("Flatten", ["logits"], ["flat"], axis=1), node("Softmax", ["flat"], ["output"], axis=1)],
         ["batch", 6, 32, 32], ["batch", 17], {"w": weight},
         {"model_type": "Recognition", "standardization_mean": [0.1], "standardization_std": [0.05]}))
