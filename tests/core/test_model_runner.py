@@ -6,6 +6,7 @@ import pytest
 
 from fusion_pv_mapping.core import model_runner as runner
 from fusion_pv_mapping.core.onnx_model import read_onnx
+from fusion_pv_mapping.core.progress import Cancelled, Progress
 from onnx_builder import model as build_model, node
 from onnx_reference import evaluate
 
@@ -199,3 +200,15 @@ def test_fixed_size_segmentation_runs_at_that_size(tmp_path, virginia):
     model.nodes[0].outputs = ["output"]
     expected = evaluate(model, runner.standardised(virginia, valid, settings))[0]
     assert np.abs(output - expected).max() < 1e-3
+
+
+def test_cancel_stops_between_tiles(virginia):
+    backend = backend_or_skip(runner.BACKEND_OPENCV, SHIPPED_MODEL)
+    settings = runner.run_settings(runner.read_model_spec(SHIPPED_MODEL), 6, tile_size=24, overlap=4)
+    written = []
+    progress = Progress(is_cancelled=lambda: len(written) >= 2)
+    with pytest.raises(Cancelled):
+        runner.run_segmentation(lambda r, c: (virginia[:, r, c], np.ones(virginia.shape[1:], bool)[r, c]),
+                                virginia.shape[1:], backend, settings, lambda *args: written.append(args[0]),
+                                progress=progress)
+    assert len(written) == 2 < len(runner.segmentation_tiles(virginia.shape[1:], 24, 4))
