@@ -27,6 +27,7 @@ from ..gisio.tables import add_to_sink
 from ..gisio.priors import prior_mask
 from ..gisio.sentinel2 import BAND_PARAMETERS, open_sentinel2
 from ..gisio.time_series import netcdf_series, stacks_series
+from ..gisio.vector import gdal_wkt
 
 #: The README, which documents each algorithm under a heading of its id (the dialog's Help button opens it).
 README = os.path.join(os.path.dirname(RESOURCES), "README.md")
@@ -256,6 +257,17 @@ class FusionPvAlgorithm(QgsProcessingAlgorithm):
     def report_path(self, parameters, context):
         """The OUTPUT_REPORT file (checked with every destination before the run), or "" when none is wanted."""
         return self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context)
+
+    def optional_raster_file(self, parameters, name, context):
+        """(path, CRS as WKT) of the optional raster layer parameter ``name``, or None when it is not given; a
+        layer that is not a GDAL file with a CRS is refused naming ``name``."""
+        layer = self.parameterAsRasterLayer(parameters, name, context)
+        if layer is None:
+            return None
+        if layer.providerType() != "gdal" or not layer.crs().isValid():
+            raise QgsProcessingException(self.tr("%s: '%s' must be a raster file that GDAL reads, with a coordinate "
+                                                 "reference system.") % (name, layer.name()))
+        return layer.source(), gdal_wkt(layer.crs())
 
     @staticmethod
     def check_cancelled(feedback):

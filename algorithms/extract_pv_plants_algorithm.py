@@ -117,11 +117,5 @@ class ExtractPvPlantsAlgorithm(PlantMapping, Sentinel2Algorithm):
 
     def plant_context(self, parameters, context, grid):
         """The CONTEXT class raster on the image grid, or None when none is given."""
-        layer = self.parameterAsRasterLayer(parameters, self.CONTEXT, context)
-        if layer is None:
-            return None
-        if layer.providerType() != "gdal" or not layer.crs().isValid():
-            raise QgsProcessingException(self.tr(
-                "CONTEXT: '%s' must be a raster file that GDAL reads, with a coordinate reference system.")
-                % layer.name())
-        return PlantContext(layer, grid)
+        given = self.optional_raster_file(parameters, self.CONTEXT, context)
+        return PlantContext(*given, grid) if given else None

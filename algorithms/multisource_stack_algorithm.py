@@ -2,15 +2,15 @@
 import tempfile
 
 import numpy as np
-from qgis.core import QgsProcessingException, QgsProcessingParameterRasterDestination, QgsProcessingParameterRasterLayer
+from qgis.core import QgsProcessingException, QgsProcessingParameterRasterDestination, \
+    QgsProcessingParameterRasterLayer
 
 from ..core import multisource
 from ..core.bands import ROLES
 from ..core.windows import block_grid, read_shape
-from ..gisio.multisource import on_grid, s1_band_numbers, slope_and_aspect
+from ..gisio.multisource import s1_on_grid, slope_and_aspect
 from ..gisio.outputs import raster_driver
 from ..gisio.raster import RasterReadError, RasterWriter
-from ..gisio.vector import gdal_wkt
 from .base import Group, Sentinel2Algorithm
 
 
@@ -49,31 +49,21 @@ class MultisourceStackAlgorithm(Sentinel2Algorithm):
             self.addParameter(QgsProcessingParameterRasterLayer(name, self.tr(label), optional=True))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Multi-source stack")))
 
-    def optional_raster(self, parameters, context, name):
-        """(path, CRS as WKT) of an optional raster input, or None."""
-        layer = self.parameterAsRasterLayer(parameters, name, context)
-        if layer is None:
-            return None
-        if layer.providerType() != "gdal" or not layer.crs().isValid():
-            raise QgsProcessingException(self.tr("%s: '%s' must be a raster file that GDAL reads, with a coordinate "
-                                                 "reference system.") % (name, layer.name()))
-        return layer.source(), gdal_wkt(layer.crs())
-
     def compute(self, parameters, context, feedback):
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         sentinel2 = self.read_sentinel2(parameters, context, feedback)
         grid, bands = sentinel2.grid, sentinel2.bands
         passes = {}
         for name in (self.S1_ASCENDING, self.S1_DESCENDING):
-            given = self.optional_raster(parameters, context, name)
+            given = self.optional_raster_file(parameters, name, context)
             if given is None:
                 feedback.pushInfo(self.tr("%s: not given, its channels are 0.") % name)
                 continue
             try:
-                passes[name] = (on_grid(given[0], grid, given[1]), s1_band_numbers(given[0]))
+                passes[name] = s1_on_grid(given[0], grid, given[1])
             except RasterReadError as error:
                 raise QgsProcessingException("%s: %s" % (name, error))
-        dem = self.optional_raster(parameters, context, self.DEM)
+        dem = self.optional_raster_file(parameters, self.DEM, context)
         with tempfile.TemporaryDirectory() as folder:
             terrain = None
             if dem is not None:

@@ -1,8 +1,7 @@
 """Context of each plant from a class raster (a GUM urban map, an LCZ map, ESA WorldCover, WSF…): the class under
 most of the plant, its share, and its name when the raster names its classes."""
 from ..core.plants import majority_class
-from .raster import category_names, warped_classes
-from .vector import gdal_wkt
+from .raster import category_names, on_grid
 
 #: Fields added to the plant layer when a CONTEXT raster is given.
 CONTEXT_FIELDS = (("context_class", "int"), ("context_name", "string", 64), ("context_share", "double"))
@@ -11,10 +10,9 @@ CONTEXT_FIELDS = (("context_class", "int"), ("context_name", "string", 64), ("co
 class PlantContext:
     """The context raster (band 1) on the image grid (nearest neighbour), read plant window by plant window."""
 
-    def __init__(self, layer, grid):
-        self.path = layer.source()
-        self.names = category_names(self.path)
-        self.dataset = warped_classes(self.path, grid, gdal_wkt(layer.crs()))
+    def __init__(self, path, crs_wkt, grid):
+        self.names = category_names(path)
+        self.dataset = on_grid(path, grid, crs_wkt)
 
     def of_plant(self, window, plant_pixels):
         """[class, name, share] of the pixels ``plant_pixels`` (bool, in ``window``); NULLs when none is classed."""

@@ -4,7 +4,7 @@ import os
 
 from osgeo import gdal
 
-from .raster import RasterReadError, open_raster, raster_info
+from .raster import RasterReadError, on_grid, raster_info
 
 
 def s1_band_numbers(path):
@@ -17,21 +17,17 @@ def s1_band_numbers(path):
     return 1, 2
 
 
-def on_grid(path, grid, crs_wkt, resampling="bilinear"):
-    """A virtual float32 dataset of every band of the raster at ``path`` (CRS ``crs_wkt``) on ``grid``, NaN where
-    the raster is nodata or does not reach."""
-    source = open_raster(path)
-    nodata = source.GetRasterBand(1).GetNoDataValue()
-    options = gdal.WarpOptions(format="VRT", outputBounds=grid.bounds, width=grid.width, height=grid.height,
-                               dstSRS=grid.crs_wkt, srcSRS=crs_wkt or None, resampleAlg=resampling,
-                               srcNodata=nodata, dstNodata=float("nan"), outputType=gdal.GDT_Float32)
-    return gdal.Warp("", source, options=options)
+def s1_on_grid(path, grid, crs_wkt):
+    """(dataset, (VV, VH) band numbers) of a Sentinel-1 σ⁰ raster resampled bilinearly onto ``grid`` (NaN where
+    nodata or outside it)."""
+    return on_grid(path, grid, crs_wkt, "bilinear", gdal.GDT_Float32), s1_band_numbers(path)
 
 
 def slope_and_aspect(dem_path, crs_wkt, grid, folder):
     """(slope, aspect) datasets in degrees on ``grid`` (a metric grid): the DEM resampled bilinearly onto it, then
     GDAL's DEM processing (edges computed, aspect 0 on flat ground). Files are written in ``folder``."""
-    dem = gdal.Warp(os.path.join(folder, "dem.tif"), on_grid(dem_path, grid, crs_wkt), format="GTiff")
+    dem = gdal.Warp(os.path.join(folder, "dem.tif"), on_grid(dem_path, grid, crs_wkt, "bilinear", gdal.GDT_Float32),
+                    format="GTiff")
     dem.GetRasterBand(1).SetNoDataValue(float("nan"))
     dem.FlushCache()
     slope = gdal.DEMProcessing(os.path.join(folder, "slope.tif"), dem, "slope", computeEdges=True,

@@ -247,15 +247,15 @@ def warped_band(path, grid, resampling, source_nodata):
     return gdal.Warp("", open_raster(path), options=options)
 
 
-def warped_classes(path, grid, source_crs_wkt=None):
-    """Band 1 of a class raster on ``grid`` by nearest neighbour, as a virtual float64 dataset that is NaN where
-    the raster is nodata or does not reach; ``source_crs_wkt`` overrides the raster's own CRS."""
+def on_grid(path, grid, crs_wkt=None, resampling="near", data_type=gdal.GDT_Float64):
+    """A virtual dataset of every band of the raster at ``path`` on ``grid``, resampled with ``resampling``, as
+    ``data_type`` that is NaN where the raster is nodata or does not reach; ``crs_wkt`` overrides the raster's own
+    CRS (as QGIS knows it)."""
     source = open_raster(path)
     nodata = source.GetRasterBand(1).GetNoDataValue()
     options = gdal.WarpOptions(format="VRT", outputBounds=grid.bounds, width=grid.width, height=grid.height,
-                               dstSRS=grid.crs_wkt, srcSRS=source_crs_wkt or None, resampleAlg="near",
-                               srcNodata=nodata, dstNodata=float("nan"),
-                               outputType=gdal.GDT_Float64)
+                               dstSRS=grid.crs_wkt, srcSRS=crs_wkt or None, resampleAlg=resampling,
+                               srcNodata=nodata, dstNodata=float("nan"), outputType=data_type)
     return gdal.Warp("", source, options=options)
 
 
