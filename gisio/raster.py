@@ -149,14 +149,18 @@ class GdalBands(BandSource):
 
     def read(self, rows, cols):
         """DN arrays keyed by role for the window (rows, cols) given as slices."""
-        try:
-            stack = self.dataset.ReadAsArray(int(cols.start), int(rows.start), int(cols.stop - cols.start),
-                                             int(rows.stop - rows.start), band_list=self.band_list)
-        except RuntimeError as error:
-            raise RasterReadError("GDAL cannot read %s: %s" % (self.path, error)) from error
-        if stack.ndim == 2:
-            stack = stack[None]
-        return dict(zip(self.roles, stack))
+        return dict(zip(self.roles, read_bands(self.dataset, self.path, self.band_list, rows, cols)))
+
+
+def read_bands(dataset, path, band_list, rows, cols):
+    """Bands ``band_list`` (1-based) of an open dataset for the window (rows, cols) given as slices: a (bands,
+    rows, cols) array; :class:`RasterReadError` naming ``path`` when GDAL cannot read it."""
+    try:
+        stack = dataset.ReadAsArray(int(cols.start), int(rows.start), int(cols.stop - cols.start),
+                                    int(rows.stop - rows.start), band_list=band_list)
+    except RuntimeError as error:
+        raise RasterReadError("GDAL cannot read %s: %s" % (path, error)) from error
+    return stack[None] if stack.ndim == 2 else stack
 
 
 class BandWindows:
@@ -171,12 +175,7 @@ class BandWindows:
 
     def read(self, rows, cols):
         """(values, valid) of the window (rows, cols) given as slices."""
-        try:
-            stack = self.dataset.ReadAsArray(int(cols.start), int(rows.start), int(cols.stop - cols.start),
-                                             int(rows.stop - rows.start), band_list=self.band_numbers)
-        except RuntimeError as error:
-            raise RasterReadError("GDAL cannot read %s: %s" % (self.path, error)) from error
-        values = np.asarray(stack, np.float32).reshape((len(self.band_numbers),) + stack.shape[-2:])
+        values = read_bands(self.dataset, self.path, self.band_numbers, rows, cols).astype(np.float32)
         valid = np.isfinite(values).all(axis=0)
         for band, nodata in zip(values, self.nodata):
             if nodata is not None:
