@@ -7,7 +7,7 @@ from ..core.extract import DEFAULT_METHOD, METHOD_IMPROVED, METHOD_PAPER, NoVali
 from ..gisio.context import PlantContext
 from ..gisio.outputs import raster_driver, style_on_load
 from ..gisio.plant_layer import plant_features, plant_fields
-from ..gisio.raster import SmallBlockCache, write_raster
+from ..gisio.raster import PV_PROBABILITY, SmallBlockCache, write_raster
 from .base import Group, PlantMapping, Sentinel2Algorithm
 
 
@@ -21,7 +21,8 @@ class ExtractPvPlantsAlgorithm(PlantMapping, Sentinel2Algorithm):
         "Sentinel-2 image. <b>Trusted priors</b> (OSM, ChinaPV, GlobalPV…) are refined; <b>candidate priors</b> "
         "(TZ-SAM…) are confirmed or rejected on the pixels not already in a trusted prior. Give at least one of "
         "the two. Priors are polygon layers (rasterised with the pixel-centre rule) or raster masks (non-zero = "
-        "PV, resampled nearest), in any CRS.</p>"
+        "PV, resampled nearest), in any CRS. A floating-point raster is a PV probability: PV from {pv_probability:g} "
+        "up, read from its band described PV when it has one (the probability output of Run ONNX model).</p>"
         "<p><b>Improved</b> (default, Fusion PV Mapping's method): plant by plant, the prior's core is compared "
         "with a ring of surroundings. A regularised Fisher discriminant of the six reflectances estimates each "
         "pixel's PV fraction; outer layers of the outline whose median fraction is below {peel_fraction:g} are "
@@ -62,7 +63,8 @@ class ExtractPvPlantsAlgorithm(PlantMapping, Sentinel2Algorithm):
             min_signals=improved.MIN_PV_SIGNALS, min_auc=improved.MIN_NDPI_AUC, nir_drop=100 * improved.MIN_NIR_DROP,
             blue_rise=improved.MIN_BLUE_RISE, soil_ratio=improved.MAX_RED_BLUE_RATIO, bins=paper.HISTOGRAM_BINS,
             low=paper.HISTOGRAM_RANGE[0], high=paper.HISTOGRAM_RANGE[1], keep_ratio=100 * paper.TRUSTED_KEEP_RATIO,
-            candidate_peak=paper.CANDIDATE_MIN_PEAK_NDPI, peel_percent=100 * improved.PEEL_FRACTION)
+            candidate_peak=paper.CANDIDATE_MIN_PEAK_NDPI, peel_percent=100 * improved.PEEL_FRACTION,
+            pv_probability=PV_PROBABILITY)
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API name)
         self.add_sentinel2_parameters()

@@ -126,22 +126,21 @@ def read_model_spec(path):
         raise ModelError("the model must have one input of shape (batch, channels, rows, cols); it has %s." % ", ".join(
             "%s %s" % (tensor.name, _shape_text(tensor.shape)) for tensor in model.inputs))
     batch, channels, rows, cols = model.inputs[0].shape
-    metadata = model.metadata
-    resolution_cm = _metadata_value(metadata, "resolution")
-    band_names = _metadata_value(metadata, "band_names")
+    output_shape = model.outputs[0].shape
+    meta = {key: _metadata_value(model.metadata, key) for key in (
+        "model_type", "class_names", "resolution", "tiles_size", "tiles_overlap", "standardization_mean",
+        "standardization_std", "band_names")}
+    is_number = lambda value: isinstance(value, (int, float))  # noqa: E731
     return ModelSpec(
         path, channels, (rows, cols) if rows and cols else None, batch,
-        len(model.outputs[0].shape) or None,
-        model.outputs[0].shape[1] if len(model.outputs[0].shape) >= 2 else None,
-        str(_metadata_value(metadata, "model_type") or ""),
-        _class_names(_metadata_value(metadata, "class_names")), _positive_int(_metadata_value(metadata, "tiles_size")),
-        _metadata_value(metadata, "tiles_overlap") if isinstance(_metadata_value(metadata, "tiles_overlap"),
-                                                                  (int, float)) else None,
-        _numbers(_metadata_value(metadata, "standardization_mean")),
-        _numbers(_metadata_value(metadata, "standardization_std")),
-        [str(name) for name in band_names] if isinstance(band_names, list) else None,
-        resolution_cm / 100.0 if isinstance(resolution_cm, (int, float)) and resolution_cm > 0 else None,
-        model.description)
+        output_rank=len(output_shape) or None, output_classes=output_shape[1] if len(output_shape) >= 2 else None,
+        model_type=str(meta["model_type"] or ""), class_names=_class_names(meta["class_names"]),
+        tile_size=_positive_int(meta["tiles_size"]),
+        overlap_percent=meta["tiles_overlap"] if is_number(meta["tiles_overlap"]) else None,
+        mean=_numbers(meta["standardization_mean"]), std=_numbers(meta["standardization_std"]),
+        band_names=[str(name) for name in meta["band_names"]] if isinstance(meta["band_names"], list) else None,
+        resolution_m=meta["resolution"] / 100.0 if is_number(meta["resolution"]) and meta["resolution"] > 0 else None,
+        description=model.description)
 
 
 def _shape_text(shape):
@@ -199,12 +198,12 @@ _BACKENDS = {BACKEND_OPENCV: ("cv2", OpenCvBackend), BACKEND_ONNXRUNTIME: ("onnx
 
 def backend_available(choice):
     """Can the back-end ``choice`` be imported here?"""
-    module = _BACKENDS[choice][0]
+    name = _BACKENDS[choice][0]
     try:
-        __import__(module)
+        module = __import__(name)
     except ImportError:
         return False
-    return module != "cv2" or hasattr(__import__(module), "dnn")
+    return name != "cv2" or hasattr(module, "dnn")
 
 
 def open_backend(path, choice=BACKEND_AUTO):
