@@ -12,7 +12,8 @@ from ..gisio.priors import raster_layer_mask
 from ..gisio.raster import RasterGrid, raster_info, window_grid
 from ..gisio.reports import accuracy_report
 from ..gisio.tables import add_to_sink, make_feature, make_fields
-from ..gisio.vector import gdal_wkt, polygonize_mask, polygons_on_grid, rasterize_labels
+from ..gisio.shapes import polygonize_mask, rasterize_labels
+from ..gisio.vector import gdal_wkt, polygons_on_grid
 from .base import FusionPvAlgorithm, Group
 
 #: Largest comparison grid, in pixels (an int32 label raster per map).

@@ -24,7 +24,7 @@ from ..gisio.messages import CANCELLED, tr
 from ..gisio.outputs import (RESOURCES, StagedOutputs, check_writable, file_destination, raster_driver,
                               same_file, style_on_load)
 from ..gisio.tables import add_to_sink
-from ..gisio.priors import prior_mask
+from ..gisio.priors import prior_mask, prior_source
 from ..gisio.sentinel2 import BAND_PARAMETERS, open_sentinel2
 from ..gisio.time_series import netcdf_series, stacks_series
 from ..gisio.vector import gdal_wkt
@@ -421,6 +421,13 @@ class PlantMapping:
         """(trusted, candidate) bool masks on the grid of ``image`` of the layers :meth:`prior_layers` gave."""
         feedback.setProgressText(self.tr("Placing the PV priors on the image grid"))
         return tuple(prior_mask(role_layers, parameter, image, context, feedback)
+                     for role_layers, parameter in zip(layers, (self.TRUSTED_PRIORS, self.CANDIDATE_PRIORS)))
+
+    def prior_sources(self, layers, image, context, feedback):
+        """(trusted, candidate) prior pieces (``core.groups.PriorSource``) on the grid of ``image`` of the layers
+        :meth:`prior_layers` gave: polygons are burnt later, only around themselves."""
+        feedback.setProgressText(self.tr("Placing the PV priors on the image grid"))
+        return tuple(prior_source(role_layers, parameter, image, context, feedback)
                      for role_layers, parameter in zip(layers, (self.TRUSTED_PRIORS, self.CANDIDATE_PRIORS)))
 
     def write_plants(self, parameters, context, fields, features, crs):

@@ -7,7 +7,7 @@ from ..core.extract import DEFAULT_METHOD, METHOD_IMPROVED, METHOD_PAPER, NoVali
 from ..gisio.context import PlantContext
 from ..gisio.outputs import raster_driver, style_on_load
 from ..gisio.plant_layer import plant_features, plant_fields
-from ..gisio.raster import PV_PROBABILITY, SmallBlockCache, write_raster
+from ..gisio.raster import PV_PROBABILITY, SmallBlockCache, write_windows_mask
 from .base import Group, PlantMapping, Sentinel2Algorithm
 
 
@@ -87,7 +87,7 @@ class ExtractPvPlantsAlgorithm(PlantMapping, Sentinel2Algorithm):
         sentinel2 = self.read_sentinel2(parameters, context, feedback)
         plant_context = self.plant_context(parameters, context, sentinel2.grid)
         feedback.setProgress(10)
-        trusted, candidate = self.prior_masks(layers, sentinel2, context, feedback)
+        trusted, candidate = self.prior_sources(layers, sentinel2, context, feedback)
         feedback.setProgress(20)
         try:
             with SmallBlockCache():
@@ -97,7 +97,11 @@ class ExtractPvPlantsAlgorithm(PlantMapping, Sentinel2Algorithm):
                     progress=self.core_progress(feedback, 20, 80))
         except NoValidPixels as error:
             raise QgsProcessingException(self.tr("INPUT: %s Check the band choice, SCALE and OFFSET.") % error)
-        for line in plant_map.fusion.decisions:
+        for parameter, pixels in zip((self.TRUSTED_PRIORS, self.CANDIDATE_PRIORS), plant_map.prior_pixels):
+            if pixels:
+                feedback.pushInfo(self.tr("%s: the priors cover %d image pixel(s).") % (parameter, pixels))
+        feedback.pushInfo(self.tr("%d prior group(s) decided, each in its own window.") % plant_map.groups)
+        for line in plant_map.decisions:
             feedback.pushInfo(line)
 
         feedback.setProgressText(self.tr("Building plant polygons"))
@@ -107,8 +111,9 @@ class ExtractPvPlantsAlgorithm(PlantMapping, Sentinel2Algorithm):
         feedback.setProgress(95)
         results = {}
         if mask_path:
-            write_raster(mask_path, plant_map.fusion.mask.astype("uint8"), sentinel2.grid,
-                         raster_driver(self.OUTPUT_MASK, mask_path), description="PV mask (1 = PV)", stage=self.stage)
+            write_windows_mask(mask_path, plant_map.windows, plant_map.masks, sentinel2.grid,
+                               raster_driver(self.OUTPUT_MASK, mask_path), description="PV mask (1 = PV)",
+                               stage=self.stage)
             style_on_load(context, mask_path, "pv_mask.qml")
             results[self.OUTPUT_MASK] = mask_path
         results[self.OUTPUT] = self.write_plants(parameters, context, plant_fields(plant_context), features,

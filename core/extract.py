@@ -1,19 +1,24 @@
-"""Extract PV plants from a Sentinel-2 band source and prior masks: the whole pipeline, window by window.
+"""Extract PV plants from a Sentinel-2 band source and priors: the whole pipeline, window by window.
 
-inputs (a band source and bool prior masks) → fusion (:mod:`.paper` or :mod:`.improved`) → plants (:mod:`.plants`).
+:func:`extract_pv_plants`: priors (:mod:`.groups`) → each prior group decided in its window (:mod:`.improved`, or
+:mod:`.paper` with one threshold per role) → plants (:mod:`.plants`). :func:`fuse` is the same fusion on whole
+prior masks, kept as the whole-image reference the tests and benchmarks compare with.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import ndimage
 
 from .bandsource import band_source
-from .fusion import DEFAULT_MIN_AREA_PIXELS, FusionResult, normalise_priors
-from .improved import improved_fusion
-from .paper import paper_fusion_sparse
+from .components import label_plants
+from .fusion import DEFAULT_MIN_AREA_PIXELS, SOURCE_CANDIDATE, SOURCE_TRUSTED, normalise_priors
+from .groups import group_priors, prior_source
+from .improved import component_decisions, decide_component, improved_fusion, prior_components
+from .paper import PriorResult, confirm_candidate_values, paper_fusion_sparse, refine_trusted_values, role_decisions
 from .parallel import ThreadBands, map_in_threads
-from .plants import describe_plants
+from .plants import plant_attributes
 from .progress import NO_PROGRESS
-from .windows import flat_indices, occupied_windows, read_shape
+from .windows import flat_indices, group_windows, occupied_windows, read_shape, sub_window
 
 METHOD_PAPER = 0
 METHOD_IMPROVED = 1
@@ -23,17 +28,6 @@ DEFAULT_METHOD = METHOD_IMPROVED
 
 class NoValidPixels(ValueError):
     """The image has no valid pixel where the priors are."""
-
-
-@dataclass
-class PlantMap:
-    """Result of :func:`extract_pv_plants`: plant labels (int32, 0 = none), plant attributes, the window of each
-    plant (slices), and the fusion detail."""
-    labels: np.ndarray
-    plants: list
-    windows: list
-    fusion: FusionResult
-    method: str
 
 
 def gather_prior_ndpi(bands, masks, progress=NO_PROGRESS):
@@ -89,11 +83,193 @@ def fuse(bands, trusted=None, candidate=None, *, method=DEFAULT_METHOD, min_area
     return fusion
 
 
+@dataclass
+class PlantMap:
+    """Result of :func:`extract_pv_plants` on a raster of ``shape``: the plants (``plant_id`` 1…n in raster order
+    of their first pixel), each with its window (rows, cols slices) and its bool mask in that window; how the
+    method decided (one line each, for the log), how many prior groups were decided, and the component results of
+    the improved method."""
+    shape: tuple
+    plants: list
+    windows: list
+    masks: list
+    decisions: list
+    method: str
+    groups: int = 0
+    components: list = field(default_factory=list)
+    #: Pixels of the decided groups in a trusted prior, and in a candidate prior but no trusted one.
+    prior_pixels: tuple = (0, 0)
+
+    def mask(self):
+        """The PV mask (bool) of the whole raster, for small rasters."""
+        mask = np.zeros(self.shape, bool)
+        for window, local in zip(self.windows, self.masks):
+            mask[window] |= local
+        return mask
+
+
+def _local(window):
+    """The window (rows, cols slices) of an array as seen from its own top-left corner."""
+    return slice(0, window[0].stop - window[0].start), slice(0, window[1].stop - window[1].start)
+
+
+def _shifted(inner, outer):
+    """Window ``inner`` (relative to window ``outer``) in the raster's coordinates."""
+    return (slice(inner[0].start + outer[0].start, inner[0].stop + outer[0].start),
+            slice(inner[1].start + outer[1].start, inner[1].stop + outer[1].start))
+
+
+def group_plants(window, source, group, threshold_by_group, confidence_by_group, refined_by_group, min_area):
+    """Plants of one group window: the 8-connected components of the kept pixels (``source`` > 0) of more than
+    ``min_area`` pixels, as [(first pixel (row, col) in the raster, Plant, plant window, plant mask), …];
+    ``group`` gives the group id of each kept pixel for :func:`~.plants.plant_attributes`."""
+    labels, _ = label_plants(source > 0, min_area)
+    plants = []
+    for label, found in enumerate(ndimage.find_objects(labels), start=1):
+        if found is None:
+            continue
+        local = labels[found] == label
+        plant_window = _shifted(found, window)
+        first = np.argmax(local)  # row-major: the plant's first pixel
+        key = (plant_window[0].start + first // local.shape[1], plant_window[1].start + first % local.shape[1])
+        plants.append((key, plant_attributes(0, source[found][local], group[found][local], threshold_by_group,
+                                             confidence_by_group, refined_by_group), plant_window, local))
+    return plants
+
+
+def improved_group(bands, dn, trusted, candidate, window, min_area):
+    """The improved method on one prior group: its window's DN arrays ``dn`` and normalised bool prior masks.
+    Returns (plants as :func:`group_plants` gives them, component results)."""
+    source = np.zeros(trusted.shape, np.uint8)
+    group = np.zeros(trusted.shape, np.int32)
+    in_prior = trusted | candidate
+    results = []
+    for part, component, is_candidate in prior_components(trusted, candidate, trusted.shape):
+        result = decide_component(bands, sub_window(dn, _local(window), part), component, in_prior[part],
+                                  is_candidate)
+        if result is None:
+            continue
+        results.append(result)
+        source[part][result.kept] = SOURCE_CANDIDATE if is_candidate else SOURCE_TRUSTED
+        group[part][result.kept] = len(results)
+    nan = [float("nan")]
+    plants = group_plants(window, source, group, np.array(nan + [r.threshold for r in results]),
+                          np.array(nan + [r.confidence for r in results]),
+                          np.array([False] + [r.refined for r in results]), min_area)
+    return plants, results
+
+
+def prior_ndpi(bands, dn, trusted, candidate, window, width):
+    """NDPI (NaN = invalid) at the prior pixels of one group window, per role: [(flat indices in the raster of
+    ``width`` columns, values), (…)], and the number of valid pixels in the window."""
+    index, valid = bands.ndpi(dn)
+    return [(flat_indices(window, mask, width), index[mask]) for mask in (trusted, candidate)], \
+        int(np.count_nonzero(valid))
+
+
+def paper_decisions(gathered):
+    """The paper method's choice for each role from the NDPI at all prior pixels of the groups, taken in raster
+    order as the whole-image method takes them: (kept flags per group and role, PriorResults, trusted kept
+    whole)."""
+    kept_by_role, results = [], []
+    for role, decide in ((0, refine_trusted_values), (1, confirm_candidate_values)):
+        flat = np.concatenate([g[role][0] for g in gathered]) if gathered else np.zeros(0, np.int64)
+        values = np.concatenate([g[role][1] for g in gathered]) if gathered else np.zeros(0)
+        order = np.argsort(flat, kind="stable")
+        outcome = decide(values[order])
+        kept = np.empty(values.size, bool)
+        kept[order] = outcome[0]
+        kept_by_role.append(np.split(kept, np.cumsum([g[role][0].size for g in gathered])[:-1]))
+        results.append(PriorResult(None, outcome[1], int(values.size), bool(outcome[2]) if role == 0 else False))
+    return list(zip(*kept_by_role)), results
+
+
+def paper_group_plants(window, shape, gathered, kept, choices, min_area, width):
+    """Plants of one group window once the paper method chose its thresholds (see :func:`group_plants`)."""
+    source = np.zeros(shape, np.uint8)
+    for (flat, _), role_kept, code in zip(gathered, kept, (SOURCE_TRUSTED, SOURCE_CANDIDATE)):
+        rows, cols = np.divmod(flat[role_kept], width)
+        source[rows - window[0].start, cols - window[1].start] = code
+    nan = float("nan")
+    thresholds = np.array([nan] + [nan if r.choice.threshold is None else r.choice.threshold for r in choices])
+    return group_plants(window, source, source.astype(np.int32), thresholds, np.full(3, nan),
+                        np.array([False, not choices[0].kept_whole_prior, True]), min_area)
+
+
+def decide_groups(bands, trusted, candidate, groups, windows, paper, min_area, progress):
+    """Each prior group in its window, on both cores: [(position, outcome, (trusted pixels, candidate pixels)),
+    …] in group order; the outcome is :func:`improved_group`'s, or :func:`prior_ndpi`'s for the ``paper``
+    method. The thread-local band handles end with this call."""
+    shared = ThreadBands(bands)
+    width = bands.shape[1]
+
+    def decide(read_group):
+        """Read a group of windows once and decide (improved) or measure (paper) each of its prior groups."""
+        read_window, members = read_group
+        block = shared.get().read(*read_window)
+        done = []
+        for position in members:
+            group, window = groups[position], windows[position]
+            masks = normalise_priors(
+                masks_shape(window), trusted.render(window, group.trusted) if group.trusted else None,
+                candidate.render(window, group.candidate) if group.candidate else None)
+            dn = sub_window(block, read_window, window)
+            counts = tuple(int(np.count_nonzero(mask)) for mask in masks)
+            if paper:
+                done.append((position, prior_ndpi(bands, dn, *masks, window, width), counts))
+            else:
+                done.append((position, improved_group(bands, dn, *masks, window, min_area), counts))
+        return done
+
+    decided = [item for part in map_in_threads(decide, group_windows(bands, windows), progress) for item in part]
+    return sorted(decided, key=lambda item: item[0])
+
+
 def extract_pv_plants(bands, trusted=None, candidate=None, *, method=DEFAULT_METHOD,
-                      min_area=DEFAULT_MIN_AREA_PIXELS, progress=NO_PROGRESS):
-    """:func:`fuse`, then one plant per connected component with its attributes (a :class:`PlantMap`)."""
-    fusion = fuse(bands, trusted, candidate, method=method, min_area=min_area, progress=progress.span(0, 85))
-    progress.step(85, "Labelling plants")
-    plants, windows = describe_plants(fusion)
+                      min_area=DEFAULT_MIN_AREA_PIXELS, progress=NO_PROGRESS, owns=None):
+    """PV plants (a :class:`PlantMap`) from a band source (or DN arrays keyed by role, DN = reflectance × 10000)
+    and priors (bool masks or :class:`~.groups.PriorSource` s): ``trusted`` priors are refined, ``candidate`` ones
+    confirmed or rejected, by the improved method (:mod:`.improved`, default) or the paper one (:mod:`.paper`).
+
+    The priors are decided group by group (:mod:`.groups`), each group in its own window: memory and work follow
+    the priors, not the raster. ``owns(group)``, when given, chooses the groups to decide (the tiles of a region
+    share them out). Gives the same plants as :func:`fuse` on the whole image. Raises :class:`NoValidPixels` when
+    every pixel read around the priors is nodata."""
+    bands = band_source(bands)
+    shape, width = bands.shape, bands.shape[1]
+    trusted, candidate = prior_source(trusted, shape), prior_source(candidate, shape)
+    groups = [group for group in group_priors(trusted, candidate) if owns is None or owns(group)]
+    windows = [group.window(shape) for group in groups]
+    paper = method == METHOD_PAPER
+    progress.step(0, "Paper method: NDPI at the prior pixels" if paper else
+                  "Improved method: prior components against their surroundings")
+    decided = decide_groups(bands, trusted, candidate, groups, windows, paper, min_area, progress.span(0, 90))
+    progress.step(90, "Describing the plants")
+    prior_pixels = tuple(int(sum(item[2][role] for item in decided)) for role in (0, 1))
+    if paper:
+        gathered = [outcome[0] for _, outcome, _ in decided]
+        if groups and not sum(outcome[1] for _, outcome, _ in decided):
+            raise NoValidPixels("The image has no valid pixel where the priors are (all nodata, or B11 ≤ 0).")
+        progress.step(92, "Paper method: one NDPI threshold per prior role")
+        kept, choices = paper_decisions(gathered)
+        found = [plant for (position, _, _), role_gathered, role_kept in zip(decided, gathered, kept)
+                 for plant in paper_group_plants(windows[position], masks_shape(windows[position]), role_gathered,
+                                                 role_kept, choices, min_area, width)]
+        decisions, components = role_decisions(*choices), []
+    else:
+        components = [result for _, (_, results), _ in decided for result in results]
+        if groups and not components:
+            raise NoValidPixels("The image has no valid pixel where the priors are (all nodata, or B11 ≤ 0).")
+        found = [plant for _, (plants, _), _ in decided for plant in plants]
+        decisions = component_decisions(components)
+    found.sort(key=lambda plant: plant[0])
+    for plant_id, (_, plant, _, _) in enumerate(found, start=1):
+        plant.plant_id = plant_id
     progress.step(100)
-    return PlantMap(fusion.labels, plants, windows, fusion, METHOD_NAMES[method])
+    return PlantMap(shape, [p[1] for p in found], [p[2] for p in found], [p[3] for p in found], decisions,
+                    METHOD_NAMES[method], len(groups), components, prior_pixels)
+
+
+def masks_shape(window):
+    """The shape of the arrays of a window (rows, cols slices)."""
+    return window[0].stop - window[0].start, window[1].stop - window[1].start

@@ -292,12 +292,15 @@ def refine_component(reflectance, index, component, free, candidate, valid):
 
 def decide_component(bands, dn, component, in_prior, candidate):
     """:func:`refine_component` of one prior component on DN arrays ``dn`` (its window, read by ``bands``);
-    ``in_prior`` marks the window's pixels in any prior. None when the component has no valid pixel."""
+    ``in_prior`` marks the window's pixels in any prior. None when the component has no valid pixel; ``refined``
+    is set when a candidate was confirmed or a trusted prior changed."""
     index, valid = bands.ndpi(dn)
     component = component & valid
     if not component.any():
         return None
-    return refine_component(bands.reflectance(dn), index, component, valid & ~in_prior, candidate, valid)
+    result = refine_component(bands.reflectance(dn), index, component, valid & ~in_prior, candidate, valid)
+    result.refined = candidate or result.peeled > 0 or result.grown > 0
+    return result
 
 
 def prior_components(trusted, candidate, shape):
@@ -342,7 +345,6 @@ def improved_fusion(bands, trusted, candidate, min_area=DEFAULT_MIN_AREA_PIXELS,
             result = decide_component(bands, sub_window(block, read_window, window), component, in_prior,
                                       is_candidate)
             if result is not None:
-                result.refined = is_candidate or result.peeled > 0 or result.grown > 0
                 decided.append((position, result))
         return decided
 
@@ -361,8 +363,8 @@ def improved_fusion(bands, trusted, candidate, min_area=DEFAULT_MIN_AREA_PIXELS,
         if not kept_flat:
             return np.zeros(pixels.size, np.int32)
         flat, group = np.concatenate(kept_flat), np.concatenate(kept_group)
-        order = np.argsort(flat)
-        return group[order][np.searchsorted(flat[order], pixels)]
+        order = np.argsort(flat, kind="stable")  # a pixel kept by two components belongs to the later one
+        return group[order][np.searchsorted(flat[order], pixels, side="right") - 1]
 
     nan = [float("nan")]
     fused = fused_result(source, min_area, group_of, nan + [r.threshold for r in results],

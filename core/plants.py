@@ -24,26 +24,30 @@ def _mean(values):
     return float(finite.mean()) if finite.size else float("nan")
 
 
-def describe_plants(fusion):
-    """Describe the labelled plants of a :class:`~.fusion.FusionResult`: ([Plant, …], [window, …]).
+def plant_attributes(plant_id, source, groups, threshold_by_group, confidence_by_group, refined_by_group):
+    """A :class:`Plant` from the source codes and group ids of its pixels: ``threshold`` and ``confidence`` are
+    the mean over its trusted pixels when it has any, else over its candidate pixels; ``refined`` is False when no
+    pixel of it comes from a prior the method changed."""
+    trusted = source == SOURCE_TRUSTED
+    chosen = groups[trusted] if trusted.any() else groups
+    return Plant(plant_id, int(source.size),
+                 SOURCE_NAMES[(bool(trusted.any()), bool((source == SOURCE_CANDIDATE).any()))],
+                 _mean(threshold_by_group[chosen]), _mean(confidence_by_group[chosen]),
+                 bool(refined_by_group[groups].any()))
 
-    Each plant is described within its own window. Its ``threshold`` and ``confidence`` are the mean over its
-    trusted pixels when it has any, else over its candidate pixels; ``refined`` is False when no pixel of it comes
-    from a prior the method changed.
-    """
+
+def describe_plants(fusion):
+    """Describe the labelled plants of a :class:`~.fusion.FusionResult`: ([Plant, …], [window, …]), each plant
+    described within its own window (see :func:`plant_attributes`)."""
     labels = fusion.labels
     width = fusion.mask.shape[1]
     plants, windows = [], []
     for plant_id, window in enumerate(ndimage.find_objects(labels), start=1):
         local = labels[window] == plant_id
-        groups = fusion.groups_at(flat_indices(window, local, width))
-        source = fusion.source[window][local]
-        trusted = source == SOURCE_TRUSTED
-        chosen = groups[trusted] if trusted.any() else groups
-        plants.append(Plant(plant_id, int(local.sum()),
-                            SOURCE_NAMES[(bool(trusted.any()), bool((source == SOURCE_CANDIDATE).any()))],
-                            _mean(fusion.threshold_by_group[chosen]), _mean(fusion.confidence_by_group[chosen]),
-                            bool(fusion.refined_by_group[groups].any())))
+        plants.append(plant_attributes(plant_id, fusion.source[window][local],
+                                       fusion.groups_at(flat_indices(window, local, width)),
+                                       fusion.threshold_by_group, fusion.confidence_by_group,
+                                       fusion.refined_by_group))
         windows.append(window)
     return plants, windows
 

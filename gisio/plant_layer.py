@@ -8,7 +8,8 @@ from .context import CONTEXT_FIELDS
 from .outputs import number_or_null
 from .raster import window_grid
 from .tables import make_feature, make_fields
-from .vector import ellipsoidal_area, polygonize_mask, polygonize_plants
+from .shapes import polygonize_mask
+from .vector import ellipsoidal_area
 
 #: Fields of the plant layer (README, "Extract PV plants").
 PLANT_FIELDS = (("plant_id", "int"), ("area_m2", "double"), ("pixels", "int"), ("source", "string", 9),
@@ -27,16 +28,15 @@ def plant_features(plant_map, grid, crs, context, is_cancelled, plant_context=No
     fields = plant_fields(plant_context)
     area = ellipsoidal_area(crs, context)
     features = []
-    for plant, window, outline in zip(plant_map.plants, plant_map.windows,
-                                      polygonize_plants(plant_map.labels, plant_map.windows, grid)):
+    for plant, window, mask in zip(plant_map.plants, plant_map.windows, plant_map.masks):
         if is_cancelled():
             break
         geometry = QgsGeometry()
-        geometry.fromWkb(outline)
+        geometry.fromWkb(polygonize_mask(mask, window_grid(grid, window)))
         values = [plant.plant_id, area.measureArea(geometry), plant.pixels, plant.source, plant_map.method,
                   number_or_null(plant.threshold), number_or_null(plant.confidence), int(plant.refined)]
         if plant_context is not None:
-            values += plant_context.of_plant(window, plant_map.labels[window] == plant.plant_id)
+            values += plant_context.of_plant(window, mask)
         features.append(make_feature(fields, values, geometry))
     return features
 

@@ -1,10 +1,13 @@
-"""PV prior layers (polygons or raster masks, any CRS) as bool masks on the image grid."""
+"""PV prior layers (polygons or raster masks, any CRS) on the image grid: as the core's prior pieces (polygons
+burnt window by window) or as whole bool masks."""
 import numpy as np
 from qgis.core import QgsMapLayerType, QgsProcessingException
 
+from ..core.groups import ArrayPriors, UnionPriors
 from .messages import tr
 from .raster import RasterReadError, pv_band_number, warp_mask
-from .vector import gdal_wkt, polygons_on_grid, rasterize_geometries
+from .shapes import PolygonPriors, rasterize_geometries
+from .vector import gdal_wkt, polygons_on_grid
 
 
 def raster_layer_mask(layer, grid):
@@ -13,22 +16,54 @@ def raster_layer_mask(layer, grid):
     return warp_mask(layer.source(), pv_band_number(layer.source()), grid, gdal_wkt(layer.crs()))
 
 
-def _layer_mask(layer, parameter, sentinel2, context, feedback):
+def _check_layer(layer, parameter):
+    """Raise a QgsProcessingException unless ``layer`` is a polygon layer or a GDAL raster with a known CRS."""
     if not layer.crs().isValid():
         raise QgsProcessingException(
             tr("%s: layer '%s' has no known coordinate reference system; assign one (Layer Properties > Source) "
                "so it can be placed on the image.") % (parameter, layer.name()))
     if layer.type() == QgsMapLayerType.VectorLayer:
-        polygons = polygons_on_grid(layer, parameter, sentinel2.grid, sentinel2.crs, context, feedback)
-        return rasterize_geometries(polygons.wkbs, sentinel2.grid)
-    if layer.type() == QgsMapLayerType.RasterLayer and layer.providerType() == "gdal":
-        try:
-            return raster_layer_mask(layer, sentinel2.grid)
-        except (RasterReadError, RuntimeError) as error:
-            raise QgsProcessingException(tr("%s: cannot read raster '%s': %s") % (parameter, layer.name(), error))
-    raise QgsProcessingException(
-        tr("%s: layer '%s' is neither a polygon layer nor a raster file; use polygons or a raster mask "
-           "(non-zero = PV, or a PV probability).") % (parameter, layer.name()))
+        return
+    if layer.type() != QgsMapLayerType.RasterLayer or layer.providerType() != "gdal":
+        raise QgsProcessingException(
+            tr("%s: layer '%s' is neither a polygon layer nor a raster file; use polygons or a raster mask "
+               "(non-zero = PV, or a PV probability).") % (parameter, layer.name()))
+
+
+def _raster_mask(layer, parameter, grid):
+    """:func:`raster_layer_mask`, its read errors as QgsProcessingExceptions naming ``parameter``."""
+    try:
+        return raster_layer_mask(layer, grid)
+    except (RasterReadError, RuntimeError) as error:
+        raise QgsProcessingException(tr("%s: cannot read raster '%s': %s") % (parameter, layer.name(), error))
+
+
+def _report_overlap(layer, parameter, count, unit, feedback):
+    """Log how much of a prior layer is on the image (``count`` ``unit``), or warn that none is."""
+    if count:
+        feedback.pushInfo(tr("%s: '%s': %d %s.") % (parameter, layer.name(), count, unit))
+    else:
+        feedback.pushWarning(tr("%s: '%s' does not overlap the image (no pixel centre inside); it is ignored.")
+                             % (parameter, layer.name()))
+
+
+def prior_source(layers, parameter, sentinel2, context, feedback):
+    """The prior pieces (``core.groups.PriorSource``) of the ``layers`` given for ``parameter``: polygons are
+    fetched for the image's extent and burnt later, window by window, only around themselves; raster masks are
+    warped onto the grid. A layer that misses the image is a warning."""
+    sources = []
+    for layer in layers:
+        _check_layer(layer, parameter)
+        if layer.type() == QgsMapLayerType.VectorLayer:
+            polygons = polygons_on_grid(layer, parameter, sentinel2.grid, sentinel2.crs, context, feedback)
+            source = PolygonPriors(polygons.wkbs, sentinel2.grid)
+            _report_overlap(layer, parameter, len(polygons.wkbs), tr("polygon(s) reach the image"), feedback)
+        else:
+            mask = _raster_mask(layer, parameter, sentinel2.grid)
+            source = ArrayPriors(mask)
+            _report_overlap(layer, parameter, int(np.count_nonzero(mask)), tr("PV pixel(s) on the image"), feedback)
+        sources.append(source)
+    return UnionPriors(sources)
 
 
 def prior_mask(layers, parameter, sentinel2, context, feedback):
@@ -36,12 +71,12 @@ def prior_mask(layers, parameter, sentinel2, context, feedback):
     warning."""
     mask = np.zeros((sentinel2.grid.height, sentinel2.grid.width), bool)
     for layer in layers:
-        layer_mask = _layer_mask(layer, parameter, sentinel2, context, feedback)
-        pixels = int(np.count_nonzero(layer_mask))
-        if pixels:
-            feedback.pushInfo(tr("%s: '%s' covers %d image pixel(s).") % (parameter, layer.name(), pixels))
+        _check_layer(layer, parameter)
+        if layer.type() == QgsMapLayerType.VectorLayer:
+            polygons = polygons_on_grid(layer, parameter, sentinel2.grid, sentinel2.crs, context, feedback)
+            layer_mask = rasterize_geometries(polygons.wkbs, sentinel2.grid)
         else:
-            feedback.pushWarning(tr("%s: '%s' does not overlap the image (no pixel centre inside); it is ignored.")
-                                 % (parameter, layer.name()))
+            layer_mask = _raster_mask(layer, parameter, sentinel2.grid)
+        _report_overlap(layer, parameter, int(np.count_nonzero(layer_mask)), tr("PV pixel(s) on the image"), feedback)
         mask |= layer_mask
     return mask

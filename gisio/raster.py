@@ -335,6 +335,12 @@ class RasterWriter:
             missing = np.isnan(array) if np.isnan(self.nodata) else array == self.nodata
             self.nodata_pixels[band - 1] += int(np.count_nonzero(missing))
 
+    def read(self, rows, cols, band=1):
+        """What band ``band`` holds so far in the window (rows, cols) given as slices (0 where nothing was
+        written)."""
+        return self.dataset.GetRasterBand(band).ReadAsArray(int(cols.start), int(rows.start),
+                                                            int(cols.stop - cols.start), int(rows.stop - rows.start))
+
     def write_bands(self, stack, rows=slice(0, None), cols=slice(0, None)):
         """Write a (bands, rows, cols) ``stack`` into bands 1… at the window's top-left corner."""
         for band, values in enumerate(stack, start=1):
@@ -377,7 +383,11 @@ def category_names(path):
     return list(band.GetCategoryNames() or [])
 
 
-def write_raster(path, array, grid, driver="GTiff", nodata=None, description=None, stage=None):
-    """Write a one-band raster atomically (see :class:`RasterWriter`)."""
-    with RasterWriter(path, grid, array.dtype, driver, nodata, description, stage=stage) as writer:
-        writer.write(array)
+def write_windows_mask(path, windows, masks, grid, driver="GTiff", description=None, stage=None):
+    """Write atomically a one-band uint8 raster that is 1 where any bool mask of ``masks`` (each in its window of
+    ``windows``, which may overlap) is True, 0 elsewhere."""
+    with RasterWriter(path, grid, np.uint8, driver, None, description, stage=stage) as writer:
+        for (rows, cols), mask in zip(windows, masks):
+            writer.write(writer.read(rows, cols) | mask.astype(np.uint8), rows, cols)
+
+

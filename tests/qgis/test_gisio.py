@@ -8,7 +8,7 @@ from qgis.core import QgsProcessingException
 
 from fusion_pv_mapping.core.bandsource import ArrayBands
 from fusion_pv_mapping.core.bands import ROLES
-from fusion_pv_mapping.gisio import outputs, raster, vector
+from fusion_pv_mapping.gisio import outputs, raster, shapes
 from chip_data import chip_path as chip
 
 MEDIAN = chip("S2L2A_2022_clearmedian_101.tif")
@@ -73,10 +73,10 @@ def test_rasterise_and_polygonise_round_trip():
     mask[3:9, 4:12] = True
     mask[5:7, 6:8] = False  # a hole
     mask[12, 15] = mask[13, 16] = True  # touching at a corner only
-    outline = vector.polygonize_mask(mask, grid)
+    outline = shapes.polygonize_mask(mask, grid)
     assert ogr.CreateGeometryFromWkb(outline).GetGeometryCount() == 3
-    assert np.array_equal(vector.rasterize_geometries([outline], grid), mask)
-    labels = vector.rasterize_labels([outline, outline], grid)
+    assert np.array_equal(shapes.rasterize_geometries([outline], grid), mask)
+    labels = shapes.rasterize_labels([outline, outline], grid)
     assert set(np.unique(labels)) == {0, 2}
 
 

@@ -1,0 +1,162 @@
+"""Priors as boxes, gathered into groups that are decided and described on their own.
+
+A prior source gives the pixel boxes of its pieces (polygons, or connected parts of a mask) and draws its mask in
+any window. Boxes closer than :data:`GROUP_MARGIN` pixels form one group; a group's window (its boxes grown by the
+margin) holds every prior pixel that its components' rings, clusters and growth can reach, and nothing of another
+group, so deciding a group alone gives exactly what deciding the whole image gives, and plants never span two
+groups. A full tile then needs no whole-tile mask or label raster, and tiles of a region can share out the groups.
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+from . import improved
+from .components import label_components
+
+#: Boxes closer than this (pixels) are one group: room for a component's window (``improved.MARGIN``), for the
+#: growth of the component beyond it (``improved.MAX_GROW``) and one pixel, so that plants of two groups never touch.
+GROUP_MARGIN = improved.MARGIN + improved.MAX_GROW + 1
+
+
+class PriorSource:
+    """Prior pieces of one role on a raster of ``shape``: ``boxes`` is an (n, 4) int64 array of (top, left,
+    bottom, right), bottom and right exclusive, in raster pixels (a box may reach beyond the raster);
+    :meth:`render` draws the pieces ``members`` (indices into ``boxes``) in a window."""
+    boxes = np.zeros((0, 4), np.int64)
+
+    def render(self, window, members):
+        """Bool mask of the window (rows, cols slices inside the raster) with the pixels of pieces ``members``."""
+        raise NotImplementedError
+
+
+class ArrayPriors(PriorSource):
+    """The prior pieces of a bool mask in memory: its 8-connected components."""
+
+    def __init__(self, mask):
+        self.mask = np.asarray(mask, bool)
+        if not self.mask.any():
+            return
+        labels, _ = label_components(self.mask)
+        found = [f for f in ndimage.find_objects(labels) if f is not None]
+        del labels
+        self.boxes = np.array([(r.start, c.start, r.stop, c.stop) for r, c in found], np.int64).reshape(-1, 4)
+
+    def render(self, window, members):
+        # the members of a group are all the pieces its window touches, so the mask can be taken as it is
+        return self.mask[window].copy()
+
+
+def prior_source(priors, shape):
+    """``priors`` as a :class:`PriorSource`: a bool mask of ``shape`` becomes :class:`ArrayPriors`, None no
+    priors."""
+    if priors is None:
+        return PriorSource()
+    if isinstance(priors, PriorSource):
+        return priors
+    mask = np.asarray(priors, bool)
+    if mask.shape != tuple(shape):
+        raise ValueError("prior mask of shape %s on an image of shape %s" % (mask.shape, tuple(shape)))
+    return ArrayPriors(mask)
+
+
+@dataclass
+class PriorGroup:
+    """Prior pieces decided together: ``box`` (top, left, bottom, right; may reach beyond the raster) bounds them;
+    ``trusted`` and ``candidate`` are their indices in each source's boxes."""
+    box: tuple
+    trusted: list = field(default_factory=list)
+    candidate: list = field(default_factory=list)
+
+    def window(self, shape, margin=GROUP_MARGIN):
+        """The group's box grown by ``margin`` pixels, clipped to a raster of ``shape``: (rows, cols) slices."""
+        top, left, bottom, right = self.box
+        return (slice(max(top - margin, 0), min(bottom + margin, shape[0])),
+                slice(max(left - margin, 0), min(right + margin, shape[1])))
+
+    @property
+    def centre(self):
+        """(row, col) of the centre of the box, in raster pixels."""
+        top, left, bottom, right = self.box
+        return (top + bottom) / 2.0, (left + right) / 2.0
+
+
+def _near_pairs(boxes, margin):
+    """Index pairs (i, j) of boxes whose gap is below ``margin`` in both directions (they would share pixels if
+    one were grown by ``margin``)."""
+    order = np.argsort(boxes[:, 1], kind="stable")
+    sorted_boxes = boxes[order]
+    lefts = sorted_boxes[:, 1]
+    pairs = []
+    for position, (top, left, bottom, right) in enumerate(sorted_boxes):
+        end = int(np.searchsorted(lefts, right + margin, side="left"))
+        if end <= position + 1:
+            continue
+        others = sorted_boxes[position + 1:end]
+        near = (others[:, 0] < bottom + margin) & (others[:, 2] > top - margin)
+        pairs.extend((order[position], order[position + 1 + k]) for k in np.flatnonzero(near))
+    return pairs
+
+
+def _merge_connected(count, pairs):
+    """Sets of indices 0…count−1 connected by ``pairs`` (union-find), each sorted, in order of their smallest."""
+    parent = list(range(count))
+
+    def root(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in pairs:
+        a, b = root(int(i)), root(int(j))
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+    sets = {}
+    for i in range(count):
+        sets.setdefault(root(i), []).append(i)
+    return [sets[key] for key in sorted(sets)]
+
+
+def group_boxes(boxes, margin=GROUP_MARGIN):
+    """Gather (n, 4) boxes into groups: [(union box, [indices]), …] such that no box of one group comes within
+    ``margin`` pixels of another group's union box. Groups are in raster order of their union boxes."""
+    boxes = np.asarray(boxes, np.int64).reshape(-1, 4)
+    members = [[i] for i in range(len(boxes))]
+    unions = boxes.copy()
+    while True:
+        sets = _merge_connected(len(unions), _near_pairs(unions, margin))
+        if len(sets) == len(unions):
+            break
+        members = [sorted(i for s in chosen for i in members[s]) for chosen in sets]
+        unions = np.array([(unions[c, 0].min(), unions[c, 1].min(), unions[c, 2].max(), unions[c, 3].max())
+                           for c in (np.array(chosen) for chosen in sets)], np.int64).reshape(-1, 4)
+    order = np.lexsort((unions[:, 1], unions[:, 0])) if len(unions) else []
+    return [(tuple(int(v) for v in unions[i]), members[i]) for i in order]
+
+
+def group_priors(trusted, candidate, margin=GROUP_MARGIN):
+    """:class:`PriorGroup` s of the pieces of two prior sources (trusted and candidate), in raster order."""
+    split = len(trusted.boxes)
+    groups = []
+    for box, members in group_boxes(np.vstack([trusted.boxes, candidate.boxes]), margin):
+        groups.append(PriorGroup(box, [i for i in members if i < split], [i - split for i in members if i >= split]))
+    return groups
+
+
+class UnionPriors(PriorSource):
+    """Several prior sources of one role (several layers) as one: their boxes in turn."""
+
+    def __init__(self, sources):
+        self.sources = list(sources)
+        self.starts = np.cumsum([0] + [len(source.boxes) for source in self.sources])
+        self.boxes = np.vstack([source.boxes for source in self.sources] + [np.zeros((0, 4), np.int64)])
+
+    def render(self, window, members):
+        members = np.asarray(members, np.int64)
+        mask = np.zeros((window[0].stop - window[0].start, window[1].stop - window[1].start), bool)
+        for source, start, stop in zip(self.sources, self.starts[:-1], self.starts[1:]):
+            own = members[(members >= start) & (members < stop)] - start
+            if own.size:
+                mask |= source.render(window, own.tolist())
+        return mask
