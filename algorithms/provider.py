@@ -8,6 +8,7 @@ from ..gisio.outputs import RESOURCES
 from .assess_accuracy_algorithm import AssessAccuracyAlgorithm
 from .clear_composite_algorithm import ClearCompositeAlgorithm
 from .extract_pv_plants_algorithm import ExtractPvPlantsAlgorithm
+from .map_region_algorithm import MapRegionAlgorithm
 from .material_flows_algorithm import MaterialFlowsAlgorithm
 from .multisource_stack_algorithm import MultisourceStackAlgorithm
 from .ndpi_algorithm import NdpiAlgorithm
@@ -17,7 +18,7 @@ from .stack_bands_algorithm import StackBandsAlgorithm
 
 ALGORITHMS = (NdpiAlgorithm, ExtractPvPlantsAlgorithm, AssessAccuracyAlgorithm, MaterialFlowsAlgorithm,
               StackBandsAlgorithm, ClearCompositeAlgorithm, PlantsOverTimeAlgorithm, RunModelAlgorithm,
-              MultisourceStackAlgorithm)
+              MultisourceStackAlgorithm, MapRegionAlgorithm)
 
 
 class FusionPvProvider(QgsProcessingProvider):

@@ -13,7 +13,7 @@ from .bandsource import band_source
 from .components import label_plants
 from .fusion import DEFAULT_MIN_AREA_PIXELS, SOURCE_CANDIDATE, SOURCE_TRUSTED, normalise_priors
 from .groups import group_priors, prior_source
-from .improved import component_decisions, decide_component, improved_fusion, prior_components
+from .improved import decide_component, improved_fusion, outcome, outcome_counts, prior_components
 from .paper import PriorResult, confirm_candidate_values, paper_fusion_sparse, refine_trusted_values, role_decisions
 from .parallel import ThreadBands, map_in_threads
 from .plants import plant_attributes
@@ -87,8 +87,8 @@ def fuse(bands, trusted=None, candidate=None, *, method=DEFAULT_METHOD, min_area
 class PlantMap:
     """Result of :func:`extract_pv_plants` on a raster of ``shape``: the plants (``plant_id`` 1…n in raster order
     of their first pixel), each with its window (rows, cols slices) and its bool mask in that window; how the
-    method decided (one line each, for the log), how many prior groups were decided, and the component results of
-    the improved method."""
+    method decided (one line each, for the log), how many prior groups were decided, and how each prior component
+    was decided (improved method)."""
     shape: tuple
     plants: list
     windows: list
@@ -96,7 +96,8 @@ class PlantMap:
     decisions: list
     method: str
     groups: int = 0
-    components: list = field(default_factory=list)
+    #: How each prior component was decided (``improved.outcome``; the improved method only).
+    outcomes: list = field(default_factory=list)
     #: Pixels of the decided groups in a trusted prior, and in a candidate prior but no trusted one.
     prior_pixels: tuple = (0, 0)
 
@@ -139,7 +140,7 @@ def group_plants(window, source, group, threshold_by_group, confidence_by_group,
 
 def improved_group(bands, dn, trusted, candidate, window, min_area):
     """The improved method on one prior group: its window's DN arrays ``dn`` and normalised bool prior masks.
-    Returns (plants as :func:`group_plants` gives them, component results)."""
+    Returns (plants as :func:`group_plants` gives them, the :func:`~.improved.outcome` of each component)."""
     source = np.zeros(trusted.shape, np.uint8)
     group = np.zeros(trusted.shape, np.int32)
     in_prior = trusted | candidate
@@ -156,7 +157,7 @@ def improved_group(bands, dn, trusted, candidate, window, min_area):
     plants = group_plants(window, source, group, np.array(nan + [r.threshold for r in results]),
                           np.array(nan + [r.confidence for r in results]),
                           np.array([False] + [r.refined for r in results]), min_area)
-    return plants, results
+    return plants, [outcome(result) for result in results]
 
 
 def prior_ndpi(bands, dn, trusted, candidate, window, width):
@@ -226,19 +227,20 @@ def decide_groups(bands, trusted, candidate, groups, windows, paper, min_area, p
 
 
 def extract_pv_plants(bands, trusted=None, candidate=None, *, method=DEFAULT_METHOD,
-                      min_area=DEFAULT_MIN_AREA_PIXELS, progress=NO_PROGRESS, owns=None):
+                      min_area=DEFAULT_MIN_AREA_PIXELS, progress=NO_PROGRESS, choose=None):
     """PV plants (a :class:`PlantMap`) from a band source (or DN arrays keyed by role, DN = reflectance × 10000)
     and priors (bool masks or :class:`~.groups.PriorSource` s): ``trusted`` priors are refined, ``candidate`` ones
     confirmed or rejected, by the improved method (:mod:`.improved`, default) or the paper one (:mod:`.paper`).
 
     The priors are decided group by group (:mod:`.groups`), each group in its own window: memory and work follow
-    the priors, not the raster. ``owns(group)``, when given, chooses the groups to decide (the tiles of a region
-    share them out). Gives the same plants as :func:`fuse` on the whole image. Raises :class:`NoValidPixels` when
+    the priors, not the raster. ``choose(groups)``, when given, returns the groups to decide (the tiles of a region,
+    and the workers of a tile, share them out). Gives the same plants as :func:`fuse` on the whole image. Raises :class:`NoValidPixels` when
     every pixel read around the priors is nodata."""
     bands = band_source(bands)
     shape, width = bands.shape, bands.shape[1]
     trusted, candidate = prior_source(trusted, shape), prior_source(candidate, shape)
-    groups = [group for group in group_priors(trusted, candidate) if owns is None or owns(group)]
+    groups = group_priors(trusted, candidate)
+    groups = groups if choose is None else choose(groups)
     windows = [group.window(shape) for group in groups]
     paper = method == METHOD_PAPER
     progress.step(0, "Paper method: NDPI at the prior pixels" if paper else
@@ -255,19 +257,19 @@ def extract_pv_plants(bands, trusted=None, candidate=None, *, method=DEFAULT_MET
         found = [plant for (position, _, _), role_gathered, role_kept in zip(decided, gathered, kept)
                  for plant in paper_group_plants(windows[position], masks_shape(windows[position]), role_gathered,
                                                  role_kept, choices, min_area, width)]
-        decisions, components = role_decisions(*choices), []
+        decisions, outcomes = role_decisions(*choices), []
     else:
-        components = [result for _, (_, results), _ in decided for result in results]
-        if groups and not components:
+        outcomes = [text for _, (_, texts), _ in decided for text in texts]
+        if groups and not outcomes:
             raise NoValidPixels("The image has no valid pixel where the priors are (all nodata, or B11 ≤ 0).")
         found = [plant for _, (plants, _), _ in decided for plant in plants]
-        decisions = component_decisions(components)
+        decisions = outcome_counts(outcomes)
     found.sort(key=lambda plant: plant[0])
     for plant_id, (_, plant, _, _) in enumerate(found, start=1):
         plant.plant_id = plant_id
     progress.step(100)
     return PlantMap(shape, [p[1] for p in found], [p[2] for p in found], [p[3] for p in found], decisions,
-                    METHOD_NAMES[method], len(groups), components, prior_pixels)
+                    METHOD_NAMES[method], len(groups), outcomes, prior_pixels)
 
 
 def masks_shape(window):

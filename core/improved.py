@@ -374,10 +374,19 @@ def improved_fusion(bands, trusted, candidate, min_area=DEFAULT_MIN_AREA_PIXELS,
     return fused
 
 
+def outcome(result):
+    """How a prior component was decided, in words: its reason, and the evidence of a candidate."""
+    return "%s (%s)" % (result.reason, result.evidence) if result.evidence else result.reason
+
+
+def outcome_counts(outcomes):
+    """One line per distinct :func:`outcome` (strings), with how many components had it."""
+    counts = {}
+    for text in outcomes:
+        counts[text] = counts.get(text, 0) + 1
+    return ["%d prior component(s): %s" % (count, text) for text, count in sorted(counts.items())]
+
+
 def component_decisions(results):
     """One line per distinct outcome of the prior components, with how many had it."""
-    reasons = {}
-    for result in results:
-        reason = "%s (%s)" % (result.reason, result.evidence) if result.evidence else result.reason
-        reasons[reason] = reasons.get(reason, 0) + 1
-    return ["%d prior component(s): %s" % (count, reason) for reason, count in sorted(reasons.items())]
+    return outcome_counts([outcome(result) for result in results])

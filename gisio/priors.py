@@ -16,7 +16,7 @@ def raster_layer_mask(layer, grid):
     return warp_mask(layer.source(), pv_band_number(layer.source()), grid, gdal_wkt(layer.crs()))
 
 
-def _check_layer(layer, parameter):
+def check_prior_layer(layer, parameter):
     """Raise a QgsProcessingException unless ``layer`` is a polygon layer or a GDAL raster with a known CRS."""
     if not layer.crs().isValid():
         raise QgsProcessingException(
@@ -53,7 +53,7 @@ def prior_source(layers, parameter, sentinel2, context, feedback):
     warped onto the grid. A layer that misses the image is a warning."""
     sources = []
     for layer in layers:
-        _check_layer(layer, parameter)
+        check_prior_layer(layer, parameter)
         if layer.type() == QgsMapLayerType.VectorLayer:
             polygons = polygons_on_grid(layer, parameter, sentinel2.grid, sentinel2.crs, context, feedback)
             source = PolygonPriors(polygons.wkbs, sentinel2.grid)
@@ -71,7 +71,7 @@ def prior_mask(layers, parameter, sentinel2, context, feedback):
     warning."""
     mask = np.zeros((sentinel2.grid.height, sentinel2.grid.width), bool)
     for layer in layers:
-        _check_layer(layer, parameter)
+        check_prior_layer(layer, parameter)
         if layer.type() == QgsMapLayerType.VectorLayer:
             polygons = polygons_on_grid(layer, parameter, sentinel2.grid, sentinel2.crs, context, feedback)
             layer_mask = rasterize_geometries(polygons.wkbs, sentinel2.grid)

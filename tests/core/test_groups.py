@@ -98,15 +98,16 @@ def test_plants_are_numbered_in_raster_order_with_their_windows(chips):
     assert GROUP_MARGIN > 9
 
 
-def test_owned_groups_only_are_decided(chips):
+def test_chosen_groups_only_are_decided(chips):
     dn, reference, offsets = mosaic(chips)
     bands = ArrayBands(dn, {role: NODATA for role in ROLES})
     everything = extract_pv_plants(bands, reference, None)
-    left_half = extract_pv_plants(bands, reference, None, owns=lambda group: group.centre[1] < dn["BLUE"].shape[1] / 2)
+    left_half = extract_pv_plants(bands, reference, None, choose=lambda groups: [
+        group for group in groups if group.centre[1] < dn["BLUE"].shape[1] / 2])
     expected = everything.mask()
     expected[:, dn["BLUE"].shape[1] // 2:] = False
     assert np.array_equal(left_half.mask(), expected) and 0 < len(left_half.plants) < len(everything.plants)
-    assert len(extract_pv_plants(bands, reference, None, owns=lambda group: False).plants) == 0
+    assert len(extract_pv_plants(bands, reference, None, choose=lambda groups: []).plants) == 0
 
 
 def test_no_valid_pixel_under_the_priors_is_an_error():

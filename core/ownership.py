@@ -1,0 +1,124 @@
+"""Which tile of a region decides a prior group, so that each group is decided once, whole, with its surroundings.
+
+Every tile sees the footprints of all tiles as quadrilaterals in its own pixel coordinates (x = column, y = row;
+its own footprint is the rectangle (0, 0)–(width, height)). A tile *can decide* a group when every part of the
+group's window (its box grown by ``groups.GROUP_MARGIN``) that lies in any tile lies in that tile: the window then
+holds the same pixels as in one image of the whole region (outside the region, like beyond an image edge, there is
+nothing). Of the tiles that can decide a group, the one where the group's centre lies deepest (farthest from the
+footprint's edges) decides it; equal depths go to the tile listed first. A group wider than every overlap, which
+no tile can hold, is decided by the tile where its centre lies deepest, with what that tile holds of it.
+
+Tiles on the same pixel grid (same CRS, pixel size, and origins a whole number of pixels apart, as Sentinel-2 tiles
+of one UTM zone are) see identical numbers, so exactly one of them decides. Across grids (another UTM zone) the
+group is rasterised a little differently in each tile; a tile then counts another as able to decide only when the
+window fits it with :data:`CROSS_GRID_TOLERANCE` pixels to spare, and gives way only to a centre deeper by more than
+that. A group may then be decided by two tiles, never by none; the merge keeps the deeper one.
+"""
+import numpy as np
+
+#: Pixels of slack when comparing a group's place in tiles on different pixel grids.
+CROSS_GRID_TOLERANCE = 2.0
+#: Slack for rounding on the same grid (coordinates there are whole or half pixels, so this is exact).
+SAME_GRID_TOLERANCE = 1e-6
+
+
+def _oriented(quad):
+    """The quad's corners (4, 2) counter-clockwise in (x, y), whatever order they came in."""
+    quad = np.asarray(quad, float)
+    x, y = quad[:, 0], quad[:, 1]
+    area = np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y)
+    return quad if area > 0 else quad[::-1]
+
+
+def depth(quad, points):
+    """Signed distance (pixels) of (n, 2) points to the edges of a convex quad: positive inside, the distance to
+    the nearest edge."""
+    quad = _oriented(quad)
+    points = np.atleast_2d(np.asarray(points, float))
+    start, end = quad, np.roll(quad, -1, axis=0)
+    edge = end - start
+    length = np.hypot(edge[:, 0], edge[:, 1])
+    relative = points[:, None, :] - start[None, :, :]
+    cross = edge[None, :, 0] * relative[..., 1] - edge[None, :, 1] * relative[..., 0]
+    return (cross / length[None, :]).min(axis=1)
+
+
+def clip_to_rectangle(quad, rectangle):
+    """The part of a convex quad inside an axis-aligned rectangle (x0, y0, x1, y1), as polygon corners (m, 2);
+    empty (0, 2) when they do not overlap (Sutherland–Hodgman)."""
+    polygon = [tuple(corner) for corner in _oriented(quad)]
+    x0, y0, x1, y1 = rectangle
+    for axis, bound, keep_above in ((0, x0, True), (0, x1, False), (1, y0, True), (1, y1, False)):
+        inside = (lambda p: p[axis] >= bound) if keep_above else (lambda p: p[axis] <= bound)
+        clipped = []
+        for current, following in zip(polygon, polygon[1:] + polygon[:1]):
+            if inside(current):
+                clipped.append(current)
+            if inside(current) != inside(following):
+                share = (bound - current[axis]) / (following[axis] - current[axis])
+                clipped.append(tuple(c + share * (f - c) for c, f in zip(current, following)))
+        polygon = clipped
+        if not polygon:
+            break
+    points = np.array(polygon, float).reshape(-1, 2)
+    if len(points) < 3 or _area(points) <= SAME_GRID_TOLERANCE:
+        return np.zeros((0, 2))
+    return points
+
+
+def _area(points):
+    x, y = points[:, 0], points[:, 1]
+    return abs(np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y)) / 2
+
+
+class TileOwnership:
+    """Decides which prior groups tile ``index`` of a region owns.
+
+    ``quads`` holds every tile's footprint corners (4, 2) in this tile's pixel coordinates (x = column, y = row),
+    this tile's own included; ``same_grid[j]`` tells whether tile j is on this tile's pixel grid.
+    """
+
+    def __init__(self, index, quads, same_grid):
+        self.index = index
+        self.quads = [np.asarray(quad, float) for quad in quads]
+        self.same_grid = list(same_grid)
+
+    def tolerance(self, tile):
+        return SAME_GRID_TOLERANCE if self.same_grid[tile] else CROSS_GRID_TOLERANCE
+
+    def can_decide(self, tile, rectangle, slack):
+        """Does every part of ``rectangle`` (x0, y0, x1, y1) that lies in some tile lie in ``tile``, with ``slack``
+        pixels to spare (negative slack forgives)?"""
+        for quad in self.quads:
+            piece = clip_to_rectangle(quad, rectangle)
+            if len(piece) and depth(self.quads[tile], piece).min() < slack:
+                return False
+        return True
+
+    def owner_depth(self, box, margin):
+        """The depth (pixels) of the centre of a group's ``box`` (top, left, bottom, right in this tile's pixels)
+        when this tile decides the group (its window being the box grown by ``margin``), else None. The merge
+        uses the depth to choose between two tiles on different grids that both decided a group."""
+        top, left, bottom, right = box
+        rectangle = (left - margin, top - margin, right + margin, bottom + margin)
+        centre = ((left + right) / 2.0, (top + bottom) / 2.0)
+        if self.can_decide(self.index, rectangle, -SAME_GRID_TOLERANCE):
+            rivals = [tile for tile in range(len(self.quads)) if tile != self.index and self.can_decide(
+                tile, rectangle, -self.tolerance(tile) if self.same_grid[tile] else self.tolerance(tile))]
+        elif any(self.can_decide(tile, rectangle, -self.tolerance(tile)) for tile in range(len(self.quads))):
+            return None
+        else:  # wider than every overlap: the tile where its centre lies deepest decides what it holds of it
+            rivals = [tile for tile in range(len(self.quads)) if tile != self.index]
+        return self._deepest(centre, rivals)
+
+    def _deepest(self, centre, rivals):
+        """This tile's depth of ``centre`` if no rival tile holds it deeper (see the module), else None."""
+        own = float(depth(self.quads[self.index], centre)[0])
+        for tile in rivals:
+            quad = self.quads[tile]
+            tolerance = self.tolerance(tile)
+            other = float(depth(quad, centre)[0])
+            if other > own + tolerance or (self.same_grid[tile] and abs(other - own) <= tolerance
+                                           and tile < self.index):
+                return None
+        return own

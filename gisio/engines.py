@@ -1,0 +1,167 @@
+"""Where region jobs run: in this process, in local worker processes, or on a ``dask.distributed`` cluster.
+
+Local workers are fresh Python interpreters (QGIS's own, one per job, the job and its result passed as pickle
+files); Dask workers are the cluster's. Both import this plugin under its own package name from its folder (see
+:func:`package_bootstrap`), so it works from whatever folder QGIS loaded it, and on a cluster when every worker
+sees the plugin folder at the same path.
+"""
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+#: Seconds between two looks at the cancel button while jobs run.
+POLL_SECONDS = 0.2
+
+_BOOTSTRAP = """
+import importlib.util, os, sys
+name, root = %r, %r
+if name not in sys.modules:
+    if not os.path.exists(os.path.join(root, "__init__.py")):
+        raise ImportError("the plugin folder %%s is not on this machine" %% root)
+    spec = importlib.util.spec_from_file_location(name, os.path.join(root, "__init__.py"),
+                                                  submodule_search_locations=[root])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+"""
+
+
+class EngineError(Exception):
+    """The engine cannot run: ``parameter`` names the setting to change."""
+
+    def __init__(self, parameter, message):
+        super().__init__(message)
+        self.parameter = parameter
+
+
+def plugin_root():
+    """The folder of this plugin."""
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def package_bootstrap():
+    """Python source that imports this plugin in a fresh interpreter under the package name it has here."""
+    return _BOOTSTRAP % (__name__.split(".")[0], plugin_root())
+
+
+def python_interpreter():
+    """The Python interpreter QGIS runs on (inside QGIS, ``sys.executable`` may be the QGIS program), or None."""
+    version = "python%d.%d" % sys.version_info[:2]
+    for candidate in (sys.executable, os.path.join(sys.exec_prefix, "bin", version),
+                      os.path.join(sys.exec_prefix, "bin", "python3")):
+        if candidate and os.path.basename(candidate).startswith("python") and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def run_jobs(jobs, run, workers, scheduler, on_result, is_cancelled):
+    """Run ``run(job)`` for every job and pass each result to ``on_result`` in this process as it comes: here
+    (``workers`` 1), in ``workers`` local processes, or on the Dask scheduler at address ``scheduler``. When
+    ``is_cancelled()`` no new job starts; jobs already running finish and are passed on. Returns False when
+    cancelled. Raises :class:`EngineError` when the engine cannot start."""
+    jobs = list(jobs)
+    if scheduler:
+        return _run_on_dask(jobs, run, scheduler, on_result, is_cancelled)
+    if workers <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            if is_cancelled():
+                return False
+            on_result(run(job))
+        return True
+    return _run_in_processes(jobs, run, workers, on_result, is_cancelled)
+
+
+_WORKER = """
+import pickle, sys
+%s
+with open(sys.argv[1], "rb") as handle:
+    run, job = pickle.load(handle)
+result = run(job)
+with open(sys.argv[2], "wb") as handle:
+    pickle.dump(result, handle, protocol=pickle.HIGHEST_PROTOCOL)
+"""
+
+
+def _run_in_process(interpreter, run, job, processes):
+    """``run(job)`` in a fresh worker process (kept in ``processes`` while it runs): its result, or
+    ``job.failure(message)`` when the process dies."""
+    folder = tempfile.mkdtemp(prefix="fusionpv-job-")
+    job_path, result_path = os.path.join(folder, "job.pickle"), os.path.join(folder, "result.pickle")
+    try:
+        with open(job_path, "wb") as handle:
+            pickle.dump((run, job), handle, protocol=pickle.HIGHEST_PROTOCOL)
+        process = subprocess.Popen([interpreter, "-c", _WORKER % package_bootstrap(), job_path, result_path],
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        processes.add(process)
+        _, errors = process.communicate()
+        processes.discard(process)
+        if process.returncode != 0 or not os.path.exists(result_path):
+            tail = errors.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
+            return job.failure("the worker process ended with code %s %s" % (process.returncode, tail[0]))
+        with open(result_path, "rb") as handle:
+            return pickle.load(handle)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _run_in_processes(jobs, run, workers, on_result, is_cancelled):
+    interpreter = python_interpreter()
+    if interpreter is None:
+        raise EngineError("WORKERS", "no Python interpreter was found for worker processes beside %s; set WORKERS "
+                                     "to 1." % sys.executable)
+    pending, processes = list(reversed(jobs)), set()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        running = set()
+        while pending or running:
+            while pending and len(running) < workers and not is_cancelled():
+                running.add(pool.submit(_run_in_process, interpreter, run, pending.pop(), processes))
+            if is_cancelled():
+                for process in list(processes):
+                    process.kill()  # their tiles are redone on a resume
+                wait(running)
+                return False
+            finished, running = wait(running, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+            for future in finished:
+                on_result(future.result())
+    return True
+
+
+def _dask_client(scheduler):
+    try:
+        from distributed import Client
+    except ImportError:
+        raise EngineError("DASK_SCHEDULER", "dask.distributed is not installed in QGIS's Python. Install it (python3 "
+                                            "-m pip install \"dask[distributed]\", keeping QGIS's numpy) or leave "
+                                            "DASK_SCHEDULER empty to use local processes.")
+    try:
+        return Client(scheduler, timeout=10)
+    except (OSError, TimeoutError, ValueError) as error:
+        raise EngineError("DASK_SCHEDULER", "no Dask scheduler answers at '%s' (%s). Start one with `dask scheduler` "
+                                            "and its workers with `dask worker ADDRESS`." % (scheduler, error))
+
+
+def _run_on_dask(jobs, run, scheduler, on_result, is_cancelled):
+    client = _dask_client(scheduler)
+    try:
+        try:
+            client.run(exec, package_bootstrap(), {})
+        except ImportError as error:
+            raise EngineError("DASK_SCHEDULER", "the Dask workers cannot import the plugin: %s. Give every worker "
+                                                "the plugin folder at the same path (a shared folder)." % error)
+        running = list(client.map(run, jobs, pure=False, key=["fusionpv-" + job.key for job in jobs]))
+        while running:
+            for future in [future for future in running if future.done()]:
+                running.remove(future)
+                on_result(future.result())
+            if is_cancelled():
+                client.cancel(running)  # jobs under way are dropped too: their tiles are redone on a resume
+                return False
+            time.sleep(POLL_SECONDS if running else 0)
+    finally:
+        client.close()
+    return True

@@ -1,0 +1,311 @@
+"""Map PV plants over a region with GDAL/OGR and the core alone (no QGIS), so that the work of a tile can run in a
+worker process or on a Dask worker: the prior groups a tile owns (``core.ownership``), or a share of them, are
+decided and their plants traced; finished tile results are kept in a folder beside the output for a resume.
+
+Everything a job needs travels in a :class:`TileJob` and everything it gives back in a plain dict (picklable and
+free of QGIS objects); a job never raises, a failure comes back as its ``error``.
+"""
+import os
+import pickle
+import resource
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from osgeo import ogr, osr
+
+from ..core.extract import NoValidPixels, extract_pv_plants
+from ..core.groups import GROUP_MARGIN, ArrayPriors, UnionPriors
+from ..core.ownership import TileOwnership, depth
+from .raster import GdalBands, SmallBlockCache, grid_of, pv_band_number, temporary_path, warp_mask, window_grid
+from .shapes import PolygonPriors, polygonize_mask
+
+ogr.UseExceptions()
+osr.UseExceptions()
+
+#: Job outcomes, as OUTPUT_TILES shows them.
+DONE, FAILED, REUSED = "done", "failed", "reused"
+
+
+@dataclass
+class PriorFile:
+    """A prior layer as workers read it: ``kind`` "vector" (OGR file ``path``, layer ``layer``) or "raster" (GDAL
+    file ``path``), in the CRS ``crs_wkt`` QGIS gives it; ``name`` is the layer's name. ``state`` describes a
+    layer copied for the workers (its copy is new every run)."""
+    kind: str
+    path: str
+    layer: str
+    crs_wkt: str
+    name: str
+    state: str = ""
+
+
+@dataclass
+class TileJob:
+    """One share (``part`` of ``parts``) of the prior groups that tile ``tile`` (its raster ``path``) owns among the
+    tiles of ``grids`` (the ``RasterGrid`` of every tile of the region, this one's included)."""
+    tile: int
+    part: int
+    parts: int
+    path: str
+    band_numbers: dict
+    nodata: dict
+    scale: float
+    offset: float
+    trusted: list
+    candidate: list
+    method: int
+    min_area: int
+    grids: list
+
+    @property
+    def key(self):
+        """The name of this job's result in the results folder."""
+        return "tile%04d_part%dof%d" % (self.tile, self.part + 1, self.parts)
+
+    def failure(self, error, seconds=0.0):
+        """The result of this job when it failed with ``error`` (see :func:`run_tile_job`)."""
+        return dict(key=self.key, tile=self.tile, part=self.part, parts=self.parts, status=FAILED, error=error,
+                    groups=0, decisions=[], plants=[], crs_wkt=self.grids[self.tile].crs_wkt, seconds=seconds,
+                    peak_mib=0.0)
+
+
+def _srs(wkt):
+    srs = osr.SpatialReference(wkt=wkt)
+    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    return srs
+
+
+def _to_pixels(grid, points):
+    """(x, y) points in the CRS of a north-up ``grid`` as (column, row) pixel coordinates."""
+    x0, dx, _, y0, _, dy = grid.geotransform
+    return [((x - x0) / dx, (y - y0) / dy) for x, y in points]
+
+
+def _corners(grid):
+    x0, dx, _, y0, _, dy = grid.geotransform
+    return [(x0, y0), (x0 + dx * grid.width, y0), (x0 + dx * grid.width, y0 + dy * grid.height),
+            (x0, y0 + dy * grid.height)]
+
+
+def same_grid(grid, other):
+    """Are two north-up grids the same pixel grid: same CRS and pixel size, origins a whole number of pixels
+    apart?"""
+    if grid.geotransform[1] != other.geotransform[1] or grid.geotransform[5] != other.geotransform[5]:
+        return False
+    if not _srs(grid.crs_wkt).IsSame(_srs(other.crs_wkt)):
+        return False
+    shift = [(other.geotransform[i] - grid.geotransform[i]) / grid.geotransform[step] for i, step in ((0, 1), (3, 5))]
+    return all(abs(value - round(value)) < 1e-6 for value in shift)
+
+
+def tile_ownership(tile, grids):
+    """The :class:`~..core.ownership.TileOwnership` of tile ``tile`` among the tiles of ``grids``."""
+    grid = grids[tile]
+    quads, same = [], []
+    for other in grids:
+        aligned = same_grid(grid, other)
+        corners = _corners(other)
+        if not _srs(grid.crs_wkt).IsSame(_srs(other.crs_wkt)):
+            transform = osr.CoordinateTransformation(_srs(other.crs_wkt), _srs(grid.crs_wkt))
+            corners = [transform.TransformPoint(x, y)[:2] for x, y in corners]
+        quads.append(_to_pixels(grid, corners))
+        same.append(aligned)
+    return TileOwnership(tile, quads, same)
+
+
+def read_polygons(prior, grid):
+    """The polygons of a vector :class:`PriorFile` that may touch ``grid`` (an OGR spatial filter on the grid's
+    extent in the layer's CRS), curves made linear, in the grid's CRS, as ``PolygonPriors``."""
+    source = ogr.Open(prior.path)  # held while its layer is read
+    layer = source.GetLayerByName(prior.layer) if prior.layer else source.GetLayer(0)
+    layer_srs, grid_srs = _srs(prior.crs_wkt), _srs(grid.crs_wkt)
+    xmin, ymin, xmax, ymax = grid.bounds
+    bounds = osr.CoordinateTransformation(grid_srs, layer_srs).TransformBounds(xmin, ymin, xmax, ymax, 21)
+    layer.SetSpatialFilterRect(*bounds)
+    to_grid = osr.CoordinateTransformation(layer_srs, grid_srs)
+    wkbs = []
+    for feature in layer:
+        geometry = feature.GetGeometryRef()
+        if geometry is None or geometry.IsEmpty():
+            continue
+        geometry = geometry.GetLinearGeometry() if geometry.HasCurveGeometry() else geometry.Clone()
+        try:
+            geometry.Transform(to_grid)
+        except RuntimeError:
+            continue  # beyond the domain of the transformation
+        wkbs.append(geometry.ExportToWkb())
+    return PolygonPriors(wkbs, grid)
+
+
+def read_priors(priors, grid):
+    """The prior pieces of one role (a list of :class:`PriorFile`) on ``grid``."""
+    sources = []
+    for prior in priors:
+        if prior.kind == "vector":
+            sources.append(read_polygons(prior, grid))
+        else:
+            sources.append(ArrayPriors(warp_mask(prior.path, pv_band_number(prior.path), grid, prior.crs_wkt)))
+    return UnionPriors(sources)
+
+
+def share(items, part, parts):
+    """Contiguous share ``part`` (0-based) of ``parts`` of a list."""
+    count = len(items)
+    return items[part * count // parts:(part + 1) * count // parts]
+
+
+def peak_memory_mib():
+    """Peak resident memory of this process so far, MiB (``VmHWM``: unlike ``ru_maxrss``, it starts afresh in a
+    new program rather than carrying its parent's peak)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def run_tile_job(job):
+    """Decide the job's prior groups and trace its plants. Returns a dict: ``key``, ``tile``, ``part``, ``parts``,
+    ``status`` (:data:`DONE` or :data:`FAILED`), ``error``, ``seconds``, ``peak_mib``, ``crs_wkt``, ``groups``,
+    ``decisions`` and ``plants`` ([(WKB in the tile's CRS, {field: value}), …])."""
+    started = time.monotonic()
+    result = dict(job.failure(""), status=DONE)
+    try:
+        _run(job, result)
+    except NoValidPixels as error:
+        result["error"] = str(error)
+    except Exception as error:  # noqa: BLE001 (a failed tile is reported, the others go on)
+        return job.failure("%s: %s" % (type(error).__name__, error), time.monotonic() - started)
+    result.update(seconds=time.monotonic() - started, peak_mib=peak_memory_mib())
+    return result
+
+
+def _run(job, result):
+    grid = grid_of(job.path)
+    ownership = tile_ownership(job.tile, job.grids)
+    trusted, candidate = read_priors(job.trusted, grid), read_priors(job.candidate, grid)
+
+    def choose(groups):
+        owned = [group for group in groups if ownership.owner_depth(group.box, GROUP_MARGIN) is not None]
+        return share(owned, job.part, job.parts)
+
+    with SmallBlockCache():
+        bands = GdalBands(job.path, job.band_numbers, job.nodata, job.scale, job.offset)
+        plant_map = extract_pv_plants(bands, trusted, candidate, method=job.method, min_area=job.min_area,
+                                      choose=choose)
+        del bands
+    own_quad = ownership.quads[job.tile]
+    for plant, window, mask in zip(plant_map.plants, plant_map.windows, plant_map.masks):
+        centre = ((window[1].start + window[1].stop) / 2.0, (window[0].start + window[0].stop) / 2.0)
+        values = dict(pixels=plant.pixels, source=plant.source, method=plant_map.method, threshold=plant.threshold,
+                      confidence=plant.confidence, refined=int(plant.refined),
+                      depth=float(depth(own_quad, centre)[0]))
+        result["plants"].append((polygonize_mask(mask, window_grid(grid, window)), values))
+    result.update(groups=plant_map.groups, decisions=plant_map.decisions)
+
+
+class ResultsFolder:
+    """Finished job results beside the output (``<output>.tiles``), one file per job, written atomically, with
+    the settings they were made with: results of other settings are cleared rather than reused."""
+
+    SETTINGS = "settings.pickle"
+
+    def __init__(self, folder, settings):
+        self.folder = folder
+        os.makedirs(folder, exist_ok=True)
+        settings_path = os.path.join(folder, self.SETTINGS)
+        self.cleared = 0
+        if self._load(settings_path) != settings:
+            for name in os.listdir(folder):
+                if name.endswith(".result"):
+                    os.remove(os.path.join(folder, name))
+                    self.cleared += 1
+            self._store(settings_path, settings)
+        for name in os.listdir(folder):
+            if ".partial" in name:  # left by a run that was killed while writing
+                os.remove(os.path.join(folder, name))
+
+    def complete(self, tile):
+        """The stored results of every part of tile ``tile`` under one sharing (1 part, 2 parts…), or []."""
+        prefix = "tile%04d_part" % tile
+        shares = {}
+        for name in os.listdir(self.folder):
+            if name.startswith(prefix) and name.endswith(".result"):
+                part, parts = name[len(prefix):-len(".result")].split("of")
+                shares.setdefault(int(parts), set()).add(int(part))
+        for parts, found in sorted(shares.items()):
+            if found == set(range(1, parts + 1)):
+                results = [self.load("%s%dof%d" % (prefix, part, parts)) for part in range(1, parts + 1)]
+                if all(result is not None for result in results):
+                    return results
+        return []
+
+    def path(self, key):
+        return os.path.join(self.folder, key + ".result")
+
+    def load(self, key):
+        """The stored result of job ``key``, or None."""
+        return self._load(self.path(key))
+
+    def store(self, result):
+        """Keep a finished job's result (failed ones are not kept, so a rerun tries them again)."""
+        if result["status"] == DONE:
+            self._store(self.path(result["key"]), result)
+
+    @staticmethod
+    def _load(path):
+        try:
+            with open(path, "rb") as handle:
+                return pickle.load(handle)
+        except (OSError, EOFError, pickle.UnpicklingError):
+            return None
+
+    @staticmethod
+    def _store(path, value):
+        partial = temporary_path(path)
+        with open(partial, "wb") as handle:
+            pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(partial, path)
+
+
+def plants_in_order(results):
+    """All plants of the results, the deeper of two overlapping plants from tiles on different grids kept (see
+    ``core.ownership``): [(result, WKB, values), …] with the tile's CRS in ``result``. Overlaps are found on
+    envelopes first, then checked with OGR in the first plant's CRS."""
+    plants = [(result, wkb, values) for result in results for wkb, values in result["plants"]]
+    if len({result["crs_wkt"] for result in results}) <= 1:
+        return plants
+    return _without_duplicates(plants)
+
+
+def _without_duplicates(plants):
+    """Drop the shallower of two plants from different tiles that overlap by more than a quarter of the smaller."""
+    target = _srs(plants[0][0]["crs_wkt"]) if plants else None
+    geometries = []
+    for result, wkb, _ in plants:
+        geometry = ogr.CreateGeometryFromWkb(bytes(wkb))
+        if not _srs(result["crs_wkt"]).IsSame(target):
+            geometry.Transform(osr.CoordinateTransformation(_srs(result["crs_wkt"]), target))
+        geometries.append(geometry)
+    envelopes = np.array([g.GetEnvelope() for g in geometries]).reshape(-1, 4)
+    order = sorted(range(len(plants)), key=lambda i: (-plants[i][2]["depth"], plants[i][0]["tile"]))
+    kept = []
+    for i in order:
+        overlapping = False
+        for j in kept:
+            if plants[i][0]["tile"] == plants[j][0]["tile"]:
+                continue
+            a, b = envelopes[i], envelopes[j]
+            if a[0] > b[1] or b[0] > a[1] or a[2] > b[3] or b[2] > a[3]:
+                continue
+            shared = geometries[i].Intersection(geometries[j]).GetArea()
+            if shared > 0.25 * min(geometries[i].GetArea(), geometries[j].GetArea()):
+                overlapping = True
+                break
+        if not overlapping:
+            kept.append(i)
+    return [plants[i] for i in sorted(kept)]
