@@ -1,11 +1,11 @@
 # Fusion PV Mapping: `make demo` and `make test` set up everything they need on Debian 12 / Ubuntu.
 SYSTEM_PYTHON := /usr/bin/python3
 LATEST_VENV := .venv-latest
-ORT_VENV := .venv-qgis-onnxruntime
+ENGINES_VENV := .venv-qgis-engines
 PYTEST := $(SYSTEM_PYTHON) -m pytest -q -p no:cacheprovider
 export QT_QPA_PLATFORM := offscreen
 
-.PHONY: all deps demo test test-core test-core-latest test-qgis test-qgis-onnxruntime test-qgis-process package \
+.PHONY: all deps demo test test-core test-core-latest test-qgis test-qgis-engines test-qgis-process package \
 	screenshots clean
 
 all: test
@@ -18,7 +18,7 @@ demo: deps
 
 ## Core tests with QGIS's numpy/scipy (OpenCV and scipy back-ends), then with the newest numpy/scipy from PyPI;
 ## algorithms through processing.run (pytest-qgis); end to end through qgis_process.
-test: deps test-core test-core-latest test-qgis test-qgis-onnxruntime test-qgis-process
+test: deps test-core test-core-latest test-qgis test-qgis-engines test-qgis-process
 
 test-core:
 	$(PYTEST) -p no:qgis tests/core
@@ -32,13 +32,14 @@ test-core-latest:
 test-qgis:
 	QGIS_CUSTOM_CONFIG_PATH=$$(mktemp -d) $(PYTEST) tests/qgis
 
-## QGIS's own packages (system site packages) plus onnxruntime, with numpy held at QGIS's version.
-test-qgis-onnxruntime:
-	@[ -x $(ORT_VENV)/bin/python ] || $(SYSTEM_PYTHON) -m venv --system-site-packages $(ORT_VENV)
-	$(SYSTEM_PYTHON) -c "import numpy; print('numpy==' + numpy.__version__)" > $(ORT_VENV)/constraints.txt
-	$(ORT_VENV)/bin/python -m pip install -q -c $(ORT_VENV)/constraints.txt onnxruntime
-	QGIS_CUSTOM_CONFIG_PATH=$$(mktemp -d) $(ORT_VENV)/bin/python -m pytest -q -p no:cacheprovider \
-		tests/qgis/test_run_model_algorithm.py
+## QGIS's own packages (system site packages) plus the optional engines, ONNX Runtime and dask.distributed, with
+## numpy held at QGIS's version: the runmodel tests, and mapregion on a LocalCluster.
+test-qgis-engines:
+	@[ -x $(ENGINES_VENV)/bin/python ] || $(SYSTEM_PYTHON) -m venv --system-site-packages $(ENGINES_VENV)
+	$(SYSTEM_PYTHON) -c "import numpy; print('numpy==' + numpy.__version__)" > $(ENGINES_VENV)/constraints.txt
+	$(ENGINES_VENV)/bin/python -m pip install -q -c $(ENGINES_VENV)/constraints.txt onnxruntime "dask[distributed]"
+	QGIS_CUSTOM_CONFIG_PATH=$$(mktemp -d) $(ENGINES_VENV)/bin/python -m pytest -q -p no:cacheprovider \
+		tests/qgis/test_run_model_algorithm.py tests/qgis/test_map_region_algorithm.py
 
 test-qgis-process:
 	$(PYTEST) -p no:qgis tests/qgis_process
@@ -57,5 +58,5 @@ screenshots: deps
 	--code scripts/desktop_screenshots.py; kill $$XVFB; cat screenshots/log.txt
 
 clean:
-	rm -rf demo_output dist screenshots $(LATEST_VENV) $(ORT_VENV)
+	rm -rf demo_output dist screenshots $(LATEST_VENV) $(ENGINES_VENV)
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -7,7 +7,7 @@ from ..core.extract import DEFAULT_METHOD, METHOD_IMPROVED, METHOD_PAPER, NoVali
 from ..gisio.context import PlantContext
 from ..gisio.outputs import raster_driver, style_on_load
 from ..gisio.plant_layer import plant_features, plant_fields
-from ..gisio.raster import PV_PROBABILITY, SmallBlockCache, write_windows_mask
+from ..gisio.raster import GROUP_READ_CACHE_MB, PV_PROBABILITY, SmallBlockCache, write_windows_mask
 from .base import Group, PlantMapping, Sentinel2Algorithm
 
 
@@ -90,7 +90,7 @@ class ExtractPvPlantsAlgorithm(PlantMapping, Sentinel2Algorithm):
         trusted, candidate = self.prior_sources(layers, sentinel2, context, feedback)
         feedback.setProgress(20)
         try:
-            with SmallBlockCache():
+            with SmallBlockCache(GROUP_READ_CACHE_MB):
                 plant_map = extract_pv_plants(
                     sentinel2.bands, trusted, candidate, method=self.parameterAsEnum(parameters, self.METHOD, context),
                     min_area=self.parameterAsInt(parameters, self.MIN_AREA_PIXELS, context),

@@ -194,12 +194,48 @@ def series_row(qgis, work, scene, trusted, candidate, count):
             plants)
 
 
+#: Sentinel-2 tiles overlap by 9.8 km: the four tiles cut from the full tile overlap by as much.
+REGION_OVERLAP = 980
+
+
+def region_rows(qgis, work, scene, trusted, candidate):
+    """``fusionpv:mapregion`` rows: the full tile alone (WORKERS = 0, its groups shared by the workers), and the
+    full tile cut into four tiles overlapping by :data:`REGION_OVERLAP` px (VRTs) with WORKERS = 2. Each row gives
+    wall seconds, the peak memory of the largest process (a worker or qgis_process), full tiles per hour and the
+    peak memory of each worker as the workers report it."""
+    half = (TILE + REGION_OVERLAP) // 2
+    quarters = []
+    for top, left in ((0, 0), (0, TILE - half), (TILE - half, 0), (TILE - half, TILE - half)):
+        path = os.path.join(work, "region_tile_%d_%d.vrt" % (top, left))
+        if not os.path.exists(path):
+            gdal.Translate(path, scene, format="VRT", srcWin=[left, top, half, half])
+        quarters.append(path)
+    rows = []
+    for name, tiles, workers in (("mapregion, 1 tile, all cores", [scene], 0),
+                                 ("mapregion, 4 overlapping tiles, 2 workers", quarters, 2)):
+        output = os.path.join(work, "region_%d_%d.gpkg" % (len(tiles), workers))
+        for leftover in (output, os.path.splitext(output)[0] + ".tiles"):
+            subprocess.run(["rm", "-rf", leftover], check=True)
+        seconds, peak, completed = timed([qgis.command, "run", "fusionpv:mapregion", "--",
+                                          *["INPUT=" + tile for tile in tiles], "TRUSTED_PRIORS=" + trusted,
+                                          "CANDIDATE_PRIORS=" + candidate, "WORKERS=%d" % workers,
+                                          "OUTPUT=" + output], env=qgis.env)
+        if completed.returncode != 0:
+            sys.exit("qgis_process failed:\n" + completed.stdout[-2000:] + completed.stderr[-2000:])
+        workers_peak = [float(peak_mib) for peak_mib in re.findall(r"peak (\d+) MiB", completed.stdout)]
+        plants_dataset = ogr.Open(output)  # held while its layer is used
+        plants = plants_dataset.GetLayer(0).GetFeatureCount()
+        rows.append(("%d²" % TILE, "%s: %.0f tiles/h, worker peak %.0f MiB" % (
+            name, 3600 / seconds, max(workers_peak)), seconds, peak, TILE * TILE / 1e6 / seconds, plants))
+    return rows
+
+
 def model_rows(qgis, work, scene):
     """Time ``fusionpv:runmodel`` (shipped PV segmenter) on the full tile with each back-end qgis_process has."""
     rows = []
     model = os.path.join(ROOT, "resources", "models", "pv_segmenter.onnx")
     onnxruntime_env = dict(qgis.env)  # QGIS's Python sees onnxruntime from make's venv, when it was made
-    site = glob.glob(os.path.join(ROOT, ".venv-qgis-onnxruntime", "lib", "python3*", "site-packages"))
+    site = glob.glob(os.path.join(ROOT, ".venv-qgis-engines", "lib", "python3*", "site-packages"))
     if site:
         onnxruntime_env["PYTHONPATH"] = os.pathsep.join(filter(None, [site[0], qgis.env.get("PYTHONPATH")]))
     for backend, name, env in ((1, "OpenCV DNN", qgis.env), (2, "ONNX Runtime", onnxruntime_env)):
@@ -229,6 +265,8 @@ def main():
     parser.add_argument("--only-series", action="store_true", help="run the time-series rows only")
     parser.add_argument("--model-rows", type=int, default=1, help="1 = time runmodel on the full tile")
     parser.add_argument("--only-model", action="store_true", help="run the runmodel rows only")
+    parser.add_argument("--region-rows", type=int, default=1, help="1 = time mapregion on the full tile")
+    parser.add_argument("--only-region", action="store_true", help="run the extractpvplants and mapregion rows only")
     args = parser.parse_args()
     work = args.work or tempfile.mkdtemp(prefix="fusionpv-scale-")
     os.makedirs(work, exist_ok=True)
@@ -245,7 +283,7 @@ def main():
     qgis = QgisProcess()
     rows = []
     only = args.only_series or args.only_model
-    for scene, size in () if only else ((quarter, QUARTER), (full, TILE)):
+    for scene, size in () if only else ((full, TILE),) if args.only_region else ((quarter, QUARTER), (full, TILE)):
         for method, name in ((0, "paper"), (1, "improved")):
             output = os.path.join(work, "plants_%d_%s.gpkg" % (size, name))
             if os.path.exists(output):
@@ -259,9 +297,11 @@ def main():
             plants_dataset = ogr.Open(output)  # held while its layer is used
             plants = plants_dataset.GetLayer(0).GetFeatureCount()
             rows.append(("%d²" % size, name, seconds, peak, size * size / 1e6 / seconds, plants))
-    for count in [] if args.only_model else [int(n) for n in args.series_dates.split(",") if n]:
+    if args.region_rows and not (args.only_series or args.only_model):
+        rows.extend(region_rows(qgis, work, full, trusted, candidate))
+    for count in [] if args.only_model or args.only_region else [int(n) for n in args.series_dates.split(",") if n]:
         rows.append(series_row(qgis, work, full, trusted, candidate, count))
-    if args.model_rows:
+    if args.model_rows and not args.only_region:
         rows.extend(model_rows(qgis, work, full))
     if args.published:
         masks = [os.path.join(work, "quarter_%s.tif" % role) for role in ("trusted", "candidate")]

@@ -18,7 +18,7 @@ from .paper import PriorResult, confirm_candidate_values, paper_fusion_sparse, r
 from .parallel import ThreadBands, map_in_threads
 from .plants import plant_attributes
 from .progress import NO_PROGRESS
-from .windows import flat_indices, group_windows, occupied_windows, read_shape, sub_window
+from .windows import flat_indices, occupied_windows, read_shape, sub_window
 
 METHOD_PAPER = 0
 METHOD_IMPROVED = 1
@@ -222,7 +222,9 @@ def decide_groups(bands, trusted, candidate, groups, windows, paper, min_area, p
                 done.append((position, improved_group(bands, dn, *masks, window, min_area), counts))
         return done
 
-    decided = [item for part in map_in_threads(decide, group_windows(bands, windows), progress) for item in part]
+    # one read per group: GDAL's block cache serves neighbours, and far less than the blocks' area is copied
+    reads = [(window, [position]) for position, window in enumerate(windows)]
+    decided = [item for part in map_in_threads(decide, reads, progress) for item in part]
     return sorted(decided, key=lambda item: item[0])
 
 

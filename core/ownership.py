@@ -66,6 +66,25 @@ def clip_to_rectangle(quad, rectangle):
     return points
 
 
+def _as_rectangle(quad):
+    """(x0, y0, x1, y1) of a quad that is an axis-aligned rectangle, else None."""
+    xs, ys = np.unique(quad[:, 0]), np.unique(quad[:, 1])
+    if len(xs) != 2 or len(ys) != 2:
+        return None
+    return float(xs[0]), float(ys[0]), float(xs[1]), float(ys[1])
+
+
+def _intersection(a, b):
+    """The overlap (x0, y0, x1, y1) of two axis-aligned rectangles, or None when it has no area."""
+    x0, y0, x1, y1 = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
+    return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
+
+
+def _point_depth(rectangle, point):
+    x, y = point
+    return min(x - rectangle[0], y - rectangle[1], rectangle[2] - x, rectangle[3] - y)
+
+
 def _area(points):
     x, y = points[:, 0], points[:, 1]
     return abs(np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y)) / 2
@@ -82,6 +101,8 @@ class TileOwnership:
         self.index = index
         self.quads = [np.asarray(quad, float) for quad in quads]
         self.same_grid = list(same_grid)
+        #: (x0, y0, x1, y1) of the quads that are axis-aligned rectangles (tiles on this grid), for speed.
+        self.rectangles = [_as_rectangle(quad) for quad in self.quads]
 
     def tolerance(self, tile):
         return SAME_GRID_TOLERANCE if self.same_grid[tile] else CROSS_GRID_TOLERANCE
@@ -89,7 +110,14 @@ class TileOwnership:
     def can_decide(self, tile, rectangle, slack):
         """Does every part of ``rectangle`` (x0, y0, x1, y1) that lies in some tile lie in ``tile``, with ``slack``
         pixels to spare (negative slack forgives)?"""
-        for quad in self.quads:
+        target = self.rectangles[tile]
+        for quad, aligned in zip(self.quads, self.rectangles):
+            if aligned is not None and target is not None:
+                piece = _intersection(aligned, rectangle)
+                if piece is not None and min(piece[0] - target[0], piece[1] - target[1], target[2] - piece[2],
+                                             target[3] - piece[3]) < slack:
+                    return False
+                continue
             piece = clip_to_rectangle(quad, rectangle)
             if len(piece) and depth(self.quads[tile], piece).min() < slack:
                 return False
@@ -111,13 +139,18 @@ class TileOwnership:
             rivals = [tile for tile in range(len(self.quads)) if tile != self.index]
         return self._deepest(centre, rivals)
 
+    def depth_of(self, tile, point):
+        """Depth (pixels) of an (x, y) point in tile ``tile``'s footprint (negative outside)."""
+        if self.rectangles[tile] is not None:
+            return _point_depth(self.rectangles[tile], point)
+        return float(depth(self.quads[tile], point)[0])
+
     def _deepest(self, centre, rivals):
         """This tile's depth of ``centre`` if no rival tile holds it deeper (see the module), else None."""
-        own = float(depth(self.quads[self.index], centre)[0])
+        own = self.depth_of(self.index, centre)
         for tile in rivals:
-            quad = self.quads[tile]
             tolerance = self.tolerance(tile)
-            other = float(depth(quad, centre)[0])
+            other = self.depth_of(tile, centre)
             if other > own + tolerance or (self.same_grid[tile] and abs(other - own) <= tolerance
                                            and tile < self.index):
                 return None

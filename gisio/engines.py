@@ -50,10 +50,12 @@ def package_bootstrap():
 
 
 def python_interpreter():
-    """The Python interpreter QGIS runs on (inside QGIS, ``sys.executable`` may be the QGIS program), or None."""
+    """The Python interpreter QGIS runs on, or None. Inside QGIS ``sys.executable`` may be the QGIS program or
+    another ``python3`` found on PATH, so the interpreter beside QGIS's own library (``sys.exec_prefix``) comes
+    first."""
     version = "python%d.%d" % sys.version_info[:2]
-    for candidate in (sys.executable, os.path.join(sys.exec_prefix, "bin", version),
-                      os.path.join(sys.exec_prefix, "bin", "python3")):
+    for candidate in (os.path.join(sys.exec_prefix, "bin", version), os.path.join(sys.exec_prefix, "bin", "python3"),
+                      sys.executable):
         if candidate and os.path.basename(candidate).startswith("python") and os.access(candidate, os.X_OK):
             return candidate
     return None

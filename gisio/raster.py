@@ -110,6 +110,11 @@ def window_grid(grid, window):
                       grid.crs_wkt)
 
 
+#: GDAL block cache (MiB) while prior groups are read one by one in raster order: about two rows of 512-pixel
+#: blocks of an 11-band tile, so that each block is read once.
+GROUP_READ_CACHE_MB = 256
+
+
 class SmallBlockCache:
     """Context manager that lowers GDAL's block cache to ``megabytes`` while a full raster is read window by
     window (each window is read once, so a large cache only costs memory), and restores it afterwards."""
@@ -200,7 +205,8 @@ def memory_raster(grid, data_type=gdal.GDT_Byte):
     """An empty one-band in-memory raster on ``grid``."""
     dataset = gdal.GetDriverByName("MEM").Create("", grid.width, grid.height, 1, data_type)
     dataset.SetGeoTransform(grid.geotransform)
-    dataset.SetProjection(grid.crs_wkt)
+    if grid.crs_wkt:
+        dataset.SetProjection(grid.crs_wkt)
     return dataset
 
 

@@ -16,8 +16,8 @@ from osgeo import ogr, osr
 
 from ..core.extract import NoValidPixels, extract_pv_plants
 from ..core.groups import GROUP_MARGIN, ArrayPriors, UnionPriors
-from ..core.ownership import TileOwnership, depth
-from .raster import GdalBands, SmallBlockCache, grid_of, pv_band_number, temporary_path, warp_mask, window_grid
+from ..core.ownership import TileOwnership
+from .raster import GROUP_READ_CACHE_MB, GdalBands, SmallBlockCache, grid_of, pv_band_number, temporary_path, warp_mask, window_grid
 from .shapes import PolygonPriors, polygonize_mask
 
 ogr.UseExceptions()
@@ -193,17 +193,16 @@ def _run(job, result):
         owned = [group for group in groups if ownership.owner_depth(group.box, GROUP_MARGIN) is not None]
         return share(owned, job.part, job.parts)
 
-    with SmallBlockCache():
+    with SmallBlockCache(GROUP_READ_CACHE_MB):
         bands = GdalBands(job.path, job.band_numbers, job.nodata, job.scale, job.offset)
         plant_map = extract_pv_plants(bands, trusted, candidate, method=job.method, min_area=job.min_area,
                                       choose=choose)
         del bands
-    own_quad = ownership.quads[job.tile]
     for plant, window, mask in zip(plant_map.plants, plant_map.windows, plant_map.masks):
         centre = ((window[1].start + window[1].stop) / 2.0, (window[0].start + window[0].stop) / 2.0)
         values = dict(pixels=plant.pixels, source=plant.source, method=plant_map.method, threshold=plant.threshold,
                       confidence=plant.confidence, refined=int(plant.refined),
-                      depth=float(depth(own_quad, centre)[0]))
+                      depth=ownership.depth_of(job.tile, centre))
         result["plants"].append((polygonize_mask(mask, window_grid(grid, window)), values))
     result.update(groups=plant_map.groups, decisions=plant_map.decisions)
 

@@ -1,22 +1,32 @@
 """Shapes and pixels through GDAL/OGR alone (no QGIS, so region workers can use them): polygons burnt onto a grid
 with the pixel-centre rule, pixels traced back into polygons, and polygon priors for the core drawn window by
 window."""
+import functools
+
 import numpy as np
 from osgeo import gdal, ogr, osr
 
 from ..core.groups import PriorSource
-from .raster import memory_raster, window_grid
+from .raster import RasterGrid, memory_raster, window_grid
 
 ogr.UseExceptions()
+
+
+@functools.lru_cache(maxsize=16)
+def _spatial_reference(crs_wkt):
+    """The osr SpatialReference of a WKT (None for none), parsed once."""
+    return osr.SpatialReference(wkt=crs_wkt) if crs_wkt else None
 
 
 def _rasterize(wkb_geometries, grid, data_type, labelled):
     """Burn geometries (WKB, in the grid's CRS) onto a new raster of ``grid`` with the pixel-centre rule: 1 each,
     or i + 1 for geometry i when ``labelled`` (the later geometry wins where they overlap)."""
-    target = memory_raster(grid, data_type)
+    srs = _spatial_reference(grid.crs_wkt)  # parsed once: parsing costs more than burning a small window
+    target = memory_raster(RasterGrid(grid.width, grid.height, grid.geotransform, ""), data_type)
+    if srs is not None:
+        target.SetSpatialRef(srs)
     if wkb_geometries:
         source = ogr.GetDriverByName("Memory").CreateDataSource("geometries")
-        srs = osr.SpatialReference(wkt=grid.crs_wkt) if grid.crs_wkt else None
         layer = source.CreateLayer("geometries", srs, ogr.wkbUnknown)
         layer.CreateField(ogr.FieldDefn("label", ogr.OFTInteger))
         for label, wkb in enumerate(wkb_geometries, start=1):

@@ -79,7 +79,7 @@ def test_tiles_equal_the_whole_image_network(fusionpv, feedback, virginia_stack,
 
 
 def test_auto_backend_takes_onnx_runtime_when_installed(fusionpv, feedback, virginia_stack, tmp_path):
-    """Auto logs ONNX Runtime where onnxruntime imports (make's .venv-qgis-onnxruntime), else OpenCV DNN; the
+    """Auto logs ONNX Runtime where onnxruntime imports (make's .venv-qgis-engines), else OpenCV DNN; the
     explicit ONNX Runtime back-end gives the OpenCV result within 1e-4."""
     outputs = {}
     for backend in (runner.BACKEND_AUTO, runner.BACKEND_OPENCV, runner.BACKEND_ONNXRUNTIME):

@@ -1,0 +1,221 @@
+"""``fusionpv:mapregion`` on a real scene cut into overlapping tiles: the whole-scene plants, once each, whatever
+the tiling, the workers, the engine or an interruption."""
+import csv
+import os
+
+import numpy as np
+import pytest
+from osgeo import gdal, ogr, osr
+
+from fusion_pv_mapping.gisio import region
+from region_scene import build_scene, reprojected_tile
+from test_algorithms import run, run_fails
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory):
+    return build_scene(str(tmp_path_factory.mktemp("region")))
+
+
+def region_parameters(scene, output, **extra):
+    parameters = {"INPUT": scene["tiles"], "TRUSTED_PRIORS": [scene["trusted"]],
+                  "CANDIDATE_PRIORS": [scene["candidate"]], "OUTPUT": output}
+    parameters.update(extra)
+    return parameters
+
+
+def plant_rows(path):
+    """[(WKT in EPSG:32633, pixels, source)] of a plant layer, and its plants as a raster-like bool mask on the
+    scene grid (10 m pixels)."""
+    dataset = ogr.Open(path)
+    layer = dataset.GetLayer(0)
+    to_scene = osr.CoordinateTransformation(layer.GetSpatialRef(), _utm33())
+    rows = []
+    for feature in layer:
+        geometry = feature.GetGeometryRef().Clone()
+        geometry.Transform(to_scene)
+        rows.append((geometry.ExportToWkb(), feature["pixels"], feature["source"]))
+    return rows
+
+
+def _utm33():
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32633)
+    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    return srs
+
+
+def plant_mask(rows, scene_path):
+    """The plants of ``rows`` burnt (pixel-centre rule) onto the scene grid."""
+    scene = gdal.Open(scene_path)
+    target = gdal.GetDriverByName("MEM").Create("", scene.RasterXSize, scene.RasterYSize, 1, gdal.GDT_Byte)
+    target.SetGeoTransform(scene.GetGeoTransform())
+    target.SetProjection(scene.GetProjection())
+    memory = ogr.GetDriverByName("Memory").CreateDataSource("plants")
+    layer = memory.CreateLayer("plants", _utm33(), ogr.wkbMultiPolygon)
+    for wkb, _, _ in rows:
+        feature = ogr.Feature(layer.GetLayerDefn())
+        feature.SetGeometry(ogr.CreateGeometryFromWkb(wkb))
+        layer.CreateFeature(feature)
+    gdal.RasterizeLayer(target, [1], layer, burn_values=[1])
+    return target.GetRasterBand(1).ReadAsArray() > 0
+
+
+def iou(a, b):
+    return np.count_nonzero(a & b) / max(np.count_nonzero(a | b), 1)
+
+
+def tile_table(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def whole(scene, tmp_path_factory, fusionpv):
+    """Extract PV plants on the whole scene: the reference."""
+    from conftest import RecordingFeedback
+    output = str(tmp_path_factory.mktemp("whole") / "whole.gpkg")
+    run("extractpvplants", {"INPUT": scene["scene"], "TRUSTED_PRIORS": [scene["trusted"]],
+                            "CANDIDATE_PRIORS": [scene["candidate"]], "OUTPUT": output}, RecordingFeedback())
+    return plant_rows(output)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_four_overlapping_tiles_give_the_whole_scene(fusionpv, feedback, scene, whole, tmp_path, workers):
+    """Plants crossing the tile edges come out once and whole; the result does not depend on WORKERS."""
+    output, tiles = str(tmp_path / "plants.gpkg"), str(tmp_path / "tiles.csv")
+    run("mapregion", region_parameters(scene, output, WORKERS=workers, OUTPUT_TILES=tiles), feedback)
+    rows = plant_rows(output)
+    assert len(rows) == len(whole) >= 9
+    assert iou(plant_mask(rows, scene["scene"]), plant_mask(whole, scene["scene"])) >= 0.999
+    assert sorted((pixels, source) for _, pixels, source in rows) == sorted((p, s) for _, p, s in whole)
+    table = tile_table(tiles)
+    assert [row["status"] for row in table] == ["done"] * 4
+    assert sum(int(row["plants"]) for row in table) == len(rows)
+    crossing = [wkb for wkb, _, _ in rows if _crosses_a_tile_edge(wkb, scene)]
+    assert len(crossing) >= 3  # plants that some tile holds only in part
+    assert any("4 job(s) to run on %d process(es)" % workers in info for info in feedback.infos)
+
+
+def _crosses_a_tile_edge(wkb, scene):
+    geometry = ogr.CreateGeometryFromWkb(wkb)
+    for path in scene["tiles"]:
+        dataset = gdal.Open(path)
+        x0, dx, _, y0, _, dy = dataset.GetGeoTransform()
+        ring = ogr.Geometry(ogr.wkbLinearRing)
+        for x, y in ((x0, y0), (x0 + 144 * dx, y0), (x0 + 144 * dx, y0 + 144 * dy), (x0, y0 + 144 * dy), (x0, y0)):
+            ring.AddPoint_2D(x, y)
+        footprint = ogr.Geometry(ogr.wkbPolygon)
+        footprint.AddGeometry(ring)
+        if geometry.Intersects(footprint) and not footprint.Contains(geometry):
+            return True
+    return False
+
+
+def test_one_tile_shared_by_two_workers_gives_the_same_plants(fusionpv, feedback, scene, whole, tmp_path):
+    output = str(tmp_path / "plants.gpkg")
+    run("mapregion", region_parameters(scene, output, INPUT=[scene["scene"]], WORKERS=2), feedback)
+    assert any("2 job(s) to run on 2 process(es)" in info for info in feedback.infos)
+    rows = plant_rows(output)
+    assert sorted((p, s) for _, p, s in rows) == sorted((p, s) for _, p, s in whole)
+
+
+def test_tiles_in_two_utm_zones_merge_without_duplicates(fusionpv, feedback, scene, whole, tmp_path):
+    """The left third of the scene in UTM 33N and the right two thirds warped to UTM 32N overlap by a third."""
+    left = str(tmp_path / "left_33n.tif")
+    gdal.Translate(left, scene["scene"], srcWin=[0, 0, 128, 192])
+    right = reprojected_tile(scene["scene"], str(tmp_path / "right_32n.tif"))
+    output = str(tmp_path / "plants.gpkg")
+    run("mapregion", region_parameters(scene, output, INPUT=[left, right], WORKERS=1,
+                                       OUTPUT_CRS="EPSG:32633"), feedback)
+    assert any("2 tile(s) in 2 CRS" in info for info in feedback.infos)
+    rows = plant_rows(output)
+    geometries = [ogr.CreateGeometryFromWkb(wkb) for wkb, _, _ in rows]
+    for i, a in enumerate(geometries):
+        for b in geometries[i + 1:]:
+            assert a.Intersection(b).GetArea() < 1.0  # m²: no plant twice
+    found = plant_mask(rows, scene["scene"])
+    for wkb, _, _ in whole:  # every plant of the whole scene once
+        centre = ogr.CreateGeometryFromWkb(wkb).PointOnSurface()
+        assert sum(g.Contains(centre) or g.Distance(centre) < 10 for g in geometries) == 1
+    assert iou(found, plant_mask(whole, scene["scene"])) >= 0.8  # the warped tile resamples the plants
+
+
+def test_a_resumed_run_redoes_only_unfinished_tiles(fusionpv, feedback, scene, tmp_path):
+    """What a killed run leaves: results of some tiles, and a result half written. The rerun does the others."""
+    output, tiles = str(tmp_path / "plants.gpkg"), str(tmp_path / "tiles.csv")
+    run("mapregion", region_parameters(scene, output, WORKERS=1), feedback)
+    first = sorted(plant_rows(output))
+    folder = str(tmp_path / "plants.tiles")
+    results = sorted(name for name in os.listdir(folder) if name.endswith(".result"))
+    assert len(results) == 4
+    for name in results[1:3]:
+        os.remove(os.path.join(folder, name))
+    with open(os.path.join(folder, ".tile0001_part1of1.1234abcd.partial.result"), "wb") as handle:
+        handle.write(b"half a pickle")
+    feedback.infos.clear()
+    run("mapregion", region_parameters(scene, output, WORKERS=1, OUTPUT_TILES=tiles), feedback)
+    assert any("2 already done" in info and "2 job(s)" in info for info in feedback.infos)
+    assert [row["status"] for row in tile_table(tiles)] == ["reused", "done", "done", "reused"]
+    assert sorted(plant_rows(output)) == first
+    assert not [name for name in os.listdir(folder) if "partial" in name]
+
+
+def test_cancel_keeps_finished_tiles_for_a_resume(fusionpv, feedback, scene, tmp_path):
+    output = str(tmp_path / "plants.gpkg")
+    feedback.progressChanged.connect(lambda percent: feedback.cancel() if percent > 5 else None)
+    message = run_fails("mapregion", region_parameters(scene, output, WORKERS=1), feedback)
+    assert "cancel" in message.lower() and "resume" in message
+    assert not os.path.exists(output)
+    kept = [name for name in os.listdir(str(tmp_path / "plants.tiles")) if name.endswith(".result")]
+    assert 1 <= len(kept) < 4
+
+
+def test_a_failing_tile_is_reported_and_the_others_go_on(fusionpv, feedback, scene, tmp_path, monkeypatch):
+    real_run = region._run
+
+    def failing(job, result):
+        if job.tile == 2:
+            raise RuntimeError("disk on fire")
+        real_run(job, result)
+
+    monkeypatch.setattr(region, "_run", failing)
+    output, tiles = str(tmp_path / "plants.gpkg"), str(tmp_path / "tiles.csv")
+    run("mapregion", region_parameters(scene, output, WORKERS=1, OUTPUT_TILES=tiles), feedback)
+    table = tile_table(tiles)
+    assert [row["status"] for row in table] == ["done", "done", "failed", "done"]
+    assert "disk on fire" in table[2]["error"]
+    assert any("failed" in warning and "disk on fire" in warning for warning in feedback.warnings)
+    assert len(plant_rows(output)) >= 5
+    assert sorted(os.listdir(str(tmp_path / "plants.tiles"))).count("tile0002_part1of1.result") == 0
+
+
+def test_other_settings_clear_the_kept_tiles(fusionpv, feedback, scene, tmp_path):
+    output = str(tmp_path / "plants.gpkg")
+    run("mapregion", region_parameters(scene, output, WORKERS=1), feedback)
+    run("mapregion", region_parameters(scene, output, WORKERS=1, MIN_AREA_PIXELS=50), feedback)
+    assert any("4 tile result(s) of other settings were cleared" in warning for warning in feedback.warnings)
+    assert all(pixels > 50 for _, pixels, _ in plant_rows(output))
+
+
+def test_dask_cluster_gives_the_identical_result(fusionpv, feedback, scene, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    local = str(tmp_path / "local.gpkg")
+    run("mapregion", region_parameters(scene, local, WORKERS=2), feedback)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        on_dask = str(tmp_path / "dask.gpkg")
+        run("mapregion", region_parameters(scene, on_dask, DASK_SCHEDULER=cluster.scheduler_address), feedback)
+    assert plant_rows(on_dask) == plant_rows(local)
+
+
+def test_engine_errors_name_their_parameter(fusionpv, feedback, scene, tmp_path):
+    output = str(tmp_path / "plants.gpkg")
+    try:
+        import distributed  # noqa: F401
+        expected = "no Dask scheduler answers"
+    except ImportError:
+        expected = "dask.distributed is not installed"
+    message = run_fails("mapregion", region_parameters(scene, output, DASK_SCHEDULER="tcp://127.0.0.1:1"), feedback)
+    assert "DASK_SCHEDULER" in message and expected in message
+    message = run_fails("mapregion", region_parameters(scene, output, INPUT=[scene["tiles"][0]] * 2), feedback)
+    assert "INPUT" in message and "twice" in message
