@@ -170,8 +170,8 @@ def prior_ndpi(bands, dn, trusted, candidate, window, width):
 
 def paper_decisions(gathered):
     """The paper method's choice for each role from the NDPI at all prior pixels of the groups, taken in raster
-    order as the whole-image method takes them: (kept flags per group and role, PriorResults, trusted kept
-    whole)."""
+    order as the whole-image method takes them: (kept flags per group, one array per role; a PriorResult per
+    role)."""
     kept_by_role, results = [], []
     for role, decide in ((0, refine_trusted_values), (1, confirm_candidate_values)):
         flat = np.concatenate([g[role][0] for g in gathered]) if gathered else np.zeros(0, np.int64)
@@ -204,28 +204,20 @@ def decide_groups(bands, trusted, candidate, groups, windows, paper, min_area, p
     shared = ThreadBands(bands)
     width = bands.shape[1]
 
-    def decide(read_group):
-        """Read a group of windows once and decide (improved) or measure (paper) each of its prior groups."""
-        read_window, members = read_group
-        block = shared.get().read(*read_window)
-        done = []
-        for position in members:
-            group, window = groups[position], windows[position]
-            masks = normalise_priors(
-                masks_shape(window), trusted.render(window, group.trusted) if group.trusted else None,
-                candidate.render(window, group.candidate) if group.candidate else None)
-            dn = sub_window(block, read_window, window)
-            counts = tuple(int(np.count_nonzero(mask)) for mask in masks)
-            if paper:
-                done.append((position, prior_ndpi(bands, dn, *masks, window, width), counts))
-            else:
-                done.append((position, improved_group(bands, dn, *masks, window, min_area), counts))
-        return done
+    def decide(position):
+        """Read one group's window and decide (improved) or measure (paper) the group. One read per group: GDAL's
+        block cache serves neighbours, and far less than the blocks' area is copied."""
+        group, window = groups[position], windows[position]
+        masks = normalise_priors(
+            masks_shape(window), trusted.render(window, group.trusted) if group.trusted else None,
+            candidate.render(window, group.candidate) if group.candidate else None)
+        dn = shared.get().read(*window)
+        counts = tuple(int(np.count_nonzero(mask)) for mask in masks)
+        if paper:
+            return position, prior_ndpi(bands, dn, *masks, window, width), counts
+        return position, improved_group(bands, dn, *masks, window, min_area), counts
 
-    # one read per group: GDAL's block cache serves neighbours, and far less than the blocks' area is copied
-    reads = [(window, [position]) for position, window in enumerate(windows)]
-    decided = [item for part in map_in_threads(decide, reads, progress) for item in part]
-    return sorted(decided, key=lambda item: item[0])
+    return map_in_threads(decide, range(len(groups)), progress)
 
 
 def extract_pv_plants(bands, trusted=None, candidate=None, *, method=DEFAULT_METHOD,
@@ -235,9 +227,9 @@ def extract_pv_plants(bands, trusted=None, candidate=None, *, method=DEFAULT_MET
     confirmed or rejected, by the improved method (:mod:`.improved`, default) or the paper one (:mod:`.paper`).
 
     The priors are decided group by group (:mod:`.groups`), each group in its own window: memory and work follow
-    the priors, not the raster. ``choose(groups)``, when given, returns the groups to decide (the tiles of a region,
-    and the workers of a tile, share them out). Gives the same plants as :func:`fuse` on the whole image. Raises :class:`NoValidPixels` when
-    every pixel read around the priors is nodata."""
+    the priors, not the raster. ``choose(groups)``, when given, returns the groups to decide (the tiles of a
+    region, and the workers of a tile, share them out). Gives the same plants as :func:`fuse` on the whole image.
+    Raises :class:`NoValidPixels` when every pixel read around the priors is nodata."""
     bands = band_source(bands)
     shape, width = bands.shape, bands.shape[1]
     trusted, candidate = prior_source(trusted, shape), prior_source(candidate, shape)

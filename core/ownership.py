@@ -105,6 +105,7 @@ class TileOwnership:
         self.rectangles = [_as_rectangle(quad) for quad in self.quads]
 
     def tolerance(self, tile):
+        """Pixels of slack when comparing with tile ``tile`` (see the module)."""
         return SAME_GRID_TOLERANCE if self.same_grid[tile] else CROSS_GRID_TOLERANCE
 
     def can_decide(self, tile, rectangle, slack):

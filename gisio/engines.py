@@ -64,8 +64,8 @@ def python_interpreter():
 def run_jobs(jobs, run, workers, scheduler, on_result, is_cancelled):
     """Run ``run(job)`` for every job and pass each result to ``on_result`` in this process as it comes: here
     (``workers`` 1), in ``workers`` local processes, or on the Dask scheduler at address ``scheduler``. When
-    ``is_cancelled()`` no new job starts; jobs already running finish and are passed on. Returns False when
-    cancelled. Raises :class:`EngineError` when the engine cannot start."""
+    ``is_cancelled()`` no new job starts and jobs under way are stopped (local processes killed, Dask futures
+    cancelled; their tiles are redone on a resume). Returns False when cancelled. Raises :class:`EngineError` when the engine cannot start."""
     jobs = list(jobs)
     if scheduler:
         return _run_on_dask(jobs, run, scheduler, on_result, is_cancelled)
