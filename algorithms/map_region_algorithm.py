@@ -111,6 +111,7 @@ class MapRegionAlgorithm(PlantMapping, FusionPvAlgorithm):
                                  % (folder.cleared, folder.folder))
         parts = 1 if method == METHOD_PAPER or scheduler else max(1, workers // len(tiles))
         grids = [tile.grid for tile in tiles]
+        threads = 1 if not scheduler and workers > 1 else 0  # processes side by side already fill the cores
         results, jobs = {}, []
         for number, tile in enumerate(tiles):
             reused = folder.complete(number)
@@ -118,7 +119,7 @@ class MapRegionAlgorithm(PlantMapping, FusionPvAlgorithm):
                 results[number] = [dict(result, status=REUSED) for result in reused]
                 continue
             jobs += [TileJob(number, part, parts, tile.path, tile.band_numbers, tile.nodata, scale, offset,
-                             priors[0], priors[1], method, min_area, grids) for part in range(parts)]
+                             priors[0], priors[1], method, min_area, grids, threads) for part in range(parts)]
         feedback.pushInfo(self.tr("%d tile(s): %d already done in %s, %d job(s) to run on %s.") % (
             len(tiles), len(results), folder.folder, len(jobs),
             scheduler or self.tr("%d process(es)") % min(workers, max(len(jobs), 1))))

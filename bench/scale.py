@@ -200,15 +200,16 @@ REGION_OVERLAP = 980
 
 def region_rows(qgis, work, scene, trusted, candidate):
     """``fusionpv:mapregion`` rows: the full tile alone (WORKERS = 0, its groups shared by the workers), and the
-    full tile cut into four tiles overlapping by :data:`REGION_OVERLAP` px (VRTs) with WORKERS = 2. Each row gives
+    full tile cut into four GeoTIFF tiles overlapping by :data:`REGION_OVERLAP` px with WORKERS = 2. Each row gives
     wall seconds, the peak memory of the largest process (a worker or qgis_process), full tiles per hour and the
     peak memory of each worker as the workers report it."""
     half = (TILE + REGION_OVERLAP) // 2
     quarters = []
     for top, left in ((0, 0), (0, TILE - half), (TILE - half, 0), (TILE - half, TILE - half)):
-        path = os.path.join(work, "region_tile_%d_%d.vrt" % (top, left))
+        path = os.path.join(work, "region_tile_%d_%d.tif" % (top, left))  # separate files, as Sentinel-2 tiles are
         if not os.path.exists(path):
-            gdal.Translate(path, scene, format="VRT", srcWin=[left, top, half, half])
+            gdal.Translate(path, scene, srcWin=[left, top, half, half],
+                           creationOptions=["TILED=YES", "BLOCKXSIZE=512", "BLOCKYSIZE=512", "BIGTIFF=YES"])
         quarters.append(path)
     rows = []
     for name, tiles, workers in (("mapregion, 1 tile, all cores", [scene], 0),

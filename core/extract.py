@@ -197,10 +197,11 @@ def paper_group_plants(window, shape, gathered, kept, choices, min_area, width):
                         np.array([False, not choices[0].kept_whole_prior, True]), min_area)
 
 
-def decide_groups(bands, trusted, candidate, groups, windows, paper, min_area, progress):
+def decide_groups(bands, trusted, candidate, groups, windows, paper, min_area, progress, threads=None):
     """Each prior group in its window, on both cores: [(position, outcome, (trusted pixels, candidate pixels)),
     …] in group order; the outcome is :func:`improved_group`'s, or :func:`prior_ndpi`'s for the ``paper``
-    method. The thread-local band handles end with this call."""
+    method; on ``threads`` threads (None: :data:`~.parallel.WORKERS`). The thread-local band handles end with
+    this call."""
     shared = ThreadBands(bands)
     width = bands.shape[1]
 
@@ -217,18 +218,19 @@ def decide_groups(bands, trusted, candidate, groups, windows, paper, min_area, p
             return position, prior_ndpi(bands, dn, *masks, window, width), counts
         return position, improved_group(bands, dn, *masks, window, min_area), counts
 
-    return map_in_threads(decide, range(len(groups)), progress)
+    return map_in_threads(decide, range(len(groups)), progress, threads)
 
 
 def extract_pv_plants(bands, trusted=None, candidate=None, *, method=DEFAULT_METHOD,
-                      min_area=DEFAULT_MIN_AREA_PIXELS, progress=NO_PROGRESS, choose=None):
+                      min_area=DEFAULT_MIN_AREA_PIXELS, progress=NO_PROGRESS, choose=None, threads=None):
     """PV plants (a :class:`PlantMap`) from a band source (or DN arrays keyed by role, DN = reflectance × 10000)
     and priors (bool masks or :class:`~.groups.PriorSource` s): ``trusted`` priors are refined, ``candidate`` ones
     confirmed or rejected, by the improved method (:mod:`.improved`, default) or the paper one (:mod:`.paper`).
 
     The priors are decided group by group (:mod:`.groups`), each group in its own window: memory and work follow
     the priors, not the raster. ``choose(groups)``, when given, returns the groups to decide (the tiles of a
-    region, and the workers of a tile, share them out). Gives the same plants as :func:`fuse` on the whole image.
+    region, and the workers of a tile, share them out); they are decided on ``threads`` threads (None: both
+    cores). Gives the same plants as :func:`fuse` on the whole image.
     Raises :class:`NoValidPixels` when every pixel read around the priors is nodata."""
     bands = band_source(bands)
     shape, width = bands.shape, bands.shape[1]
@@ -239,7 +241,8 @@ def extract_pv_plants(bands, trusted=None, candidate=None, *, method=DEFAULT_MET
     paper = method == METHOD_PAPER
     progress.step(0, "Paper method: NDPI at the prior pixels" if paper else
                   "Improved method: prior components against their surroundings")
-    decided = decide_groups(bands, trusted, candidate, groups, windows, paper, min_area, progress.span(0, 90))
+    decided = decide_groups(bands, trusted, candidate, groups, windows, paper, min_area, progress.span(0, 90),
+                            threads)
     progress.step(90, "Describing the plants")
     prior_pixels = tuple(int(sum(item[2][role] for item in decided)) for role in (0, 1))
     if paper:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from . import improved
 from .components import label_components
@@ -82,57 +84,52 @@ class PriorGroup:
 
 
 def _near_pairs(boxes, margin):
-    """Index pairs (i, j) of boxes whose gap is below ``margin`` in both directions (they would share pixels if
-    one were grown by ``margin``)."""
+    """Index arrays (i, j) of the pairs of boxes whose gap is below ``margin`` in both directions (they would share
+    pixels if one were grown by ``margin``): a sweep over the boxes sorted by their left edge."""
     order = np.argsort(boxes[:, 1], kind="stable")
-    sorted_boxes = boxes[order]
-    lefts = sorted_boxes[:, 1]
-    pairs = []
-    for position, (top, left, bottom, right) in enumerate(sorted_boxes):
-        end = int(np.searchsorted(lefts, right + margin, side="left"))
-        if end <= position + 1:
-            continue
-        others = sorted_boxes[position + 1:end]
-        near = (others[:, 0] < bottom + margin) & (others[:, 2] > top - margin)
-        pairs.extend((order[position], order[position + 1 + k]) for k in np.flatnonzero(near))
-    return pairs
-
-
-def _merge_connected(count, pairs):
-    """Sets of indices 0…count−1 connected by ``pairs`` (union-find), each sorted, in order of their smallest."""
-    parent = list(range(count))
-
-    def root(i):
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i, j in pairs:
-        a, b = root(int(i)), root(int(j))
-        if a != b:
-            parent[max(a, b)] = min(a, b)
-    sets = {}
-    for i in range(count):
-        sets.setdefault(root(i), []).append(i)
-    return [sets[key] for key in sorted(sets)]
+    ordered = boxes[order]
+    ends = np.searchsorted(ordered[:, 1], ordered[:, 3] + margin, side="left")
+    counts = np.maximum(ends - np.arange(1, len(ordered) + 1), 0)
+    first = np.repeat(np.arange(len(ordered)), counts)
+    # the boxes after each one up to its end: 1, 2, … counting up from the box itself
+    second = first + np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts) + 1
+    near = (ordered[second, 0] < ordered[first, 2] + margin) & (ordered[second, 2] > ordered[first, 0] - margin)
+    return order[first[near]], order[second[near]]
 
 
 def group_boxes(boxes, margin=GROUP_MARGIN):
     """Gather (n, 4) boxes into groups: [(union box, [indices]), …] such that no box of one group comes within
     ``margin`` pixels of another group's union box. Groups are in raster order of their union boxes."""
     boxes = np.asarray(boxes, np.int64).reshape(-1, 4)
-    members = [[i] for i in range(len(boxes))]
+    group_of = np.arange(len(boxes))  # the group of each box, groups numbered in order of their first box
     unions = boxes.copy()
     while True:
-        sets = _merge_connected(len(unions), _near_pairs(unions, margin))
-        if len(sets) == len(unions):
+        first, second = _near_pairs(unions, margin)
+        count, merged = connected_components(coo_matrix((np.ones(first.size), (first, second)),
+                                                        shape=(len(unions),) * 2), directed=False)
+        if count == len(unions):
             break
-        members = [sorted(i for s in chosen for i in members[s]) for chosen in sets]
-        unions = np.array([(unions[c, 0].min(), unions[c, 1].min(), unions[c, 2].max(), unions[c, 3].max())
-                           for c in (np.array(chosen) for chosen in sets)], np.int64).reshape(-1, 4)
+        group_of = merged[group_of]
+        unions = np.column_stack([reduce_by(unions[:, column], merged, count)
+                                  for column, reduce_by in enumerate((_group_min, _group_min, _group_max,
+                                                                      _group_max))])
     order = np.lexsort((unions[:, 1], unions[:, 0])) if len(unions) else []
-    return [(tuple(int(v) for v in unions[i]), members[i]) for i in order]
+    members = np.split(np.argsort(group_of, kind="stable"), np.cumsum(np.bincount(group_of, minlength=len(unions))))
+    return [(tuple(int(v) for v in unions[i]), members[i].tolist()) for i in order]
+
+
+def _group_min(values, groups, count):
+    """Smallest of ``values`` per group (0…count − 1)."""
+    result = np.full(count, np.iinfo(np.int64).max)
+    np.minimum.at(result, groups, values)
+    return result
+
+
+def _group_max(values, groups, count):
+    """Largest of ``values`` per group (0…count − 1)."""
+    result = np.full(count, np.iinfo(np.int64).min)
+    np.maximum.at(result, groups, values)
+    return result
 
 
 def group_priors(trusted, candidate, margin=GROUP_MARGIN):

@@ -132,12 +132,33 @@ class SmallBlockCache:
         return False
 
 
+#: Rows of an uncompressed GeoTIFF read through one memory mapping: the mapping is let go when reads move on to
+#: the next band of this many rows, so that the file pages a reader touched do not pile up in its memory.
+MAPPED_ROWS = 512
+
+
+def open_mapped(path):
+    """(dataset, mapped): ``path`` opened for reading; an uncompressed GeoTIFF is read through a memory mapping of
+    the file (GDAL's ``GTIFF_VIRTUAL_MEM_IO``: no block cache, no copy of the other bands of pixel-interleaved
+    blocks), which makes small windows several times faster to read."""
+    gdal.SetThreadLocalConfigOption("GTIFF_VIRTUAL_MEM_IO", "YES")  # GDAL reads it when the file opens
+    try:
+        dataset = open_raster(path)
+    finally:
+        gdal.SetThreadLocalConfigOption("GTIFF_VIRTUAL_MEM_IO", None)
+    mapped = dataset.GetDriver().ShortName == "GTiff" and \
+        dataset.GetMetadataItem("COMPRESSION", "IMAGE_STRUCTURE") is None
+    return dataset, mapped
+
+
 class GdalBands(BandSource):
     """A band source (see ``core.bandsource``) reading windows of the role bands of a raster file on demand;
-    reflectance = (DN + ``offset``) / ``scale``."""
+    reflectance = (DN + ``offset``) / ``scale``. An uncompressed GeoTIFF is read through a memory mapping, renewed
+    every :data:`MAPPED_ROWS` rows (see :func:`open_mapped`)."""
 
     def __init__(self, path, band_number_by_role, nodata_by_role, scale=DEFAULT_SCALE, offset=DEFAULT_OFFSET):
-        self.dataset = open_raster(path)
+        self.dataset, self.mapped = open_mapped(path)
+        self.mapped_rows = 0  # the band of MAPPED_ROWS rows read through the current mapping
         self.roles = list(band_number_by_role)
         self.band_list = [band_number_by_role[role] for role in self.roles]
         self.shape = (self.dataset.RasterYSize, self.dataset.RasterXSize)
@@ -154,6 +175,10 @@ class GdalBands(BandSource):
 
     def read(self, rows, cols):
         """DN arrays keyed by role for the window (rows, cols) given as slices."""
+        if self.mapped and rows.start // MAPPED_ROWS != self.mapped_rows:
+            self.dataset = None  # closing the dataset unmaps the pages read so far
+            self.dataset, _ = open_mapped(self.path)
+            self.mapped_rows = rows.start // MAPPED_ROWS
         return dict(zip(self.roles, read_bands(self.dataset, self.path, self.band_list, rows, cols)))
 
 

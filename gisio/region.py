@@ -57,6 +57,8 @@ class TileJob:
     method: int
     min_area: int
     grids: list
+    #: Threads this job decides groups on (0: the core's default); 1 when local processes already fill the cores.
+    threads: int = 0
 
     @property
     def key(self):
@@ -196,7 +198,7 @@ def _run(job, result):
     with SmallBlockCache(GROUP_READ_CACHE_MB):
         bands = GdalBands(job.path, job.band_numbers, job.nodata, job.scale, job.offset)
         plant_map = extract_pv_plants(bands, trusted, candidate, method=job.method, min_area=job.min_area,
-                                      choose=choose)
+                                      choose=choose, threads=job.threads or None)
         del bands
     for plant, window, mask in zip(plant_map.plants, plant_map.windows, plant_map.masks):
         centre = ((window[1].start + window[1].stop) / 2.0, (window[0].start + window[0].stop) / 2.0)

@@ -29,6 +29,24 @@ def test_gdal_bands_read_the_same_windows_and_index_as_arrays():
     assert (clone.scale, clone.offset, clone.shape) == (10000.0, -1000.0, bands.shape)
 
 
+@pytest.mark.parametrize("compression", ["NONE", "DEFLATE"])
+def test_gdal_bands_map_uncompressed_geotiffs_and_renew_the_mapping_row_band_by_row_band(tmp_path, monkeypatch,
+                                                                                          compression):
+    copy = str(tmp_path / "chip.tif")
+    gdal.Translate(copy, MEDIAN, creationOptions=["INTERLEAVE=PIXEL", "COMPRESS=" + compression])
+    source = gdal.Open(MEDIAN)  # held while its bands are read
+    arrays = {role: source.GetRasterBand(n).ReadAsArray() for role, n in ROLE_NUMBERS.items()}
+    monkeypatch.setattr(raster, "MAPPED_ROWS", 8)
+    bands = raster.GdalBands(copy, ROLE_NUMBERS, {role: None for role in ROLES})
+    assert bands.mapped == (compression == "NONE")
+    first = bands.dataset
+    for window in ((slice(0, 6), slice(0, 9)), (slice(5, 14), slice(3, 28)), (slice(17, 23), slice(0, 12))):
+        read = bands.read(*window)
+        assert all(np.array_equal(read[role], arrays[role][window]) for role in ROLES)
+    assert (bands.dataset is not first) == (compression == "NONE")  # rows 16-23: a new mapping
+    assert bands.mapped_rows == (2 if compression == "NONE" else 0)
+
+
 def test_grid_window_and_snapped_resolution():
     grid = raster.raster_info(MEDIAN).grid
     x0, dx, _, y0, _, dy = grid.geotransform
