@@ -2,7 +2,7 @@
 from qgis.core import (QgsProcessingException, QgsProcessingParameterEnum,
                        QgsProcessingParameterRasterDestination, QgsProcessingParameterRasterLayer)
 
-from ..core import improved, paper
+from ..core import improved, paper, plants
 from ..core.extract import DEFAULT_METHOD, METHOD_IMPROVED, METHOD_PAPER, NoValidPixels, extract_pv_plants
 from ..gisio.context import PlantContext
 from ..gisio.outputs import raster_driver, style_on_load
@@ -44,7 +44,11 @@ class ExtractPvPlantsAlgorithm(PlantMapping, Sentinel2Algorithm):
         "<i>method</i>, <i>threshold</i> (the plant's NDPI threshold: the histogram valley of the paper method, or "
         "for the improved method the NDPI of a pixel {peel_percent:g} % PV between the plant's core and "
         "surroundings), <i>confidence</i> (improved method: how well NDPI separates the plant from its "
-        "surroundings, 2·AUC − 1) and <i>refined</i> (0 where the trusted prior was kept unchanged).</p>"
+        "surroundings, 2·AUC − 1, raised when several products agree), <i>refined</i> (0 where the trusted prior "
+        "was kept unchanged), <i>sources</i> (the names of the prior layers that overlap the plant, as named in "
+        "the project or by file name, comma-separated) and <i>n_sources</i> (how many). Each product beyond the "
+        "first multiplies the doubt left in the confidence by {agreement_doubt:g}: 1 − (1 − confidence) × "
+        "{agreement_doubt:g}^(n_sources − 1).</p>"
         "<p><b>Context</b> (optional): a class raster such as a GlobalUrbanMapper urban map, an LCZ map from Run "
         "ONNX model, ESA WorldCover or WSF, in any CRS (band 1, nearest neighbour). Each plant then gets "
         "<i>context_class</i> (the class under most of its pixels), <i>context_name</i> (its name, when the raster "
@@ -64,7 +68,7 @@ class ExtractPvPlantsAlgorithm(PlantMapping, Sentinel2Algorithm):
             blue_rise=improved.MIN_BLUE_RISE, soil_ratio=improved.MAX_RED_BLUE_RATIO, bins=paper.HISTOGRAM_BINS,
             low=paper.HISTOGRAM_RANGE[0], high=paper.HISTOGRAM_RANGE[1], keep_ratio=100 * paper.TRUSTED_KEEP_RATIO,
             candidate_peak=paper.CANDIDATE_MIN_PEAK_NDPI, peel_percent=100 * improved.PEEL_FRACTION,
-            pv_probability=PV_PROBABILITY)
+            pv_probability=PV_PROBABILITY, agreement_doubt=plants.AGREEMENT_DOUBT)
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API name)
         self.add_sentinel2_parameters()

@@ -13,7 +13,7 @@ from ..core.groups import GROUP_MARGIN
 from ..gisio.engines import EngineError, run_jobs
 from ..gisio.messages import CANCELLED
 from ..gisio.outputs import number_or_null
-from ..gisio.plant_layer import PLANT_FIELDS
+from ..gisio.plant_layer import PLANT_FIELDS, PROVENANCE_FIELDS, provenance_values
 from ..gisio.region import DONE, FAILED, REUSED, ResultsFolder, TileJob, plants_in_order, run_tile_job
 from ..gisio.region_inputs import prior_files, settings_of, tile_inputs
 from ..gisio.tables import add_to_sink, make_feature, make_fields
@@ -25,7 +25,7 @@ from .extract_pv_plants_algorithm import ExtractPvPlantsAlgorithm
 TILE_FIELDS = (("tile", "string", 254), ("status", "string", 8), ("plants", "int"), ("seconds", "double"),
                ("error", "string", 254))
 #: Fields of OUTPUT: those of Extract PV plants, and the tile that decided the plant.
-REGION_PLANT_FIELDS = PLANT_FIELDS + (("tile", "string", 254),)
+REGION_PLANT_FIELDS = PLANT_FIELDS + PROVENANCE_FIELDS + (("tile", "string", 254),)
 
 
 class MapRegionAlgorithm(PlantMapping, FusionPvAlgorithm):
@@ -189,7 +189,7 @@ class MapRegionAlgorithm(PlantMapping, FusionPvAlgorithm):
             features.append(make_feature(fields, [
                 plant_id, area.measureArea(geometry), values["pixels"], values["source"], values["method"],
                 number_or_null(values["threshold"]), number_or_null(values["confidence"]), values["refined"],
-                tiles[tile].name], geometry))
+                *provenance_values(values.get("sources", ())), tiles[tile].name], geometry))
         return features
 
     def write_plants_with_fields(self, parameters, context, features, crs):

@@ -16,7 +16,7 @@ from .groups import group_priors, prior_source
 from .improved import decide_component, improved_fusion, outcome, outcome_counts, prior_components
 from .paper import PriorResult, confirm_candidate_values, paper_fusion_sparse, refine_trusted_values, role_decisions
 from .parallel import ThreadBands, map_in_threads
-from .plants import plant_attributes
+from .plants import agreed_confidence, plant_attributes, plant_sources
 from .progress import NO_PROGRESS
 from .windows import flat_indices, occupied_windows, read_shape, sub_window
 
@@ -120,10 +120,13 @@ def _shifted(inner, outer):
             slice(inner[1].start + outer[1].start, inner[1].stop + outer[1].start))
 
 
-def group_plants(window, source, group, threshold_by_group, confidence_by_group, refined_by_group, min_area):
+def group_plants(window, source, group, threshold_by_group, confidence_by_group, refined_by_group, min_area,
+                 named_layers=()):
     """Plants of one group window: the 8-connected components of the kept pixels (``source`` > 0) of more than
     ``min_area`` pixels, as [(first pixel (row, col) in the raster, Plant, plant window, plant mask), …];
-    ``group`` gives the group id of each kept pixel for :func:`~.plants.plant_attributes`."""
+    ``group`` gives the group id of each kept pixel for :func:`~.plants.plant_attributes`. Each plant's
+    ``sources`` are the ``named_layers`` ([(name, prior mask of the window)]) it overlaps; their agreement raises
+    its confidence (:func:`~.plants.agreed_confidence`)."""
     labels, _ = label_plants(source > 0, min_area)
     plants = []
     for label, found in enumerate(ndimage.find_objects(labels), start=1):
@@ -133,14 +136,18 @@ def group_plants(window, source, group, threshold_by_group, confidence_by_group,
         plant_window = _shifted(found, window)
         first = np.argmax(local)  # row-major: the plant's first pixel
         key = (plant_window[0].start + first // local.shape[1], plant_window[1].start + first % local.shape[1])
-        plants.append((key, plant_attributes(0, source[found][local], group[found][local], threshold_by_group,
-                                             confidence_by_group, refined_by_group), plant_window, local))
+        plant = plant_attributes(0, source[found][local], group[found][local], threshold_by_group,
+                                 confidence_by_group, refined_by_group)
+        plant.sources = plant_sources(local, [(name, layer[found]) for name, layer in named_layers])
+        plant.confidence = agreed_confidence(plant.confidence, len(plant.sources))
+        plants.append((key, plant, plant_window, local))
     return plants
 
 
-def improved_group(bands, dn, trusted, candidate, window, min_area):
-    """The improved method on one prior group: its window's DN arrays ``dn`` and normalised bool prior masks.
-    Returns (plants as :func:`group_plants` gives them, the :func:`~.improved.outcome` of each component)."""
+def improved_group(bands, dn, trusted, candidate, window, min_area, named_layers=()):
+    """The improved method on one prior group: its window's DN arrays ``dn`` and normalised bool prior masks
+    (``named_layers``: see :func:`group_plants`). Returns (plants as :func:`group_plants` gives them, the
+    :func:`~.improved.outcome` of each component)."""
     source = np.zeros(trusted.shape, np.uint8)
     group = np.zeros(trusted.shape, np.int32)
     in_prior = trusted | candidate
@@ -156,7 +163,7 @@ def improved_group(bands, dn, trusted, candidate, window, min_area):
     nan = [float("nan")]
     plants = group_plants(window, source, group, np.array(nan + [r.threshold for r in results]),
                           np.array(nan + [r.confidence for r in results]),
-                          np.array([False] + [r.refined for r in results]), min_area)
+                          np.array([False] + [r.refined for r in results]), min_area, named_layers)
     return plants, [outcome(result) for result in results]
 
 
@@ -185,7 +192,7 @@ def paper_decisions(gathered):
     return list(zip(*kept_by_role)), results
 
 
-def paper_group_plants(window, shape, gathered, kept, choices, min_area, width):
+def paper_group_plants(window, shape, gathered, kept, choices, min_area, width, named_layers=()):
     """Plants of one group window once the paper method chose its thresholds (see :func:`group_plants`)."""
     source = np.zeros(shape, np.uint8)
     for (flat, _), role_kept, code in zip(gathered, kept, (SOURCE_TRUSTED, SOURCE_CANDIDATE)):
@@ -194,14 +201,14 @@ def paper_group_plants(window, shape, gathered, kept, choices, min_area, width):
     nan = float("nan")
     thresholds = np.array([nan] + [nan if r.choice.threshold is None else r.choice.threshold for r in choices])
     return group_plants(window, source, source.astype(np.int32), thresholds, np.full(3, nan),
-                        np.array([False, not choices[0].kept_whole_prior, True]), min_area)
+                        np.array([False, not choices[0].kept_whole_prior, True]), min_area, named_layers)
 
 
 def decide_groups(bands, trusted, candidate, groups, windows, paper, min_area, progress, threads=None):
     """Each prior group in its window, on both cores: [(position, outcome, (trusted pixels, candidate pixels)),
-    …] in group order; the outcome is :func:`improved_group`'s, or :func:`prior_ndpi`'s for the ``paper``
-    method; on ``threads`` threads (None: :data:`~.parallel.WORKERS`). The thread-local band handles end with
-    this call."""
+    …] in group order; the outcome is :func:`improved_group`'s, or (:func:`prior_ndpi`'s, the group's named prior
+    layers) for the ``paper`` method; on ``threads`` threads (None: :data:`~.parallel.WORKERS`). The thread-local
+    band handles end with this call."""
     shared = ThreadBands(bands)
     width = bands.shape[1]
 
@@ -209,14 +216,16 @@ def decide_groups(bands, trusted, candidate, groups, windows, paper, min_area, p
         """Read one group's window and decide (improved) or measure (paper) the group. One read per group: GDAL's
         block cache serves neighbours, and far less than the blocks' area is copied."""
         group, window = groups[position], windows[position]
-        masks = normalise_priors(
-            masks_shape(window), trusted.render(window, group.trusted) if group.trusted else None,
-            candidate.render(window, group.candidate) if group.candidate else None)
+        layers = [prior.layers(window, members) if members else []
+                  for prior, members in ((trusted, group.trusted), (candidate, group.candidate))]
+        masks = normalise_priors(masks_shape(window), *[np.logical_or.reduce([mask for _, mask in role])
+                                                        if role else None for role in layers])
+        named = [(name, mask) for name, mask in layers[0] + layers[1] if name]
         dn = shared.get().read(*window)
         counts = tuple(int(np.count_nonzero(mask)) for mask in masks)
         if paper:
-            return position, prior_ndpi(bands, dn, *masks, window, width), counts
-        return position, improved_group(bands, dn, *masks, window, min_area), counts
+            return position, (prior_ndpi(bands, dn, *masks, window, width), named), counts
+        return position, improved_group(bands, dn, *masks, window, min_area, named), counts
 
     return map_in_threads(decide, range(len(groups)), progress, threads)
 
@@ -246,14 +255,14 @@ def extract_pv_plants(bands, trusted=None, candidate=None, *, method=DEFAULT_MET
     progress.step(90, "Describing the plants")
     prior_pixels = tuple(int(sum(item[2][role] for item in decided)) for role in (0, 1))
     if paper:
-        gathered = [outcome[0] for _, outcome, _ in decided]
-        if groups and not sum(outcome[1] for _, outcome, _ in decided):
+        gathered = [outcome[0][0] for _, outcome, _ in decided]
+        if groups and not sum(outcome[0][1] for _, outcome, _ in decided):
             raise NoValidPixels("The image has no valid pixel where the priors are (all nodata, or B11 ≤ 0).")
         progress.step(92, "Paper method: one NDPI threshold per prior role")
         kept, choices = paper_decisions(gathered)
-        found = [plant for (position, _, _), role_gathered, role_kept in zip(decided, gathered, kept)
+        found = [plant for (position, (_, named), _), role_gathered, role_kept in zip(decided, gathered, kept)
                  for plant in paper_group_plants(windows[position], masks_shape(windows[position]), role_gathered,
-                                                 role_kept, choices, min_area, width)]
+                                                 role_kept, choices, min_area, width, named)]
         decisions, outcomes = role_decisions(*choices), []
     else:
         outcomes = [text for _, (_, texts), _ in decided for text in texts]

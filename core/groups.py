@@ -24,19 +24,25 @@ GROUP_MARGIN = improved.MARGIN + improved.MAX_GROW + 1
 class PriorSource:
     """Prior pieces of one role on a raster of ``shape``: ``boxes`` is an (n, 4) int64 array of (top, left,
     bottom, right), bottom and right exclusive, in raster pixels (a box may reach beyond the raster);
-    :meth:`render` draws the pieces ``members`` (indices into ``boxes``) in a window."""
+    :meth:`render` draws the pieces ``members`` (indices into ``boxes``) in a window. ``name`` names the product
+    the pieces come from (a layer name), for the plants' provenance; unnamed sources are not counted there."""
     boxes = np.zeros((0, 4), np.int64)
+    name = ""
 
     def render(self, window, members):
         """Bool mask of the window (rows, cols slices inside the raster) with the pixels of pieces ``members``."""
         raise NotImplementedError
 
+    def layers(self, window, members):
+        """[(name, bool mask)]: the pieces ``members`` drawn in the window, per product (here one)."""
+        return [(self.name, self.render(window, members))]
+
 
 class ArrayPriors(PriorSource):
     """The prior pieces of a bool mask in memory: its 8-connected components."""
 
-    def __init__(self, mask):
-        self.mask = np.asarray(mask, bool)
+    def __init__(self, mask, name=""):
+        self.mask, self.name = np.asarray(mask, bool), name
         if not self.mask.any():
             return
         labels, _ = label_components(self.mask)
@@ -150,10 +156,18 @@ class UnionPriors(PriorSource):
         self.boxes = np.vstack([source.boxes for source in self.sources] + [np.zeros((0, 4), np.int64)])
 
     def render(self, window, members):
-        members = np.asarray(members, np.int64)
         mask = np.zeros((window[0].stop - window[0].start, window[1].stop - window[1].start), bool)
+        for _, layer in self.layers(window, members):
+            mask |= layer
+        return mask
+
+    def layers(self, window, members):
+        """Each source's pieces among ``members`` drawn in the window: [(its name, bool mask)], sources with none
+        left out."""
+        members = np.asarray(members, np.int64)
+        drawn = []
         for source, start, stop in zip(self.sources, self.starts[:-1], self.starts[1:]):
             own = members[(members >= start) & (members < stop)] - start
             if own.size:
-                mask |= source.render(window, own.tolist())
-        return mask
+                drawn += source.layers(window, own.tolist())
+        return drawn

@@ -17,6 +17,25 @@ class Plant:
     threshold: float
     confidence: float
     refined: bool
+    #: Names of the prior products (layers) that overlap the plant, in the order they were given.
+    sources: tuple = ()
+
+
+#: Each further prior product that agrees on a plant halves the doubt left in its confidence.
+AGREEMENT_DOUBT = 0.5
+
+
+def agreed_confidence(confidence, products):
+    """A plant's confidence from the image (0–1; NaN stays NaN) raised by the agreement of ``products`` prior
+    products that overlap it: 1 − (1 − confidence) × :data:`AGREEMENT_DOUBT` ^ (products − 1). Independent
+    products that map the same plant are evidence the image alone does not give."""
+    return 1.0 - (1.0 - confidence) * AGREEMENT_DOUBT ** max(products - 1, 0)
+
+
+def plant_sources(plant_mask, named_layers):
+    """Names of the ``named_layers`` ([(name, bool mask)], masks of the plant mask's shape) that share a pixel
+    with the plant, each once, in the order given."""
+    return tuple(dict.fromkeys(name for name, layer in named_layers if (layer & plant_mask).any()))
 
 
 def _mean(values):

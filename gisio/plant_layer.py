@@ -14,11 +14,18 @@ from .vector import ellipsoidal_area
 #: Fields of the plant layer (README, "Extract PV plants").
 PLANT_FIELDS = (("plant_id", "int"), ("area_m2", "double"), ("pixels", "int"), ("source", "string", 9),
                 ("method", "string", 8), ("threshold", "double"), ("confidence", "double"), ("refined", "int"))
+#: Which prior products (layers) overlap each plant, and how many (README, "Extract PV plants").
+PROVENANCE_FIELDS = (("sources", "string", 254), ("n_sources", "int"))
 
 
 def plant_fields(plant_context=None):
     """Attribute fields of the plant polygons (with the context fields when a ``PlantContext`` is given)."""
-    return make_fields(PLANT_FIELDS + (CONTEXT_FIELDS if plant_context is not None else ()))
+    return make_fields(PLANT_FIELDS + PROVENANCE_FIELDS + (CONTEXT_FIELDS if plant_context is not None else ()))
+
+
+def provenance_values(sources):
+    """The :data:`PROVENANCE_FIELDS` values of a plant overlapped by the prior layers named ``sources``."""
+    return [", ".join(sources), len(sources)]
 
 
 def plant_features(plant_map, grid, crs, context, is_cancelled, plant_context=None):
@@ -35,6 +42,7 @@ def plant_features(plant_map, grid, crs, context, is_cancelled, plant_context=No
         geometry.fromWkb(polygonize_mask(mask, window_grid(grid, window)))
         values = [plant.plant_id, area.measureArea(geometry), plant.pixels, plant.source, plant_map.method,
                   number_or_null(plant.threshold), number_or_null(plant.confidence), int(plant.refined)]
+        values += provenance_values(plant.sources)
         if plant_context is not None:
             values += plant_context.of_plant(window, mask)
         features.append(make_feature(fields, values, geometry))

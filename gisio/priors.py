@@ -56,11 +56,11 @@ def prior_source(layers, parameter, sentinel2, context, feedback):
         check_prior_layer(layer, parameter)
         if layer.type() == QgsMapLayerType.VectorLayer:
             polygons = polygons_on_grid(layer, parameter, sentinel2.grid, sentinel2.crs, context, feedback)
-            source = PolygonPriors(polygons.wkbs, sentinel2.grid)
+            source = PolygonPriors(polygons.wkbs, sentinel2.grid, layer.name())
             _report_overlap(layer, parameter, len(polygons.wkbs), tr("polygon(s) reach the image"), feedback)
         else:
             mask = _raster_mask(layer, parameter, sentinel2.grid)
-            source = ArrayPriors(mask)
+            source = ArrayPriors(mask, layer.name())
             _report_overlap(layer, parameter, int(np.count_nonzero(mask)), tr("PV pixel(s) on the image"), feedback)
         sources.append(source)
     return UnionPriors(sources)

@@ -137,7 +137,7 @@ def read_polygons(prior, grid):
         except RuntimeError:
             continue  # beyond the domain of the transformation
         wkbs.append(geometry.ExportToWkb())
-    return PolygonPriors(wkbs, grid)
+    return PolygonPriors(wkbs, grid, prior.name)
 
 
 def read_priors(priors, grid):
@@ -147,7 +147,8 @@ def read_priors(priors, grid):
         if prior.kind == "vector":
             sources.append(read_polygons(prior, grid))
         else:
-            sources.append(ArrayPriors(warp_mask(prior.path, pv_band_number(prior.path), grid, prior.crs_wkt)))
+            sources.append(ArrayPriors(warp_mask(prior.path, pv_band_number(prior.path), grid, prior.crs_wkt),
+                                       prior.name))
     return UnionPriors(sources)
 
 
@@ -203,7 +204,7 @@ def _run(job, result):
     for plant, window, mask in zip(plant_map.plants, plant_map.windows, plant_map.masks):
         centre = ((window[1].start + window[1].stop) / 2.0, (window[0].start + window[0].stop) / 2.0)
         values = dict(pixels=plant.pixels, source=plant.source, method=plant_map.method, threshold=plant.threshold,
-                      confidence=plant.confidence, refined=int(plant.refined),
+                      confidence=plant.confidence, refined=int(plant.refined), sources=plant.sources,
                       depth=ownership.depth_of(job.tile, centre))
         result["plants"].append((polygonize_mask(mask, window_grid(grid, window)), values))
     result.update(groups=plant_map.groups, decisions=plant_map.decisions)

@@ -86,8 +86,8 @@ class PolygonPriors(PriorSource):
     """Prior polygons (WKB in the grid's CRS) as pieces for ``core.groups``: boxed by their envelopes and burnt
     (pixel-centre rule) only in the windows the core asks for."""
 
-    def __init__(self, wkbs, grid):
-        self.wkbs, self.grid = list(wkbs), grid
+    def __init__(self, wkbs, grid, name=""):
+        self.wkbs, self.grid, self.name = list(wkbs), grid, name
         self.boxes = np.array([pixel_box(ogr.CreateGeometryFromWkb(bytes(wkb)).GetEnvelope(), grid.geotransform)
                                for wkb in self.wkbs], np.int64).reshape(-1, 4)
 

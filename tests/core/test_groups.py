@@ -5,8 +5,8 @@ import pytest
 from fusion_pv_mapping.core.bands import ROLES
 from fusion_pv_mapping.core.bandsource import ArrayBands
 from fusion_pv_mapping.core.extract import METHOD_IMPROVED, METHOD_PAPER, NoValidPixels, extract_pv_plants, fuse
-from fusion_pv_mapping.core.groups import GROUP_MARGIN, ArrayPriors, group_boxes
-from fusion_pv_mapping.core.plants import describe_plants
+from fusion_pv_mapping.core.groups import GROUP_MARGIN, ArrayPriors, UnionPriors, group_boxes
+from fusion_pv_mapping.core.plants import AGREEMENT_DOUBT, agreed_confidence, describe_plants
 from flawed_priors import flawed_priors
 from test_windows import NODATA, mosaic
 
@@ -115,3 +115,38 @@ def test_no_valid_pixel_under_the_priors_is_an_error():
     for method in (METHOD_IMPROVED, METHOD_PAPER):
         with pytest.raises(NoValidPixels):
             extract_pv_plants(ArrayBands(dn, {role: NODATA for role in ROLES}), np.ones((3, 3), bool), method=method)
+
+
+@pytest.mark.parametrize("method", [METHOD_IMPROVED, METHOD_PAPER])
+def test_plants_name_the_prior_layers_that_overlap_them_and_agreement_raises_confidence(chips, method):
+    """Three named products over four real plants: OSM outlines every plant, GlobalPV (shifted) the first two,
+    TZ-SAM (grown, a candidate) the last. Unnamed priors give the same plants with no sources and the image's own
+    confidence."""
+    dn, reference, offsets = mosaic(chips)
+    bands = ArrayBands(dn, {role: NODATA for role in ROLES})
+    third, last = offsets[2][1].start, offsets[-1][1].start  # where the third and the last chip begin
+    flawed = flawed_priors(reference)
+    global_pv, tz_sam = flawed["shifted1"].copy(), flawed["grown1"].copy()
+    global_pv[:, third:] = False
+    tz_sam[:, :last] = False
+    trusted = UnionPriors([ArrayPriors(reference, "OSM"), ArrayPriors(global_pv, "GlobalPV")])
+    named = extract_pv_plants(bands, trusted, ArrayPriors(tz_sam, "TZ-SAM"), method=method)
+    unnamed = extract_pv_plants(bands, reference | global_pv, tz_sam, method=method)
+    assert np.array_equal(named.mask(), unnamed.mask()) and len(named.plants) == len(unnamed.plants) >= 4
+    for plant, window, plain in zip(named.plants, named.windows, unnamed.plants):
+        left = window[1].start
+        expected = ("OSM",) + (("GlobalPV",) if left < third else ()) + (("TZ-SAM",) if left >= last else ())
+        assert plant.sources == expected and plain.sources == ()
+        if method == METHOD_IMPROVED:
+            assert plant.confidence == pytest.approx(agreed_confidence(plain.confidence, len(expected)))
+            assert plant.confidence >= plain.confidence
+        else:
+            assert np.isnan(plant.confidence) and np.isnan(plain.confidence)  # the paper method gives none
+    assert {len(plant.sources) for plant in named.plants} == {1, 2}
+
+
+def test_agreement_halves_the_doubt_per_further_product():
+    assert agreed_confidence(0.6, 1) == pytest.approx(0.6)
+    assert agreed_confidence(0.6, 2) == pytest.approx(1 - 0.4 * AGREEMENT_DOUBT)
+    assert agreed_confidence(0.6, 3) == pytest.approx(1 - 0.4 * AGREEMENT_DOUBT ** 2)
+    assert np.isnan(agreed_confidence(float("nan"), 3))

@@ -151,6 +151,27 @@ def test_trusted_and_candidate_outputs_are_georeferenced_and_attributed(fusionpv
         assert row["geometry"].startswith("MULTIPOLYGON")
 
 
+@pytest.mark.parametrize("method", [0, 1])
+def test_plants_name_the_three_prior_layers_that_support_them(fusionpv, feedback, tmp_path, method):
+    """OSM outlines (a vector layer named in the project), GlobalPV (a shifted raster, named in the project) and a
+    candidate raster given by its path (named by its file): every plant of chip 101 lists all three."""
+    reference = read(chip("pv_mask_101.tif")) > 0
+    flawed = flawed_priors(reference)
+    global_pv = QgsRasterLayer(write_prior(str(tmp_path / "global.tif"), "101", flawed["shifted1"]), "GlobalPV")
+    osm = QgsVectorLayer(chip("osm_pv_chips.gpkg"), "OSM", "ogr")
+    candidate = write_prior(str(tmp_path / "tz_sam.tif"), "101", flawed["grown1"])
+    plants_path = str(tmp_path / "plants.gpkg")
+    run("extractpvplants", {"INPUT": chip(MEDIAN % "101"), "TRUSTED_PRIORS": [osm, global_pv],
+                            "CANDIDATE_PRIORS": [candidate], "METHOD": method, "OUTPUT": plants_path}, feedback)
+    rows, _ = features(plants_path)
+    assert rows and all(row["sources"] == "OSM, GlobalPV, tz_sam" and row["n_sources"] == 3 for row in rows)
+    only_osm = str(tmp_path / "osm_only.gpkg")
+    run("extractpvplants", {"INPUT": chip(MEDIAN % "101"), "TRUSTED_PRIORS": [osm], "METHOD": method,
+                            "OUTPUT": only_osm}, feedback)
+    rows, _ = features(only_osm)
+    assert rows and all(row["sources"] == "OSM" and row["n_sources"] == 1 for row in rows)
+
+
 def test_improved_method_is_the_default_and_equals_the_core(fusionpv, feedback, tmp_path):
     """Default METHOD: the improved fusion, with the per-plant confidence and threshold in the attributes."""
     plants_path, mask_path = str(tmp_path / "plants.gpkg"), str(tmp_path / "mask.tif")

@@ -95,6 +95,12 @@ def test_four_overlapping_tiles_give_the_whole_scene(fusionpv, feedback, scene, 
     crossing = [wkb for wkb, _, _ in rows if _crosses_a_tile_edge(wkb, scene)]
     assert len(crossing) >= 3  # plants that some tile holds only in part
     assert any("4 job(s) to run on %d process(es)" % workers in info for info in feedback.infos)
+    names = [os.path.splitext(os.path.basename(scene[role]))[0] for role in ("trusted", "candidate")]
+    dataset = ogr.Open(output)  # held while its layer is read
+    for feature in dataset.GetLayer(0):
+        expected = [name for name, role in zip(names, ("trusted", "candidate"))
+                    if role in feature["source"] or feature["source"] == "both"]
+        assert feature["sources"] == ", ".join(expected) and feature["n_sources"] == len(expected)
 
 
 def _crosses_a_tile_edge(wkb, scene):
