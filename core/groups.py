@@ -116,25 +116,18 @@ def group_boxes(boxes, margin=GROUP_MARGIN):
         if count == len(unions):
             break
         group_of = merged[group_of]
-        unions = np.column_stack([reduce_by(unions[:, column], merged, count)
-                                  for column, reduce_by in enumerate((_group_min, _group_min, _group_max,
-                                                                      _group_max))])
+        unions = np.column_stack([_per_group(reduce, unions[:, column], merged, count)
+                                  for column, reduce in enumerate((np.minimum, np.minimum, np.maximum, np.maximum))])
     order = np.lexsort((unions[:, 1], unions[:, 0])) if len(unions) else []
     members = np.split(np.argsort(group_of, kind="stable"), np.cumsum(np.bincount(group_of, minlength=len(unions))))
     return [(tuple(int(v) for v in unions[i]), members[i].tolist()) for i in order]
 
 
-def _group_min(values, groups, count):
-    """Smallest of ``values`` per group (0…count − 1)."""
-    result = np.full(count, np.iinfo(np.int64).max)
-    np.minimum.at(result, groups, values)
-    return result
-
-
-def _group_max(values, groups, count):
-    """Largest of ``values`` per group (0…count − 1)."""
-    result = np.full(count, np.iinfo(np.int64).min)
-    np.maximum.at(result, groups, values)
+def _per_group(reduce, values, groups, count):
+    """``values`` (int64) reduced per group 0…count − 1 by the ufunc ``reduce`` (``np.minimum`` or ``np.maximum``)."""
+    start = np.iinfo(np.int64).max if reduce is np.minimum else np.iinfo(np.int64).min
+    result = np.full(count, start)
+    reduce.at(result, groups, values)
     return result
 
 
