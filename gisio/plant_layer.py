@@ -3,6 +3,7 @@ time, its history), and the per-period table."""
 from qgis.PyQt.QtCore import QDate
 from qgis.core import QgsGeometry
 
+from ..core import improved
 from ..core.over_time import ABSENT, NO_DATA, PRESENT, STATUS_FROM_START
 from .context import CONTEXT_FIELDS
 from .outputs import number_or_null
@@ -91,7 +92,7 @@ def history_features(histories, periods, grid, crs, context, is_cancelled):
         features.append(make_feature(fields, [
             plant_id, area.measureArea(geometry), int(outline.sum()), history.source, "improved",
             number_or_null(result.threshold if result else None), number_or_null(result.confidence if result else None),
-            int(bool(result and (result.peeled or result.grown))),
+            int(bool(result and improved.changed(result))),
             _qdate(periods[first].start) if seen else None, periods[first].start.year if seen else None,
             construction, _qdate(periods[last].last_day) if seen else None, history.presence.count(PRESENT),
             sum(state != NO_DATA for state in history.raw), history.presence, "".join(history.raw),

@@ -3,11 +3,13 @@ import os
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from fusion_pv_mapping.core.ndpi import to_reflectance
 from fusion_pv_mapping.core.bands import ROLES
 from fusion_pv_mapping.core.extract import METHOD_IMPROVED, fuse
 from fusion_pv_mapping.core import improved
+from fusion_pv_mapping.core.bandsource import band_source
 from fusion_views import per_pixel, refined
 from chip_data import bands_by_role, chip_ids
 from flawed_priors import flawed_priors
@@ -59,23 +61,71 @@ def everywhere(mask):
 
 
 def test_peel_removes_background_layers_only():
-    component, fraction = square(8, [0.1])
-    kept, layers = improved.peel(component, fraction, everywhere(component))
-    assert layers == 1 and kept.sum() == 36
-    component, fraction = square(8, [0.5])  # a blurred but real edge: kept
-    kept, layers = improved.peel(component, fraction, everywhere(component))
-    assert layers == 0 and kept.sum() == 64
-    component, fraction = square(8, [0.0, 0.1, 0.2])  # at most two layers go
-    kept, layers = improved.peel(component, fraction, everywhere(component))
-    assert layers == 2 and kept.sum() == 16
+    component, fraction = square(7, [0.1])
+    kept, layers = improved.peel(component, fraction, everywhere(component), ~component)
+    assert layers == 1 and kept.sum() == 25
+    component, fraction = square(7, [0.0, 0.1, 0.2])  # at most two layers go
+    kept, layers = improved.peel(component, fraction, everywhere(component), ~component)
+    assert layers == 2 and kept.sum() == 9
+
+
+def blurred_plant(size, outline_size, sigma=improved.PSF_SIGMA):
+    """PV fractions of a ``size`` × ``size`` plant seen through a Gaussian point spread of ``sigma`` px, with a
+    prior outline ``outline_size`` × ``outline_size`` around the same centre, in a window 8 px larger than the
+    plant."""
+    plant = np.zeros((size + 8, size + 8), bool)
+    plant[4:-4, 4:-4] = True
+    fraction = ndimage.gaussian_filter(plant.astype(float), sigma, mode="nearest")
+    outline = np.zeros_like(plant)
+    margin = 4 - (outline_size - size) // 2
+    outline[margin:-margin, margin:-margin] = True
+    return plant, outline, fraction
+
+
+def test_peel_keeps_a_correct_outline_seen_through_the_point_spread():
+    plant, outline, fraction = blurred_plant(9, 9)
+    kept, layers = improved.peel(outline, fraction, everywhere(outline), ~outline)
+    assert layers == 0 and np.array_equal(kept, outline)
+
+
+def test_peel_uses_the_point_spread_where_the_outside_looks_half_pv():
+    """One pixel too wide, on a composite blurred a little more than the model's point spread: the outer layer's
+    median fraction (blur alone) is not below PEEL_FRACTION, yet the blurred outline without it fits the fractions
+    far better, so it is peeled back to the plant."""
+    plant, outline, fraction = blurred_plant(9, 11, sigma=1.2)
+    layer = improved.outer_layer(outline, everywhere(outline))
+    assert np.median(fraction[layer]) >= improved.PEEL_FRACTION
+    band = improved.outline_band(outline, everywhere(outline), ~outline)
+    assert improved.outline_evidence(fraction, outline, outline & ~layer, band) >= improved.PEEL_EVIDENCE
+    kept, layers = improved.peel(outline, fraction, everywhere(outline), ~outline)
+    assert layers == 1 and np.array_equal(kept, plant)
 
 
 def test_peel_keeps_the_pv_like_part_of_a_peeled_layer():
-    component, fraction = square(8, [0.1])
-    fraction[2, 2:10] = 0.9  # the top side of the outer layer looks like PV
-    kept, layers = improved.peel(component, fraction, everywhere(component))
+    component, fraction = square(7, [0.1])
+    fraction[2, 2:9] = 0.9  # the top side of the outer layer looks like PV
+    kept, layers = improved.peel(component, fraction, everywhere(component), ~component)
     assert layers == 1
-    assert kept[2, 3:9].all() and not kept[9, 2:10].any() and not kept[3:9, 2].any()
+    assert kept[2, 3:8].all() and not kept[8, 2:9].any() and not kept[4:8, 2].any()
+
+
+def test_coarse_block_finds_the_grid_a_prior_is_drawn_on(chips):
+    reference = chips["reference_159"]
+    priors = flawed_priors(reference)
+    assert improved.coarse_block(priors["generalised20m"]) == 2
+    assert improved.coarse_block(np.kron(reference, np.ones((3, 3), bool))) == 3
+    assert improved.coarse_block(reference) == 1
+    assert improved.coarse_block(np.ones((8, 8), bool)) == 1  # a rectangle could be drawn on any grid
+
+
+def test_shift_moves_a_misregistered_outline_back():
+    plant, outline, fraction = blurred_plant(9, 9)
+    for step in improved.SIDES:
+        moved = improved.neighbour(outline, step)
+        kept, shifted = improved.shift(moved, fraction, everywhere(moved), ~moved)
+        assert shifted == 1 and np.array_equal(kept, plant)
+    kept, shifted = improved.shift(outline, fraction, everywhere(outline), ~outline)
+    assert shifted == 0 and np.array_equal(kept, outline)
 
 
 def half_square_with_pv_beyond(width=20):
@@ -139,6 +189,46 @@ def test_trusted_priors_on_real_chips(chips):
         exact.append(iou(fuse(dn, priors["exact"], None, method=METHOD_IMPROVED).mask, reference))
     assert np.mean(gains) > 0.1 and min(gains) >= 0
     assert np.mean(exact) >= 0.95
+
+
+def test_a_real_outline_one_pixel_too_wide_is_peeled_on_the_point_spread_evidence(chips):
+    """Chip 9: the pixels just outside the plant look half PV (the grown layer's median fraction is above
+    PEEL_FRACTION), but the blurred outline fits better without them; the exact outline is kept whole."""
+    dn, reference = bands_by_role(chips["median_9"]), chips["reference_9"]
+    grown = flawed_priors(reference)["grown1"]
+    bands = band_source(dn)
+    block = bands.read(slice(0, reference.shape[0]), slice(0, reference.shape[1]))
+    index, valid = bands.ndpi(block)
+    core, ring = improved.core_and_ring(grown, valid & ~grown)
+    fraction = improved.pv_fraction(bands.reflectance(block), core, ring)
+    assert np.median(fraction[improved.outer_layer(grown, valid)]) >= improved.PEEL_FRACTION
+    result = fuse(dn, grown, None, method=METHOD_IMPROVED)
+    assert result.components[0].peeled == 1
+    assert iou(result.mask, reference) >= iou(grown, reference) + 0.1
+    assert np.array_equal(fuse(dn, reference, None, method=METHOD_IMPROVED).mask, reference)
+
+
+def test_a_real_misregistered_outline_moves_back(chips):
+    """Chip 152: the outline shifted one pixel right moves back onto the plant."""
+    dn, reference = bands_by_role(chips["median_152"]), chips["reference_152"]
+    result = fuse(dn, flawed_priors(reference)["shifted1"], None, method=METHOD_IMPROVED)
+    assert result.components[0].shifted == 1 and "shifted 1 px" in result.decisions[0]
+    assert iou(result.mask, reference) >= 0.95
+
+
+def test_real_outlines_on_the_20m_grid_are_decided_pixel_by_pixel(chips):
+    """20 m generalised priors are recognised as coarse and their outer pixels decided one by one: they gain on
+    average over the bundled chips."""
+    gains = []
+    for chip in chip_ids(chips):
+        if chip in HARD_CASES:
+            continue
+        dn, reference = bands_by_role(chips["median_" + chip]), chips["reference_" + chip]
+        coarse = flawed_priors(reference)["generalised20m"]
+        if not (coarse[[0, -1]].any() or coarse[:, [0, -1]].any()):  # a block cut by the chip's edge hides the grid
+            assert improved.coarse_block(coarse) == 2
+        gains.append(iou(fuse(dn, coarse, None, method=METHOD_IMPROVED).mask, reference) - iou(coarse, reference))
+    assert np.mean(gains) >= 0.01 and max(gains) >= 0.05
 
 
 def test_priors_missing_half_their_plant_grow_back(chips):
