@@ -313,8 +313,8 @@ def test_plant_shapes_on_real_farmland_and_water_are_rejected(chips):
         result = fuse(dn, None, prior, method=METHOD_IMPROVED)
         assert not result.mask.any()
         reasons += [c.reason for c in result.components]
-    assert set(reasons) == {"water-like (MNDWI ≥ 0)", "only 0 of 3 PV signals (none)",
-                            "only 1 of 3 PV signals (higher NDPI)"}
+    assert set(reasons) == {"water-like (MNDWI ≥ 0)",
+                            "not bluer than its surroundings (B2/B4 gain below %g)" % improved.MIN_BLUE_RED_GAIN}
 
 
 def test_a_prior_without_surroundings(chips):
