@@ -1,11 +1,12 @@
 """The improved method: its parts on hand-made cases, its branches on small real crops."""
+import datetime
 import os
 
 import numpy as np
 import pytest
 from scipy import ndimage
 
-from fusion_pv_mapping.core.ndpi import to_reflectance
+from fusion_pv_mapping.core.ndpi import ndpi_from_dn, to_reflectance
 from fusion_pv_mapping.core.bands import ROLES
 from fusion_pv_mapping.core.extract import METHOD_IMPROVED, fuse
 from fusion_pv_mapping.core import improved
@@ -300,6 +301,43 @@ def plant_shape(chips, chip):
     shape = chips["reference_" + chip]
     rows, cols = np.nonzero(shape)
     return shape[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+
+
+BRIGHT_SURROUNDINGS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data", "austria_pv",
+                                   "bright_surroundings_1953.npz")
+SERIES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data", "austria_pv", "series.npz")
+BAND_NAMES = dict(zip(ROLES, ("B02", "B03", "B04", "B08", "B11", "B12")))
+
+
+def test_a_dark_plant_in_brighter_surroundings_is_confirmed():
+    """Chip 1953 on three real dates (bare soil, harvested fields): the ring's NDPI is above the plant's, yet the
+    plant is darker in NIR and SWIR1 and much bluer relative to red than its ring, so it is confirmed whole."""
+    arrays = np.load(BRIGHT_SURROUNDINGS)
+    reference = arrays["reference"]
+    for date in range(len(arrays["days"])):
+        dn = {role: arrays[band][date] for role, band in BAND_NAMES.items()}
+        reflectance = reflectance_of(dn)
+        index, _ = ndpi_from_dn(dn)
+        core, ring = improved.core_and_ring(reference, ~reference)
+        assert improved.blue_red_gain(reflectance, core, ring) >= improved.DARK_BLUE_RED_GAIN
+        result = fuse(dn, None, reference, method=METHOD_IMPROVED)
+        assert "dark and blue in bright surroundings" in result.components[0].evidence
+        assert iou(result.mask, reference) >= 0.9
+        assert np.median(index[core]) < np.median(index[ring])
+
+
+def test_a_plant_no_bluer_than_lush_surroundings_passes_on_decisive_ndpi_and_nir():
+    """Chip 9 on 2022-05-26: panels as red relative to blue as the green field around them, but NDPI separates
+    them almost perfectly and NIR is far lower, so the candidate is confirmed."""
+    arrays = np.load(SERIES)
+    day = int(np.flatnonzero(arrays["9_days"] == (datetime.date(2022, 5, 26) - datetime.date(1990, 1, 1)).days)[0])
+    dn = {role: arrays["9_" + band][day] for role, band in BAND_NAMES.items()}
+    reference = arrays["9_reference"]
+    core, ring = improved.core_and_ring(reference, ~reference)
+    assert improved.blue_red_gain(reflectance_of(dn), core, ring) < improved.MIN_BLUE_RED_GAIN
+    result = fuse(dn, None, reference, method=METHOD_IMPROVED)
+    assert result.components[0].evidence.startswith("NDPI and NIR decisive")
+    assert iou(result.mask, reference) >= 0.5
 
 
 def test_plant_shapes_on_real_farmland_and_water_are_rejected(chips):
