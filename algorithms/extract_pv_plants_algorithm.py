@@ -26,13 +26,22 @@ class ExtractPvPlantsAlgorithm(PlantMapping, Sentinel2Algorithm):
         "<p><b>Improved</b> (default, Fusion PV Mapping's method): plant by plant, the prior's core is compared "
         "with a ring of surroundings. A regularised Fisher discriminant of the six reflectances estimates each "
         "pixel's PV fraction; outer layers of the outline whose median fraction is below {peel_fraction:g} are "
-        "peeled (at most {max_peel}), so an over-extended prior is trimmed and a correct one kept whole; an outline "
-        "that is not peeled grows side by side into pixels that look like PV (median fraction ≥ {grow_fraction:g}, "
-        "at most {max_grow} layers), so a prior that misses part of its plant recovers it. Parts of a prior at most "
+        "peeled (at most {max_peel}), so an over-extended prior is trimmed and a correct one kept whole. Through "
+        "Sentinel-2's point spread (a Gaussian of {psf_sigma:g} px) the pixels just outside a plant look partly PV, "
+        "so the first layer is also peeled when the blurred outline without it explains the fractions better "
+        "(evidence ≥ {peel_evidence:g}). An outline that is not peeled grows side by side into pixels that look like "
+        "PV (median fraction ≥ {grow_fraction:g}, at most {max_grow} layers), so a prior that misses part of its "
+        "plant recovers it; one that neither peels nor grows moves by one pixel when the moved outline fits better "
+        "(evidence ≥ {shift_evidence:g}: a misregistered prior). A prior drawn on a coarser grid (20 m or 30 m "
+        "blocks) keeps only the outer pixels whose fraction reaches {coarse_keep:g}. Parts of a prior at most "
         "{cluster_gap} pixels apart are decided together. A candidate must first look like PV against its "
-        "surroundings: not water (MNDWI &lt; 0), not bare soil (B4 ≥ {soil_ratio:g} × B2), and either clearly higher NDPI (AUC ≥ {strong_auc:g}) or "
-        "{min_signals} of three PV signals: higher NDPI (AUC ≥ {min_auc:g}), darker in NIR (by ≥ {nir_drop:g} %), "
-        "a blue peak (B2 brighter than around it by ≥ {blue_rise:g}, rising at least as much as B4).</p>"
+        "surroundings: not water (MNDWI &lt; 0), not bare soil (B4 ≥ {soil_ratio:g} × B2), and bluer relative to red "
+        "than its surroundings (its B2/B4 ≥ {blue_red_gain:g} × the ring's: the blue peak of PV glass) unless NDPI "
+        "(AUC ≥ {decisive_auc:g}) and NIR (lower by ≥ {decisive_nir:g} %) are decisive. Then either clearly higher "
+        "NDPI (AUC ≥ {strong_auc:g}), or {min_signals} of three PV signals: higher NDPI (AUC ≥ {min_auc:g}), darker "
+        "in NIR (by ≥ {nir_drop:g} %), a blue peak (B2 brighter than around it by ≥ {blue_rise:g}, rising at least as "
+        "much as B4), or a dark plant in bright surroundings (bare soil, gravel, roofs): darker in NIR and SWIR1 (by "
+        "≥ {nir_drop:g} %) with B2/B4 ≥ {dark_blue_red_gain:g} × the ring's.</p>"
         "<p><b>Paper</b> (Zeng et al. 2025, IJAEOG 145:105005), reproduced pixel for pixel: one {bins}-bin NDPI "
         "histogram on [{low:g}, {high:g}] per prior role; trusted priors are cut at the valley between the two "
         "right-most peaks (the mean NDPI with fewer than two peaks) unless fewer than {keep_ratio:g} % would "
@@ -63,7 +72,10 @@ class ExtractPvPlantsAlgorithm(PlantMapping, Sentinel2Algorithm):
     def help_values(self):
         return dict(
             peel_fraction=improved.PEEL_FRACTION, max_peel=improved.MAX_PEEL, grow_fraction=improved.GROW_FRACTION,
-            max_grow=improved.MAX_GROW, cluster_gap=2 * improved.CLUSTER_REACH, strong_auc=improved.STRONG_NDPI_AUC,
+            max_grow=improved.MAX_GROW, psf_sigma=improved.PSF_SIGMA, peel_evidence=improved.PEEL_EVIDENCE,
+            shift_evidence=improved.SHIFT_EVIDENCE, coarse_keep=improved.COARSE_KEEP_FRACTION,
+            blue_red_gain=improved.MIN_BLUE_RED_GAIN, decisive_auc=improved.DECISIVE_NDPI_AUC,
+            decisive_nir=100 * improved.DECISIVE_NIR_DROP, dark_blue_red_gain=improved.DARK_BLUE_RED_GAIN, cluster_gap=2 * improved.CLUSTER_REACH, strong_auc=improved.STRONG_NDPI_AUC,
             min_signals=improved.MIN_PV_SIGNALS, min_auc=improved.MIN_NDPI_AUC, nir_drop=100 * improved.MIN_NIR_DROP,
             blue_rise=improved.MIN_BLUE_RISE, soil_ratio=improved.MAX_RED_BLUE_RATIO, bins=paper.HISTOGRAM_BINS,
             low=paper.HISTOGRAM_RANGE[0], high=paper.HISTOGRAM_RANGE[1], keep_ratio=100 * paper.TRUSTED_KEEP_RATIO,

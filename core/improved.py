@@ -22,6 +22,13 @@ method uses the prior itself as a noisy label, plant by plant:
    that runs into the image edge or nodata cannot be checked and is undone.
    A prior whose core NDPI barely separates from its ring (confidence < :data:`MIN_PEEL_CONFIDENCE`) is neither
    peeled nor grown: the evidence is too weak to change it.
+   **Point spread.** The fractions are modelled as the outline blurred by Sentinel-2's point spread (a Gaussian of
+   :data:`PSF_SIGMA` px) with a fitted offset and scale. Through the blur the first pixels outside a plant often
+   look half PV, so the first layer is also peeled when the outline without it fits clearly better
+   (:data:`PEEL_EVIDENCE`); an outline that neither peels nor grows moves by one pixel when the moved outline fits
+   clearly better (:data:`SHIFT_EVIDENCE`, a misregistered prior). A prior drawn on a coarser grid (20 or 30 m
+   blocks, :func:`coarse_block`) places its edges only to a block: each of its outer pixels stays only when its
+   smoothed fraction reaches :data:`COARSE_KEEP_FRACTION`.
 5. **Candidates** are first tested for plausibility against their ring. Water is rejected (median MNDWI of the
    core ≥ 0). A candidate passes when its NDPI is clearly higher (AUC ≥ :data:`STRONG_NDPI_AUC`), or when it
    shows two of three PV signals: higher NDPI (AUC ≥ :data:`MIN_NDPI_AUC`); darker in NIR (median B8 at least
@@ -29,8 +36,12 @@ method uses the prior itself as a noisy label, plant by plant:
    and rising at least as much as B4). PV panels reflect more in SWIR1 than in NIR and SWIR2 (Zeng et al. 2025),
    absorb in NIR and have a reflectance peak at 400–500 nm from their glass and cells (He et al. 2026, SPPI),
    whereas soil, roofs and roads brighten more in red than in blue; a core much redder than blue (median B4 ≥
-   :data:`MAX_RED_BLUE_RATIO` × B2) is bare soil and rejected. Farmland, forest, towns and water show at
-   most one of these signals. Candidates that pass are outlined as in steps 3 and 4.
+   :data:`MAX_RED_BLUE_RATIO` × B2) is bare soil and rejected. Every candidate must also be bluer relative to red
+   than its ring (B2/B4 gain ≥ :data:`MIN_BLUE_RED_GAIN`) unless NDPI and NIR are decisive
+   (:data:`DECISIVE_NDPI_AUC`, :data:`DECISIVE_NIR_DROP`); a dark plant in brighter surroundings, whose NDPI may
+   be below its ring's, passes when it is darker in NIR and SWIR1 and clearly bluer (:data:`DARK_BLUE_RED_GAIN`).
+   Farmland, forest, towns and water show at most one of these signals. Candidates that pass are outlined as in
+   steps 3 and 4.
 
 Each plant gets a ``confidence`` (0–1): how well NDPI separates its core from its ring (2·AUC − 1, clipped), and
 a per-plant NDPI ``threshold``: the NDPI of a pixel that is :data:`PEEL_FRACTION` PV between its core and ring
