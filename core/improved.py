@@ -247,13 +247,12 @@ def peel(component, fraction, valid, free):
         layer = outer_layer(kept, valid)
         kept &= ~(layer & (smoothed(fraction, layer) < COARSE_KEEP_FRACTION))
         layers = 1
-    band = outline_band(component, valid, free)
     for step in range(MAX_PEEL):
         layer = outer_layer(kept, valid)
         if layer.all() or not layer.any():
             break
-        looks_outside = median(fraction[layer]) < PEEL_FRACTION or (
-            step == 0 and outline_evidence(fraction, kept, kept & ~layer, band) >= PEEL_EVIDENCE)
+        looks_outside = median(fraction[layer]) < PEEL_FRACTION or (step == 0 and outline_evidence(
+            fraction, kept, [kept & ~layer], outline_band(component, valid, free))[0] >= PEEL_EVIDENCE)
         if not looks_outside:
             break
         kept &= ~(layer & (smoothed(fraction, layer) < KEEP_FRACTION))
@@ -296,29 +295,27 @@ def outline_misfit(fraction, outline, band):
     return float(residual @ residual)
 
 
-def outline_evidence(fraction, before, after, band):
-    """How much better outline ``after`` explains the PV fractions than ``before``: the drop of
-    :func:`outline_misfit` in units of ``before``'s mean squared residual per pixel."""
+def outline_evidence(fraction, before, afters, band):
+    """How much better each outline of ``afters`` explains the PV fractions than ``before``: the drop of
+    :func:`outline_misfit` in units of ``before``'s mean squared residual per pixel (``before`` is fitted once)."""
     misfit = outline_misfit(fraction, before, band)
     if not np.isfinite(misfit) or misfit == 0:
-        return 0.0
-    return (misfit - outline_misfit(fraction, after, band)) * np.count_nonzero(band) / misfit
+        return [0.0] * len(afters)
+    return [(misfit - outline_misfit(fraction, after, band)) * np.count_nonzero(band) / misfit for after in afters]
 
 
 def shift(kept, fraction, free, valid):
     """Move the whole outline by one pixel (up, down, left or right) when the moved outline explains the PV fractions
     better by at least :data:`SHIFT_EVIDENCE` (the best move wins). A move onto nodata, beyond the image or onto
     another prior is not tried. Returns (kept, 1 if moved else 0)."""
-    band = outline_band(kept, valid, free)
-    best, moved = SHIFT_EVIDENCE, None
-    for step in SIDES:
-        trial = neighbour(kept, step)
-        if np.count_nonzero(trial) < np.count_nonzero(kept) or (trial & ~kept & ~free).any():
-            continue
-        evidence = outline_evidence(fraction, kept, trial, band)
-        if evidence >= best:
-            best, moved = evidence, trial
-    return (kept, 0) if moved is None else (moved, 1)
+    trials = [neighbour(kept, step) for step in SIDES]
+    trials = [trial for trial in trials
+              if np.count_nonzero(trial) == np.count_nonzero(kept) and not (trial & ~kept & ~free).any()]
+    if not trials:
+        return kept, 0
+    evidence = outline_evidence(fraction, kept, trials, outline_band(kept, valid, free))
+    best = int(np.argmax(evidence))
+    return (trials[best], 1) if evidence[best] >= SHIFT_EVIDENCE else (kept, 0)
 
 
 def grow(kept, fraction, free, valid):

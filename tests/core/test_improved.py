@@ -97,7 +97,7 @@ def test_peel_uses_the_point_spread_where_the_outside_looks_half_pv():
     layer = improved.outer_layer(outline, everywhere(outline))
     assert np.median(fraction[layer]) >= improved.PEEL_FRACTION
     band = improved.outline_band(outline, everywhere(outline), ~outline)
-    assert improved.outline_evidence(fraction, outline, outline & ~layer, band) >= improved.PEEL_EVIDENCE
+    assert improved.outline_evidence(fraction, outline, [outline & ~layer], band)[0] >= improved.PEEL_EVIDENCE
     kept, layers = improved.peel(outline, fraction, everywhere(outline), ~outline)
     assert layers == 1 and np.array_equal(kept, plant)
 
