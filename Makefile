@@ -1,12 +1,13 @@
 # Fusion PV Mapping: `make demo` and `make test` set up everything they need on Debian 12 / Ubuntu.
 SYSTEM_PYTHON := /usr/bin/python3
 LATEST_VENV := .venv-latest
+PYTEST_QGIS := 5.0.2
 ENGINES_VENV := .venv-qgis-engines
 PYTEST := $(SYSTEM_PYTHON) -m pytest -q -p no:cacheprovider
 export QT_QPA_PLATFORM := offscreen
 
-.PHONY: all deps demo test test-core test-core-latest test-qgis test-qgis-engines test-qgis-process package \
-	screenshots clean
+.PHONY: all deps demo test test-core test-core-latest test-qgis test-qgis-engines test-qgis-process \
+	test-qgis-3.40 test-qgis-newest test-in-rootfs package screenshots clean
 
 all: test
 
@@ -17,8 +18,9 @@ demo: deps
 	$(SYSTEM_PYTHON) scripts/demo.py
 
 ## Core tests with QGIS's numpy/scipy (OpenCV and scipy back-ends), then with the newest numpy/scipy from PyPI;
-## algorithms through processing.run (pytest-qgis); end to end through qgis_process.
-test: deps test-core test-core-latest test-qgis test-qgis-engines test-qgis-process
+## algorithms through processing.run (pytest-qgis); end to end through qgis_process. Then the same suites on
+## QGIS 3.40 LTR (Debian 13) and on the newest packaged QGIS (Debian unstable).
+test: deps test-core test-core-latest test-qgis test-qgis-engines test-qgis-process test-qgis-3.40 test-qgis-newest
 
 test-core:
 	$(PYTEST) -p no:qgis tests/core
@@ -30,7 +32,8 @@ test-core-latest:
 	$(LATEST_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/core
 
 test-qgis:
-	QGIS_CUSTOM_CONFIG_PATH=$$(mktemp -d) $(PYTEST) tests/qgis
+	rm -rf .qgis-settings  # pytest-qgis keeps the QGIS profile of its runs there
+	$(PYTEST) tests/qgis
 
 ## QGIS's own packages (system site packages) plus the optional engines, ONNX Runtime and dask.distributed, with
 ## numpy held at QGIS's version: the runmodel tests, and mapregion on a LocalCluster.
@@ -38,10 +41,27 @@ test-qgis-engines:
 	@[ -x $(ENGINES_VENV)/bin/python ] || $(SYSTEM_PYTHON) -m venv --system-site-packages $(ENGINES_VENV)
 	$(SYSTEM_PYTHON) -c "import numpy; print('numpy==' + numpy.__version__)" > $(ENGINES_VENV)/constraints.txt
 	$(ENGINES_VENV)/bin/python -m pip install -q -c $(ENGINES_VENV)/constraints.txt onnxruntime "dask[distributed]"
-	QGIS_CUSTOM_CONFIG_PATH=$$(mktemp -d) $(ENGINES_VENV)/bin/python -m pytest -q -p no:cacheprovider \
+	rm -rf .qgis-settings; $(ENGINES_VENV)/bin/python -m pytest -q -p no:cacheprovider \
 		tests/qgis/test_run_model_algorithm.py tests/qgis/test_map_region_algorithm.py
 
 test-qgis-process:
+	$(PYTEST) -p no:qgis tests/qgis_process
+
+## QGIS 3.40 LTR and the newest packaged QGIS, each in a Debian root file system built once with debootstrap
+## (as root; cached in /var/cache/fusion-pv-mapping, FUSIONPV_ROOTFS_CACHE to change).
+test-qgis-3.40:
+	scripts/qgis_rootfs.sh trixie make test-in-rootfs
+
+test-qgis-newest:
+	scripts/qgis_rootfs.sh sid make test-in-rootfs
+
+## What runs inside such a root file system: the core, QGIS and qgis_process suites with its own QGIS.
+test-in-rootfs:
+	$(SYSTEM_PYTHON) -c "import sys, numpy; from qgis.core import Qgis; \
+		print('QGIS', Qgis.version(), 'Python', sys.version.split()[0], 'numpy', numpy.__version__)"
+	$(PYTEST) -p no:qgis tests/core
+	rm -rf .qgis-settings  # pytest-qgis keeps the QGIS profile of its runs there
+	$(PYTEST) tests/qgis
 	$(PYTEST) -p no:qgis tests/qgis_process
 
 package:

@@ -11,7 +11,7 @@ from ..gisio.outputs import number_or_null, style_on_load
 from ..gisio.priors import raster_layer_mask
 from ..gisio.raster import RasterGrid, raster_info, window_grid
 from ..gisio.reports import accuracy_report
-from ..gisio.tables import add_to_sink, make_feature, make_fields
+from ..gisio.tables import make_feature, make_fields
 from ..gisio.shapes import polygonize_mask, rasterize_labels
 from ..gisio.vector import gdal_wkt, polygons_on_grid
 from .base import FusionPvAlgorithm, Group
@@ -75,19 +75,19 @@ class AssessAccuracyAlgorithm(FusionPvAlgorithm):
         for name, label in ((self.PREDICTION, self.tr("PV map to assess (polygons or raster mask)")),
                             (self.REFERENCE, self.tr("Reference PV map (polygons or raster mask)"))):
             self.addParameter(QgsProcessingParameterMapLayer(
-                name, label, types=[QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeRaster]))
+                name, label, types=[QgsProcessing.SourceType.TypeVectorPolygon, QgsProcessing.SourceType.TypeRaster]))
         self.addParameter(QgsProcessingParameterExtent(self.EXTENT, self.tr("Extent (default: the reference's)"),
                                                        optional=True))
         self.addParameter(QgsProcessingParameterNumber(
             self.PIXEL_SIZE, self.tr("Pixel size of the comparison grid (default: the raster's, else 10 m)"),
-            QgsProcessingParameterNumber.Double, optional=True, minValue=0.0001, maxValue=100000.0))
+            QgsProcessingParameterNumber.Type.Double, optional=True, minValue=0.0001, maxValue=100000.0))
         self.addParameter(QgsProcessingParameterNumber(
-            self.MATCH_IOU, self.tr("IoU for an object match"), QgsProcessingParameterNumber.Double, 0.5,
+            self.MATCH_IOU, self.tr("IoU for an object match"), QgsProcessingParameterNumber.Type.Double, 0.5,
             minValue=0.0001, maxValue=1.0))
         self.addParameter(QgsProcessingParameterFeatureSink(self.OUTPUT_TABLE, self.tr("Accuracy"),
-                                                            QgsProcessing.TypeVector))
+                                                            QgsProcessing.SourceType.TypeVector))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT_OBJECTS, self.tr("Matched objects"), QgsProcessing.TypeVectorPolygon, optional=True,
+            self.OUTPUT_OBJECTS, self.tr("Matched objects"), QgsProcessing.SourceType.TypeVectorPolygon, optional=True,
             createByDefault=False))
         self.add_report_and_numbers(self.NUMBERS)
 
@@ -197,9 +197,6 @@ class AssessAccuracyAlgorithm(FusionPvAlgorithm):
 
     def _write_table(self, parameters, context, result):
         fields = make_fields(TABLE_FIELDS)
-        sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT_TABLE, context, fields, QgsWkbTypes.NoGeometry)
-        if sink is None:
-            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT_TABLE))
         p = result.pixels
         rows = [["all"] + [number_or_null(p.values[n.upper()]) for n in TABLE_NUMBERS[:6]] +
                 [number_or_null(result.object_precision), number_or_null(result.object_recall),
@@ -210,16 +207,11 @@ class AssessAccuracyAlgorithm(FusionPvAlgorithm):
                         [None, None, number_or_null(row["OBJECT_PRECISION"]), number_or_null(row["OBJECT_RECALL"]),
                          row["n_reference"], row["n_prediction"], row["n_matched"], None, None, None, None,
                          row["note"]])
-        add_to_sink(sink, [make_feature(fields, values) for values in rows],
-                    self.tr("OUTPUT_TABLE: the table could not be written."))
-        return dest_id
+        return self.write_sink(parameters, self.OUTPUT_TABLE, context, fields,
+                               [make_feature(fields, values) for values in rows])
 
     def _write_objects(self, parameters, context, result, objects, grid, crs):
         fields = make_fields(OBJECT_FIELDS)
-        sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT_OBJECTS, context, fields,
-                                             QgsWkbTypes.MultiPolygon, crs)
-        if sink is None:
-            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT_OBJECTS))
         match = result.objects
         hectares = grid.pixel_area / accuracy.M2_PER_HECTARE
         features = []
@@ -243,6 +235,7 @@ class AssessAccuracyAlgorithm(FusionPvAlgorithm):
                 features.append(make_feature(fields, [
                     name, label, statuses[int(partners[label] > 0)], number_or_null(ious[label]),
                     int(partners[label]) or None, float(pixels[label] * hectares)], geometry))
-        add_to_sink(sink, features, self.tr("OUTPUT_OBJECTS: the objects could not be written."))
+        dest_id = self.write_sink(parameters, self.OUTPUT_OBJECTS, context, fields, features,
+                                  QgsWkbTypes.Type.MultiPolygon, crs)
         style_on_load(context, dest_id, "accuracy_objects.qml")
         return dest_id

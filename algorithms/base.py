@@ -6,12 +6,14 @@ from enum import Enum
 from qgis.PyQt.QtCore import QUrl
 from qgis.PyQt.QtGui import QIcon
 import numpy as np
-from qgis.core import (QgsMapLayer, QgsProcessing, QgsProcessingAlgorithm, QgsProcessingException,
-                       QgsProcessingFeatureSourceDefinition, QgsProcessingOutputNumber, QgsProcessingParameterBand,
-                       QgsProcessingParameterDateTime, QgsProcessingParameterDefinition,
-                       QgsProcessingParameterFeatureSink, QgsProcessingParameterFileDestination, QgsProcessingParameterMultipleLayers,
-                       QgsProcessingParameterNumber, QgsProcessingParameterRasterLayer, QgsProcessingParameterString,
-                       QgsProcessingUtils, QgsWkbTypes)
+from qgis.core import (QgsCoordinateReferenceSystem, QgsMapLayer, QgsProcessing, QgsProcessingAlgorithm,
+                       QgsProcessingException, QgsProcessingFeatureSourceDefinition,
+                       QgsProcessingOutputLayerDefinition, QgsProcessingOutputNumber, QgsProperty,
+                       QgsProcessingParameterBand, QgsProcessingParameterDateTime, QgsProcessingParameterDefinition,
+                       QgsProcessingParameterFeatureSink, QgsProcessingParameterFileDestination,
+                       QgsProcessingParameterMultipleLayers, QgsProcessingParameterNumber,
+                       QgsProcessingParameterRasterLayer, QgsProcessingParameterString, QgsProcessingUtils,
+                       QgsWkbTypes)
 
 from ..core import composite
 from ..core.bands import ROLE_BANDS, ROLES, GEE_LAYOUTS
@@ -23,7 +25,7 @@ from ..core.s2_products import BASELINE_04_OFFSET
 from ..gisio.messages import CANCELLED, tr
 from ..gisio.outputs import (RESOURCES, StagedOutputs, check_writable, file_destination, raster_driver,
                               same_file, style_on_load)
-from ..gisio.tables import add_to_sink
+from ..gisio.tables import write_and_close
 from ..gisio.priors import prior_mask, prior_source
 from ..gisio.sentinel2 import BAND_PARAMETERS, open_sentinel2
 from ..gisio.time_series import netcdf_series, stacks_series
@@ -188,11 +190,7 @@ class FusionPvAlgorithm(QgsProcessingAlgorithm):
         taken = {}
         for definition in self.destinationParameterDefinitions():
             name = definition.name()
-            if definition.type() == "fileDestination":
-                destination = self.parameterAsFileOutput(parameters, name, context)
-            else:
-                destination = self.parameterAsOutputLayer(parameters, name, context)
-            path = file_destination(destination)
+            path = self.destination_file(parameters, name, context)
             if not path:
                 continue
             check_writable(name, path)
@@ -204,6 +202,37 @@ class FusionPvAlgorithm(QgsProcessingAlgorithm):
                         "%s: %s is also %s; choose another file, so that it is not overwritten.") % (
                         name, path, self.tr("the input %s") % owner if used in self.input_files else owner))
             taken[os.path.abspath(path)] = name
+
+    def destination_file(self, parameters, name, context):
+        """The file the destination ``name`` will write (its format's extension added when it has none), or None
+        for a temporary or non-file output. Read from the parameter value alone: QGIS's parameterAsOutputLayer
+        registers one more layer to load for a temporary output at every call, so it is called once, by the run."""
+        value = parameters.get(name)
+        if isinstance(value, QgsProcessingOutputLayerDefinition):
+            value = value.sink
+        if isinstance(value, QgsProperty):
+            value = value.valueAsString(context.expressionContext(), "")[0]
+        path = file_destination(value) if isinstance(value, str) else None
+        if not path or path == QgsProcessing.TEMPORARY_OUTPUT:
+            return None
+        if path.endswith(("/", os.sep)) or os.path.isdir(path):
+            raise QgsProcessingException(self.tr("%s: %s is a folder; give a file name in it.") % (name, path))
+        if not os.path.splitext(path)[1]:
+            path += "." + self.parameterDefinition(name).defaultFileExtension()
+        return path
+
+    def write_sink(self, parameters, name, context, fields, features, geometry_type=QgsWkbTypes.Type.NoGeometry,
+                   crs=None):
+        """Write ``features`` (of ``fields``) to the feature sink output ``name`` and close it; returns its
+        destination id, or None when an optional output was not asked for."""
+        sink, dest_id = self.parameterAsSink(parameters, name, context, fields, geometry_type,
+                                             crs or QgsCoordinateReferenceSystem())
+        if sink is None:
+            if self.parameterDefinition(name).flags() & QgsProcessingParameterDefinition.Flag.FlagOptional:
+                return None
+            raise QgsProcessingException(self.invalidSinkError(parameters, name))
+        write_and_close(sink, features, self.tr("%s: the features could not be written.") % name)
+        return dest_id
 
     def warn_mostly_nodata(self, writer, parameter, feedback):
         """Warn about each band of a finished raster output that is mostly nodata."""
@@ -232,7 +261,7 @@ class FusionPvAlgorithm(QgsProcessingAlgorithm):
     def add_advanced(self, parameters):
         """Add ``parameters`` as advanced parameters."""
         for parameter in parameters:
-            parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+            parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
             self.addParameter(parameter)
 
     def add_scale_and_offset(self):
@@ -240,10 +269,10 @@ class FusionPvAlgorithm(QgsProcessingAlgorithm):
         self.add_advanced([
             QgsProcessingParameterNumber(
                 self.SCALE, self.tr("Scale: reflectance = (DN + offset) / scale"),
-                QgsProcessingParameterNumber.Double, DEFAULT_SCALE, minValue=1e-12, maxValue=1e12),
+                QgsProcessingParameterNumber.Type.Double, DEFAULT_SCALE, minValue=1e-12, maxValue=1e12),
             QgsProcessingParameterNumber(
                 self.OFFSET, self.tr("Offset added to DN before scaling (%g for non-harmonised L2A, baseline ≥ "
-                                     "04.00)") % BASELINE_04_OFFSET, QgsProcessingParameterNumber.Double,
+                                     "04.00)") % BASELINE_04_OFFSET, QgsProcessingParameterNumber.Type.Double,
                 DEFAULT_OFFSET, minValue=-1e9, maxValue=1e9)])
 
     def add_report_and_numbers(self, numbers):
@@ -326,12 +355,13 @@ class TimeSeriesAlgorithm(FusionPvAlgorithm):
     END_DATE = "END_DATE"
 
     def add_time_series_parameters(self, input_label):
-        self.addParameter(QgsProcessingParameterMultipleLayers(self.INPUT, input_label, QgsProcessing.TypeFile))
+        self.addParameter(QgsProcessingParameterMultipleLayers(self.INPUT, input_label,
+                                                               QgsProcessing.SourceType.TypeFile))
         self.addParameter(QgsProcessingParameterString(
             self.CLEAR_CLASSES, self.tr("Clear SCL classes (comma-separated)"),
             ",".join(map(str, composite.DEFAULT_CLEAR_CLASSES))))
         for name, label in ((self.START_DATE, self.tr("From date")), (self.END_DATE, self.tr("To date"))):
-            self.addParameter(QgsProcessingParameterDateTime(name, label, QgsProcessingParameterDateTime.Date,
+            self.addParameter(QgsProcessingParameterDateTime(name, label, QgsProcessingParameterDateTime.Type.Date,
                                                              optional=True))
 
     def read_time_series(self, parameters, context, feedback, folder, require_scl=True):
@@ -392,19 +422,19 @@ class PlantMapping:
         """Add TRUSTED_PRIORS and CANDIDATE_PRIORS (at least one is needed, see :meth:`prior_layers`)."""
         self.addParameter(QgsProcessingParameterMultipleLayers(
             self.TRUSTED_PRIORS, self.tr("Trusted PV priors, refined (this and/or candidates)"),
-            QgsProcessing.TypeMapLayer, optional=True))
+            QgsProcessing.SourceType.TypeMapLayer, optional=True))
         self.addParameter(QgsProcessingParameterMultipleLayers(
             self.CANDIDATE_PRIORS, self.tr("Candidate PV priors, confirmed (this and/or trusted)"),
-            QgsProcessing.TypeMapLayer, optional=True))
+            QgsProcessing.SourceType.TypeMapLayer, optional=True))
 
     def add_min_area_parameter(self):
         self.addParameter(QgsProcessingParameterNumber(
             self.MIN_AREA_PIXELS, self.tr("Remove plants of at most this many pixels"),
-            QgsProcessingParameterNumber.Integer, DEFAULT_MIN_AREA_PIXELS, minValue=0, maxValue=1000000))
+            QgsProcessingParameterNumber.Type.Integer, DEFAULT_MIN_AREA_PIXELS, minValue=0, maxValue=1000000))
 
     def add_plants_output(self, label):
         """Add OUTPUT, the plant polygons (a file: the layer is styled when loaded)."""
-        sink = QgsProcessingParameterFeatureSink(self.OUTPUT, label, QgsProcessing.TypeVectorPolygon)
+        sink = QgsProcessingParameterFeatureSink(self.OUTPUT, label, QgsProcessing.SourceType.TypeVectorPolygon)
         sink.setSupportsNonFileBasedOutput(False)
         self.addParameter(sink)
 
@@ -433,10 +463,7 @@ class PlantMapping:
     def write_plants(self, parameters, context, fields, features, crs):
         """Write the plant polygons ``features`` (``fields``, CRS ``crs``) to OUTPUT, styled when loaded; returns
         the destination id."""
-        sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields, QgsWkbTypes.MultiPolygon,
-                                             crs)
-        if sink is None:
-            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
-        add_to_sink(sink, features, self.tr("OUTPUT: the plants could not be written."))
+        dest_id = self.write_sink(parameters, self.OUTPUT, context, fields, features, QgsWkbTypes.Type.MultiPolygon,
+                                  crs)
         style_on_load(context, dest_id, "pv_plants.qml")
         return dest_id

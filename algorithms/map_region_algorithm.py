@@ -5,7 +5,7 @@ import os
 from qgis.core import (QgsCoordinateReferenceSystem, QgsCoordinateTransform, QgsGeometry, QgsProcessing,
                        QgsProcessingException, QgsProcessingParameterCrs, QgsProcessingParameterEnum,
                        QgsProcessingParameterFeatureSink, QgsProcessingParameterMultipleLayers,
-                       QgsProcessingParameterNumber, QgsProcessingParameterString, QgsProcessingUtils, QgsWkbTypes)
+                       QgsProcessingParameterNumber, QgsProcessingParameterString, QgsProcessingUtils)
 
 from ..core import ownership
 from ..core.extract import DEFAULT_METHOD, METHOD_PAPER
@@ -16,7 +16,7 @@ from ..gisio.outputs import number_or_null
 from ..gisio.plant_layer import PLANT_FIELDS, PROVENANCE_FIELDS, provenance_values
 from ..gisio.region import DONE, FAILED, REUSED, ResultsFolder, TileJob, plants_in_order, run_tile_job
 from ..gisio.region_inputs import prior_files, settings_of, tile_inputs
-from ..gisio.tables import add_to_sink, make_feature, make_fields
+from ..gisio.tables import make_feature, make_fields
 from ..gisio.vector import ellipsoidal_area
 from .base import FusionPvAlgorithm, Group, PlantMapping
 from .extract_pv_plants_algorithm import ExtractPvPlantsAlgorithm
@@ -69,14 +69,14 @@ class MapRegionAlgorithm(PlantMapping, FusionPvAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API name)
         self.addParameter(QgsProcessingParameterMultipleLayers(
-            self.INPUT, self.tr("Sentinel-2 tiles"), QgsProcessing.TypeRaster))
+            self.INPUT, self.tr("Sentinel-2 tiles"), QgsProcessing.SourceType.TypeRaster))
         self.add_prior_parameters()
         methods = ExtractPvPlantsAlgorithm.METHODS
         self.addParameter(QgsProcessingParameterEnum(
             self.METHOD, self.tr("Method"), [self.tr(methods[m]) for m in sorted(methods)], defaultValue=DEFAULT_METHOD))
         self.add_min_area_parameter()
         self.addParameter(QgsProcessingParameterNumber(
-            self.WORKERS, self.tr("Worker processes (0 = all cores)"), QgsProcessingParameterNumber.Integer, 0,
+            self.WORKERS, self.tr("Worker processes (0 = all cores)"), QgsProcessingParameterNumber.Type.Integer, 0,
             minValue=0, maxValue=1024))
         self.addParameter(QgsProcessingParameterString(
             self.DASK_SCHEDULER, self.tr("Dask scheduler address (empty = this machine)"), optional=True))
@@ -85,7 +85,7 @@ class MapRegionAlgorithm(PlantMapping, FusionPvAlgorithm):
         self.add_scale_and_offset()
         self.add_plants_output(self.tr("PV plants"))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT_TILES, self.tr("Tiles (status, plants, seconds, error)"), QgsProcessing.TypeVector,
+            self.OUTPUT_TILES, self.tr("Tiles (status, plants, seconds, error)"), QgsProcessing.SourceType.TypeVector,
             optional=True, createByDefault=False))
 
     def compute(self, parameters, context, feedback):
@@ -160,10 +160,10 @@ class MapRegionAlgorithm(PlantMapping, FusionPvAlgorithm):
 
     def results_folder(self, parameters, context):
         """``<OUTPUT>.tiles`` beside a file output; a fresh temporary folder for a temporary output."""
-        destination = self.parameterAsOutputLayer(parameters, self.OUTPUT, context).split("|")[0]
-        if destination.startswith("ogr:") or not os.path.isabs(destination):
+        destination = self.destination_file(parameters, self.OUTPUT, context)
+        if destination is None:
             return os.path.join(QgsProcessingUtils.tempFolder(), "mapregion.tiles")
-        return os.path.splitext(destination)[0] + ".tiles"
+        return os.path.splitext(os.path.abspath(destination))[0] + ".tiles"
 
     def plant_features(self, plants, tiles, output_crs, context, plant_counts):
         """Features of the merged plants in ``output_crs``, in raster-like order (north to south, then west to
@@ -198,9 +198,6 @@ class MapRegionAlgorithm(PlantMapping, FusionPvAlgorithm):
     def write_tiles(self, parameters, context, tiles, results, plant_counts):
         """OUTPUT_TILES, when asked for: one row per tile."""
         fields = make_fields(TILE_FIELDS)
-        sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT_TILES, context, fields, QgsWkbTypes.NoGeometry)
-        if sink is None:
-            return {}
         rows = []
         for number, tile in enumerate(tiles):
             parts = results.get(number, [])
@@ -209,5 +206,5 @@ class MapRegionAlgorithm(PlantMapping, FusionPvAlgorithm):
             errors = "; ".join(part["error"] for part in parts if part["error"])
             rows.append(make_feature(fields, [tile.name, status, plant_counts.get(number, 0),
                                               sum(part.get("seconds", 0.0) for part in parts), errors[:254]]))
-        add_to_sink(sink, rows, self.tr("OUTPUT_TILES: the tile table could not be written."))
-        return {self.OUTPUT_TILES: dest_id}
+        dest_id = self.write_sink(parameters, self.OUTPUT_TILES, context, fields, rows)
+        return {self.OUTPUT_TILES: dest_id} if dest_id is not None else {}

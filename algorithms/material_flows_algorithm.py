@@ -10,7 +10,7 @@ from qgis.core import (NULL, QgsProcessing, QgsProcessingException, QgsProcessin
 from ..core import material_flows as mf
 from ..core.material_flows import SCENARIOS
 from ..gisio.reports import material_flows_report
-from ..gisio.tables import add_to_sink, make_feature, make_fields
+from ..gisio.tables import make_feature, make_fields
 from ..gisio.vector import ellipsoidal_area
 from .base import FusionPvAlgorithm, Group
 
@@ -65,38 +65,40 @@ class MaterialFlowsAlgorithm(FusionPvAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API name)
         self.addParameter(QgsProcessingParameterFeatureSource(
-            self.INPUT, self.tr("PV polygons or table"), [QgsProcessing.TypeVector]))
+            self.INPUT, self.tr("PV polygons or table"), [QgsProcessing.SourceType.TypeVector]))
         self.addParameter(QgsProcessingParameterField(
-            self.YEAR_FIELD, self.tr("Installation year field"), "year", self.INPUT, QgsProcessingParameterField.Numeric))
+            self.YEAR_FIELD, self.tr("Installation year field"), "year", self.INPUT,
+            QgsProcessingParameterField.DataType.Numeric))
         self.addParameter(QgsProcessingParameterField(
             self.AREA_FIELD, self.tr("Area field (m², horizontal); empty = area of the geometry"), None, self.INPUT,
-            QgsProcessingParameterField.Numeric, optional=True))
+            QgsProcessingParameterField.DataType.Numeric, optional=True))
         self.addParameter(QgsProcessingParameterNumber(
-            self.TILT, self.tr("Panel tilt (degrees)"), QgsProcessingParameterNumber.Double, 0.0, minValue=0.0,
+            self.TILT, self.tr("Panel tilt (degrees)"), QgsProcessingParameterNumber.Type.Double, 0.0, minValue=0.0,
             maxValue=89.0))
         self.addParameter(QgsProcessingParameterEnum(
             self.LIFETIME_MODEL, self.tr("Lifetime model"), [self.tr(m[0]) for m in mf.LIFETIME_MODELS], defaultValue=0))
         self.addParameter(QgsProcessingParameterNumber(
-            self.SHAPE, self.tr("Weibull shape (override)"), QgsProcessingParameterNumber.Double, optional=True,
+            self.SHAPE, self.tr("Weibull shape (override)"), QgsProcessingParameterNumber.Type.Double, optional=True,
             minValue=mf.SHAPE_RANGE[0], maxValue=mf.SHAPE_RANGE[1]))
         self.addParameter(QgsProcessingParameterNumber(
             self.LIFETIME, self.tr("Lifetime in years (override: mean life for SolarScope, scale for IRENA)"),
-            QgsProcessingParameterNumber.Double, optional=True, minValue=mf.LIFETIME_RANGE[0],
+            QgsProcessingParameterNumber.Type.Double, optional=True, minValue=mf.LIFETIME_RANGE[0],
             maxValue=mf.LIFETIME_RANGE[1]))
         self.addParameter(QgsProcessingParameterNumber(
-            self.REFERENCE_YEAR, self.tr("Reference year (the year the map shows)"), QgsProcessingParameterNumber.Integer,
+            self.REFERENCE_YEAR, self.tr("Reference year (the year the map shows)"),
+            QgsProcessingParameterNumber.Type.Integer,
             2024, minValue=mf.FIRST_YEAR, maxValue=mf.FIRST_YEAR + mf.MAX_YEARS))
         self.addParameter(QgsProcessingParameterNumber(
-            self.END_YEAR, self.tr("End year"), QgsProcessingParameterNumber.Integer, 2050, minValue=mf.FIRST_YEAR,
+            self.END_YEAR, self.tr("End year"), QgsProcessingParameterNumber.Type.Integer, 2050, minValue=mf.FIRST_YEAR,
             maxValue=mf.FIRST_YEAR + mf.MAX_YEARS))
         self.addParameter(QgsProcessingParameterFile(
             self.MATERIALS, self.tr("Materials CSV (material, kg_per_m2, recovery_rate); empty = SolarScope's 13"),
             extension="csv", optional=True))
         self.addParameter(QgsProcessingParameterNumber(
-            self.POWER_DENSITY, self.tr("Power density (W per m² of panel)"), QgsProcessingParameterNumber.Double,
+            self.POWER_DENSITY, self.tr("Power density (W per m² of panel)"), QgsProcessingParameterNumber.Type.Double,
             mf.SOLARSCOPE_POWER_DENSITY, minValue=0.0, maxValue=mf.MAX_POWER_DENSITY))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT, self.tr("Material flows per year"), QgsProcessing.TypeVector))
+            self.OUTPUT, self.tr("Material flows per year"), QgsProcessing.SourceType.TypeVector))
         self.add_report_and_numbers(self.TOTALS)
 
     def compute(self, parameters, context, feedback):
@@ -115,11 +117,8 @@ class MaterialFlowsAlgorithm(FusionPvAlgorithm):
                                        self.parameterAsInt(parameters, self.END_YEAR, context), materials)
         feedback.setProgress(60)
         power_density = self.parameterAsDouble(parameters, self.POWER_DENSITY, context)
-        sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, table_fields(materials),
-                                             QgsWkbTypes.NoGeometry)
-        if sink is None:
-            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
-        add_to_sink(sink, self._year_rows(result, power_density), self.tr("OUTPUT: the table could not be written."))
+        dest_id = self.write_sink(parameters, self.OUTPUT, context, table_fields(materials),
+                                  self._year_rows(result, power_density))
         outputs = {self.OUTPUT: dest_id, "TOTAL_INFLOW_T": result.total_inflow_t,
                    "TOTAL_OUTFLOW_T": result.total_outflow_t, "STOCK_END_T": result.stock_end_t}
         for scenario in SCENARIOS:
@@ -156,7 +155,7 @@ class MaterialFlowsAlgorithm(FusionPvAlgorithm):
                 raise QgsProcessingException(self.tr("%s: INPUT has no field '%s'.") % (parameter, field))
         if not year_field:
             raise QgsProcessingException(self.tr("YEAR_FIELD: choose the field that holds the installation years."))
-        if not area_field and QgsWkbTypes.geometryType(source.wkbType()) != QgsWkbTypes.PolygonGeometry:
+        if not area_field and QgsWkbTypes.geometryType(source.wkbType()) != QgsWkbTypes.GeometryType.PolygonGeometry:
             raise QgsProcessingException(self.tr(
                 "AREA_FIELD: INPUT holds no polygons (%s), so it has no area; give PV polygons or choose the field "
                 "holding the area in m².") % QgsWkbTypes.displayString(source.wkbType()))

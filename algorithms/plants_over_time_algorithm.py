@@ -4,7 +4,7 @@ import tempfile
 import numpy as np
 from qgis.core import (QgsCoordinateReferenceSystem, QgsProcessing, QgsProcessingException,
                        QgsProcessingParameterEnum, QgsProcessingParameterFeatureSink,
-                       QgsProcessingParameterRasterDestination, QgsWkbTypes)
+                       QgsProcessingParameterRasterDestination)
 
 from ..core import composite, over_time
 from ..core.periods import DAY, PERIOD_MONTHS, PERIOD_NAMES, PERIOD_YEAR, period_of_dates, periods_covering
@@ -13,7 +13,7 @@ from ..gisio.plant_layer import PERIOD_FIELDS, history_features, history_fields,
 from ..gisio.raster import RasterWriter
 from ..gisio.reports import plants_over_time_report
 from ..gisio.sentinel2 import Sentinel2Image
-from ..gisio.tables import add_to_sink, make_feature, make_fields
+from ..gisio.tables import make_feature, make_fields
 from ..gisio.time_series import SeriesWindows
 from .base import Group, PlantMapping, TimeSeriesAlgorithm
 
@@ -70,8 +70,8 @@ class PlantsOverTimeAlgorithm(PlantMapping, TimeSeriesAlgorithm):
             self.OUTPUT_PERIODS, self.tr("PV per period (one band per period, 1 = PV)"), optional=True,
             createByDefault=False))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT_TABLE, self.tr("Plants and PV area per period"), QgsProcessing.TypeVector, optional=True,
-            createByDefault=False))
+            self.OUTPUT_TABLE, self.tr("Plants and PV area per period"), QgsProcessing.SourceType.TypeVector,
+            optional=True, createByDefault=False))
         self.add_report_and_numbers(())
 
     def compute(self, parameters, context, feedback):
@@ -106,12 +106,10 @@ class PlantsOverTimeAlgorithm(PlantMapping, TimeSeriesAlgorithm):
             self._write_periods(histories, periods, image.grid, periods_path)
             style_on_load(context, periods_path, "pv_mask.qml")
             results[self.OUTPUT_PERIODS] = periods_path
-        table, table_id = self.parameterAsSink(parameters, self.OUTPUT_TABLE, context, make_fields(PERIOD_FIELDS),
-                                               QgsWkbTypes.NoGeometry)
-        if table is not None:
-            fields = make_fields(PERIOD_FIELDS)
-            add_to_sink(table, [make_feature(fields, row) for row in rows],
-                        self.tr("OUTPUT_TABLE: the table could not be written."))
+        fields = make_fields(PERIOD_FIELDS)
+        table_id = self.write_sink(parameters, self.OUTPUT_TABLE, context, fields,
+                                   [make_feature(fields, row) for row in rows])
+        if table_id is not None:
             results[self.OUTPUT_TABLE] = table_id
         if report:
             plants_over_time_report(self.staged_file(report), rows, self._status_counts(histories))

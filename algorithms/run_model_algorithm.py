@@ -65,26 +65,26 @@ class RunModelAlgorithm(FusionPvAlgorithm):
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API name)
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Input raster")))
         self.addParameter(QgsProcessingParameterFile(
-            self.MODEL, self.tr("ONNX model"), QgsProcessingParameterFile.File, "onnx"))
+            self.MODEL, self.tr("ONNX model"), QgsProcessingParameterFile.Behavior.File, "onnx"))
         self.addParameter(QgsProcessingParameterBand(
             self.BANDS, self.tr("Bands in the model's channel order (empty = from the model)"), None, self.INPUT,
             optional=True, allowMultiple=True))
         self.addParameter(QgsProcessingParameterNumber(
-            self.INPUT_SCALE, self.tr("Input scale (values are divided by it)"), QgsProcessingParameterNumber.Double,
-            1.0, minValue=1e-12, maxValue=1e12))
+            self.INPUT_SCALE, self.tr("Input scale (values are divided by it)"),
+            QgsProcessingParameterNumber.Type.Double, 1.0, minValue=1e-12, maxValue=1e12))
         self.addParameter(QgsProcessingParameterEnum(
             self.MODE, self.tr("Mode"), [self.tr(self.MODES[m]) for m in sorted(self.MODES)],
             defaultValue=runner.MODE_SEGMENTATION))
         self.addParameter(QgsProcessingParameterNumber(
-            self.PATCH_SIZE, self.tr("Patch size (pixels, patch classification)"), QgsProcessingParameterNumber.Integer,
-            runner.DEFAULT_PATCH_SIZE, minValue=1, maxValue=4096))
+            self.PATCH_SIZE, self.tr("Patch size (pixels, patch classification)"),
+            QgsProcessingParameterNumber.Type.Integer, runner.DEFAULT_PATCH_SIZE, minValue=1, maxValue=4096))
         self.add_advanced([
             QgsProcessingParameterNumber(
-                self.TILE_SIZE, self.tr("Tile size (pixels; 0 = from the model)"), QgsProcessingParameterNumber.Integer,
-                0, minValue=0, maxValue=8192),
+                self.TILE_SIZE, self.tr("Tile size (pixels; 0 = from the model)"),
+                QgsProcessingParameterNumber.Type.Integer, 0, minValue=0, maxValue=8192),
             QgsProcessingParameterNumber(
                 self.OVERLAP, self.tr("Overlap (pixels on each side; −1 = from the model)"),
-                QgsProcessingParameterNumber.Integer, -1, minValue=-1, maxValue=4096),
+                QgsProcessingParameterNumber.Type.Integer, -1, minValue=-1, maxValue=4096),
             QgsProcessingParameterEnum(
                 self.BACKEND, self.tr("Back-end"),
                 [self.tr(runner.BACKEND_NAMES[b]) for b in sorted(runner.BACKEND_NAMES)],

@@ -43,7 +43,8 @@ class StackBandsAlgorithm(FusionPvAlgorithm):
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API name)
         self.addParameter(QgsProcessingParameterFile(
             self.INPUT, self.tr("Sentinel-2 product (.zip, MTD xml) or band folder"),
-            QgsProcessingParameterFile.File, fileFilter=self.tr("Sentinel-2 products (*.zip *.xml);;All files (*)")))
+            QgsProcessingParameterFile.Behavior.File,
+            fileFilter=self.tr("Sentinel-2 products (*.zip *.xml);;All files (*)")))
         self.addParameter(QgsProcessingParameterEnum(
             self.RESOLUTION, self.tr("Resolution"), ["%d m" % r for r in self.RESOLUTIONS], defaultValue=0))
         self.addParameter(QgsProcessingParameterExtent(self.EXTENT, self.tr("Clip to extent"), optional=True))

@@ -25,6 +25,7 @@ def normalised_reflectance(reflectance):
 
 def normalised_backscatter(sigma0_db):
     """σ⁰ (dB) → [0, 1]: NaN → :data:`S1_FLOOR_DB`, clipped to [floor, 0], (x − floor) / −floor."""
+    sigma0_db = np.asarray(sigma0_db, dtype=np.float64)  # the same precision under numpy 1 and 2 (NEP 50)
     values = np.where(np.isnan(sigma0_db), S1_FLOOR_DB, sigma0_db)
     return ((np.clip(values, S1_FLOOR_DB, 0.0) - S1_FLOOR_DB) / -S1_FLOOR_DB).astype(np.float32)
 

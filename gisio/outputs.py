@@ -52,8 +52,8 @@ class _NaturalColour(QgsProcessingLayerPostProcessorInterface):
             return
         layer.setRenderer(QgsMultiBandColorRenderer(layer.dataProvider(), number["B04"], number["B03"],
                                                     number["B02"]))
-        layer.setContrastEnhancement(QgsContrastEnhancement.StretchToMinimumMaximum,
-                                     QgsRasterMinMaxOrigin.CumulativeCut)
+        layer.setContrastEnhancement(QgsContrastEnhancement.ContrastEnhancementAlgorithm.StretchToMinimumMaximum,
+                                     QgsRasterMinMaxOrigin.Limits.CumulativeCut)
         layer.triggerRepaint()
 
 

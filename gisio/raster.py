@@ -257,15 +257,13 @@ def warp_mask(path, band_number, grid, source_crs_wkt=None):
     is_float = band.DataType in (gdal.GDT_Float32, gdal.GDT_Float64)
     options = gdal.WarpOptions(format="MEM", outputBounds=grid.bounds, width=grid.width, height=grid.height,
                                dstSRS=grid.crs_wkt, srcSRS=source_crs_wkt or None, resampleAlg="near",
-                               srcNodata=nodata, dstNodata=nodata if nodata is not None else 0,
-                               outputType=gdal.GDT_Float64)
+                               srcNodata=nodata, dstNodata=float("nan"), outputType=gdal.GDT_Float64)
     warped = gdal.Warp("", source, options=options)
     values = warped.GetRasterBand(1).ReadAsArray()
+    # NaN marks nodata and pixels the raster does not reach: a finite destination nodata (0) would make GDAL ≥ 3.11
+    # move real zeros off it (to 4.9e-324), turning every non-PV pixel into PV
     with np.errstate(invalid="ignore"):
-        mask = np.isfinite(values) & ((values >= PV_PROBABILITY) if is_float else (values != 0))
-    if nodata is not None and np.isfinite(nodata):
-        mask &= values != nodata
-    return mask
+        return np.isfinite(values) & ((values >= PV_PROBABILITY) if is_float else (values != 0))
 
 
 def warped_band(path, grid, resampling, source_nodata):

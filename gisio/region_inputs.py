@@ -79,7 +79,7 @@ def prior_files(layers, parameter, folder, context, feedback):
         if layer.type() == QgsMapLayerType.RasterLayer:
             files.append(PriorFile("raster", layer.source(), "", crs_wkt, layer.name()))
             continue
-        if layer.geometryType() != QgsWkbTypes.PolygonGeometry:
+        if layer.geometryType() != QgsWkbTypes.GeometryType.PolygonGeometry:
             raise QgsProcessingException(tr("%s: layer '%s' holds %s geometries; use polygons or a raster mask.") % (
                 parameter, layer.name(), QgsWkbTypes.geometryDisplayString(layer.geometryType()).lower()))
         plain = _plain_ogr_file(layer)
@@ -100,7 +100,7 @@ def _copy_to_geopackage(layer, path, context):
     options.driverName = "GPKG"
     options.attributes = []
     error = QgsVectorFileWriter.writeAsVectorFormatV2(layer, path, context.transformContext(), options)
-    if error[0] != QgsVectorFileWriter.NoError:
+    if error[0] != QgsVectorFileWriter.WriterError.NoError:
         raise QgsProcessingException(tr("The prior layer '%s' could not be copied to %s: %s")
                                      % (layer.name(), path, error[1]))
     return path

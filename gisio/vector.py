@@ -10,7 +10,7 @@ from .messages import tr
 
 def gdal_wkt(crs):
     """A QGIS CRS as the WKT GDAL prefers."""
-    return crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL)
+    return crs.toWkt(QgsCoordinateReferenceSystem.WktVariant.WKT_PREFERRED_GDAL)
 
 
 def ellipsoidal_area(crs, context):
@@ -44,7 +44,7 @@ class Polygons:
 def polygons_on_grid(layer, parameter, grid, grid_crs, context, feedback, repair=False):
     """The layer's polygons that may touch ``grid``, transformed to ``grid_crs`` (invalid ones repaired with
     ``makeValid`` when ``repair``); raises a QgsProcessingException for a layer that is not polygons."""
-    if layer.geometryType() != QgsWkbTypes.PolygonGeometry:
+    if layer.geometryType() != QgsWkbTypes.GeometryType.PolygonGeometry:
         raise QgsProcessingException(
             tr("%s: layer '%s' holds %s geometries; use polygons or a raster mask.") % (
                 parameter, layer.name(), QgsWkbTypes.geometryDisplayString(layer.geometryType()).lower()))

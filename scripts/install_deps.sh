@@ -18,10 +18,14 @@ if [ -n "$missing" ]; then
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends $missing
 fi
 
-# pytest-qgis (QGIS fixtures for pytest) into QGIS's interpreter, without letting pip touch numpy there.
-if ! "$SYSTEM_PYTHON" -c "import pytest_qgis" 2>/dev/null; then
+# pytest-qgis (QGIS fixtures for pytest; the version the Makefile names) into QGIS's interpreter, without letting
+# pip touch numpy there.
+PYTEST_QGIS=${PYTEST_QGIS:-$(sed -n 's/^PYTEST_QGIS := //p' "$(dirname "$0")/../Makefile")}
+installed=$("$SYSTEM_PYTHON" -c "from importlib.metadata import version as v; print(v('pytest-qgis'))" 2>/dev/null \
+    || true)
+if [ "$installed" != "$PYTEST_QGIS" ]; then
     sudo_cmd=""
     [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-    $sudo_cmd "$SYSTEM_PYTHON" -m pip install -q --no-deps --break-system-packages pytest-qgis==2.1.0 2>/dev/null \
-        || $sudo_cmd "$SYSTEM_PYTHON" -m pip install -q --no-deps pytest-qgis==2.1.0
+    $sudo_cmd "$SYSTEM_PYTHON" -m pip install -q --no-deps --break-system-packages "pytest-qgis==$PYTEST_QGIS" \
+        2>/dev/null || $sudo_cmd "$SYSTEM_PYTHON" -m pip install -q --no-deps "pytest-qgis==$PYTEST_QGIS"
 fi

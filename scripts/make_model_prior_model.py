@@ -17,16 +17,28 @@ def source_from_input(name):
     return QgsProcessingModelChildParameterSource.fromModelParameter(name)
 
 
+def set_remaining_defaults(child):
+    """Every input parameter of ``child`` not fed by the model gets its default as a static value, as the Model
+    Designer does: without it the designer shows the child invalid ("Parameter … is mandatory")."""
+    algorithm = QgsApplication.processingRegistry().algorithmById(child.algorithmId())
+    if algorithm is None:
+        raise SystemExit("%s is not registered: is the plugin importable?" % child.algorithmId())
+    for definition in algorithm.parameterDefinitions():
+        if not definition.isDestination() and definition.name() not in child.parameterSources():
+            child.addParameterSources(definition.name(), [
+                QgsProcessingModelChildParameterSource.fromStaticValue(definition.defaultValue())])
+
+
 def build():
     """The model: inputs ``image`` (a Sentinel-2 stack, DN), ``onnx_model`` and optional ``trusted_priors``;
     output ``plants``."""
     model = QgsProcessingModelAlgorithm("PV plants with a model prior", "Fusion PV Mapping")
     for number, parameter in enumerate([
             QgsProcessingParameterRasterLayer("image", "Sentinel-2 image"),
-            QgsProcessingParameterFile("onnx_model", "PV segmentation model (ONNX)", QgsProcessingParameterFile.File,
-                                       "onnx"),
-            QgsProcessingParameterMultipleLayers("trusted_priors", "Trusted PV priors", QgsProcessing.TypeMapLayer,
-                                                 optional=True)]):
+            QgsProcessingParameterFile("onnx_model", "PV segmentation model (ONNX)",
+                                       QgsProcessingParameterFile.Behavior.File, "onnx"),
+            QgsProcessingParameterMultipleLayers("trusted_priors", "Trusted PV priors",
+                                                 QgsProcessing.SourceType.TypeMapLayer, optional=True)]):
         component = QgsProcessingModelParameter(parameter.name())
         component.setPosition(QPointF(120 + 230 * number, 60))
         model.addModelParameter(parameter, component)
@@ -37,6 +49,7 @@ def build():
     run_model.addParameterSources("INPUT", [source_from_input("image")])
     run_model.addParameterSources("MODEL", [source_from_input("onnx_model")])
     run_model.setPosition(QPointF(230, 200))
+    set_remaining_defaults(run_model)
     model.addChildAlgorithm(run_model)
 
     extract = QgsProcessingModelChildAlgorithm("fusionpv:extractpvplants")
@@ -54,6 +67,7 @@ def build():
     plants.setChildId("extractpvplants")
     plants.setChildOutputName("OUTPUT")
     extract.setModelOutputs({"plants": plants})
+    set_remaining_defaults(extract)
     model.addChildAlgorithm(extract)
     return model
 
@@ -65,7 +79,11 @@ def main():
     sys.path.append("/usr/share/qgis/python/plugins")
     from processing.core.Processing import Processing
     Processing.initialize()
-    sys.path.insert(0, os.path.dirname(ROOT))
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    import conftest  # noqa: F401 (makes this checkout importable as the package fusion_pv_mapping)
+    from fusion_pv_mapping.plugin import FusionPvMappingPlugin
+    plugin = FusionPvMappingPlugin()
+    plugin.initProcessing()
     model = build()
     if not model.toFile(TARGET):
         raise SystemExit("could not write %s" % TARGET)

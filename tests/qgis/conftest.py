@@ -1,10 +1,25 @@
 """QGIS fixtures: processing initialised with the fusionpv provider, and feedback that records messages."""
+import gc
+
 import pytest
 from qgis.core import QgsProcessingFeedback
 
 
 @pytest.fixture(scope="session")
-def fusionpv(qgis_processing):
+def layer_tree_view(qgis_iface):
+    """A real layer tree view of the project behind pytest-qgis's interface: Processing loads results through it
+    (from QGIS 3.40 on; 3.44 hands it to C++, where pytest-qgis's stand-in would not do)."""
+    from qgis.core import QgsLayerTreeModel, QgsProject
+    from qgis.gui import QgsLayerTreeView
+    view = QgsLayerTreeView()
+    model = QgsLayerTreeModel(QgsProject.instance().layerTreeRoot(), view)
+    view.setModel(model)
+    qgis_iface.layerTreeView = lambda: view
+    yield view
+
+
+@pytest.fixture(scope="session")
+def fusionpv(qgis_processing, layer_tree_view):
     """The plugin with its provider registered, as QGIS does at start-up."""
     from fusion_pv_mapping.plugin import FusionPvMappingPlugin
     plugin = FusionPvMappingPlugin(None)
@@ -35,3 +50,12 @@ class RecordingFeedback(QgsProcessingFeedback):
 def feedback():
     return RecordingFeedback()
 
+
+
+@pytest.fixture(autouse=True)
+def collect_garbage_after_each_test():
+    """Free what a test left in reference cycles (a processing context held by an exception's traceback, with the
+    layers it opened) while QGIS still runs: collected after pytest-qgis has closed QGIS, on QGIS 3.44 the layers'
+    GDAL datasets crash the interpreter as they close."""
+    yield
+    gc.collect()

@@ -301,6 +301,7 @@ def test_outputs_load_styled(fusionpv, tmp_path):
     plants = QgsProject.instance().mapLayer(results["OUTPUT"]) or \
         [layer for layer in QgsProject.instance().mapLayers().values() if layer.source().startswith(
             str(tmp_path / "plants.gpkg"))][0]
+    assert QgsProject.instance().layerTreeRoot().findLayer(plants.id()) is not None  # shown in the layer tree
     assert plants.renderer().type() == "categorizedSymbol"
     assert {c.value() for c in plants.renderer().categories()} == {"trusted", "candidate", "both"}
     mask = [layer for layer in QgsProject.instance().mapLayers().values()

@@ -91,3 +91,46 @@ def test_two_loaded_runs_in_one_session_are_styled(fusionpv, tmp_path, template,
             layers = [layer for layer in QgsProject.instance().mapLayers().values()
                       if layer.source().split("|")[0] == paths[name]]
             assert layers and layers[0].renderer().type() == renderer, (number, name)
+
+
+#: Runs whose every output is a temporary output, as the dialog's default "[Create temporary layer]" gives.
+TEMPORARY_RUNS = LOADED_RUNS[:5] + (
+    ("runmodel", {"INPUT": "{ws}/s2.tif", "MODEL": os.path.join(
+        os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "resources", "models",
+        "pv_segmenter.onnx"), "OUTPUT": "", "OUTPUT_PROBABILITIES": ""}, {}),
+    ("plantsovertime", {"INPUT": ["{ws}/series.nc"], "TRUSTED_PRIORS": ["{ws}/prior.tif"], "PERIOD": 1,
+                        "OUTPUT": "", "OUTPUT_PERIODS": "", "OUTPUT_TABLE": ""}, {}),
+)
+
+
+@pytest.mark.parametrize("algorithm, parameters, styled", TEMPORARY_RUNS, ids=[run[0] for run in TEMPORARY_RUNS])
+def test_temporary_outputs_register_no_phantom_layer(fusionpv, feedback, tmp_path, template, algorithm, parameters,
+                                                     styled):
+    """With TEMPORARY_OUTPUT, exactly one layer per output is to be loaded, and each was written: checking the
+    destinations before the run registers none (else QGIS says "layers were not correctly generated")."""
+    import processing
+    from qgis.core import (QgsMapLayer, QgsProcessing, QgsProcessingContext, QgsProcessingOutputLayerDefinition,
+                           QgsProcessingParameterFileDestination, QgsProject)
+    workspace = str(tmp_path / "ws")
+    shutil.copytree(template, workspace)
+    algorithm_object = processing.core.Processing.QgsApplication.processingRegistry().algorithmById(
+        "fusionpv:" + algorithm)
+    layer_outputs = [definition.name() for definition in algorithm_object.destinationParameterDefinitions()
+                     if definition.name() in parameters or not definition.flags() & definition.Flag.FlagOptional]
+    filled = {name: [v.format(ws=workspace) for v in value] if isinstance(value, list)
+              else value.format(ws=workspace) if isinstance(value, str) else value
+              for name, value in parameters.items() if name not in layer_outputs}
+    for name in layer_outputs:
+        filled[name] = QgsProcessingOutputLayerDefinition(QgsProcessing.TEMPORARY_OUTPUT, QgsProject.instance())
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    results = processing.run("fusionpv:" + algorithm, filled, context=context, feedback=feedback)
+    to_load = context.layersToLoadOnCompletion()
+    file_outputs = [name for name in layer_outputs if isinstance(
+        algorithm_object.parameterDefinition(name), QgsProcessingParameterFileDestination)]
+    assert len(to_load) == len(layer_outputs) - len(file_outputs), (list(to_load), layer_outputs)
+    # processing.run hands memory layers over as layer objects, taken out of the context
+    returned_layers = {value.id() for value in results.values() if isinstance(value, QgsMapLayer)}
+    for path in to_load:
+        assert os.path.exists(path.split("|")[0]) or path in returned_layers, path
+    assert all(results[name] for name in layer_outputs)

@@ -159,3 +159,24 @@ def test_bad_time_series_are_refused(fusionpv, feedback, tmp_path, case):
         run("plantsovertime", {"INPUT": paths, "PERIOD": period, "TRUSTED_PRIORS": prior, "OUTPUT": output,
                                "OUTPUT_PERIODS": str(tmp_path / "periods.tif")}, feedback)
     assert not os.path.exists(output) and not os.path.exists(str(tmp_path / "periods.tif"))
+
+
+def test_the_table_is_whole_as_soon_as_it_is_written(fusionpv, feedback, tmp_path, monkeypatch):
+    """The table sink is closed right after its rows are written, not when the garbage collector gets to it: while
+    the run goes on (here: when the report is drawn, after the table), the CSV is already complete on disk."""
+    from fusion_pv_mapping.algorithms import plants_over_time_algorithm as algorithm
+    table = str(tmp_path / "table.csv")
+    seen_during_the_run = []
+
+    def report_after_reading_the_table(*arguments):
+        with open(table, encoding="utf-8") as written:
+            seen_during_the_run.append(written.read().splitlines())
+        return draw_report(*arguments)
+
+    draw_report = algorithm.plants_over_time_report
+    monkeypatch.setattr(algorithm, "plants_over_time_report", report_after_reading_the_table)
+    run("plantsovertime", {"INPUT": [netcdf("2004")], "PERIOD": 1, "TRUSTED_PRIORS": [os.path.join(DATA,
+        "pv_mask_2004.tif")], "OUTPUT": str(tmp_path / "plants.gpkg"), "OUTPUT_TABLE": table,
+        "OUTPUT_REPORT": str(tmp_path / "report.html")}, feedback)
+    (lines,) = seen_during_the_run
+    assert len(lines) == 5 and lines[0].startswith("period") and lines[4].split(",")[0].strip('"') == "2022-Q4"
