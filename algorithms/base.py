@@ -447,10 +447,11 @@ class PlantMapping:
                 "TRUSTED_PRIORS, CANDIDATE_PRIORS: give at least one PV prior layer (polygons or a raster mask)."))
         return trusted, candidate
 
-    def prior_masks(self, layers, image, context, feedback):
-        """(trusted, candidate) bool masks on the grid of ``image`` of the layers :meth:`prior_layers` gave."""
+    def prior_masks(self, layers, image, context, feedback, named=None):
+        """(trusted, candidate) bool masks on the grid of ``image`` of the layers :meth:`prior_layers` gave; each
+        layer's (name, mask) is appended to ``named`` when it is given."""
         feedback.setProgressText(self.tr("Placing the PV priors on the image grid"))
-        return tuple(prior_mask(role_layers, parameter, image, context, feedback)
+        return tuple(prior_mask(role_layers, parameter, image, context, feedback, named)
                      for role_layers, parameter in zip(layers, (self.TRUSTED_PRIORS, self.CANDIDATE_PRIORS)))
 
     def prior_sources(self, layers, image, context, feedback):

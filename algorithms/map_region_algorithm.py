@@ -24,8 +24,9 @@ from .extract_pv_plants_algorithm import ExtractPvPlantsAlgorithm
 #: Fields of OUTPUT_TILES.
 TILE_FIELDS = (("tile", "string", 254), ("status", "string", 8), ("plants", "int"), ("seconds", "double"),
                ("error", "string", 254))
-#: Fields of OUTPUT: those of Extract PV plants, and the tile that decided the plant.
-REGION_PLANT_FIELDS = PLANT_FIELDS + PROVENANCE_FIELDS + (("tile", "string", 254),)
+#: Fields of OUTPUT: those of Extract PV plants, the tile that decided the plant, and whether the plant reaches an
+#: edge of that tile beyond which another tile goes on (1: it may be a piece of a larger plant).
+REGION_PLANT_FIELDS = PLANT_FIELDS + PROVENANCE_FIELDS + (("tile", "string", 254), ("at_tile_edge", "int"))
 
 
 class MapRegionAlgorithm(PlantMapping, FusionPvAlgorithm):
@@ -152,6 +153,7 @@ class MapRegionAlgorithm(PlantMapping, FusionPvAlgorithm):
         feedback.setProgressText(self.tr("Merging the plants of %d tile(s)") % len(tiles))
         plant_counts = {}
         features = self.plant_features(plants_in_order(done), tiles, output_crs, context, plant_counts)
+        self.warn_of_pieces(features, feedback)
         feedback.setProgress(98)
         outputs = {self.OUTPUT: self.write_plants_with_fields(parameters, context, features, output_crs)}
         outputs.update(self.write_tiles(parameters, context, tiles, results, plant_counts))
@@ -189,8 +191,19 @@ class MapRegionAlgorithm(PlantMapping, FusionPvAlgorithm):
             features.append(make_feature(fields, [
                 plant_id, area.measureArea(geometry), values["pixels"], values["source"], values["method"],
                 number_or_null(values["threshold"]), number_or_null(values["confidence"]), values["refined"],
-                *provenance_values(values.get("sources", ())), tiles[tile].name], geometry))
+                *provenance_values(values.get("sources", ())), tiles[tile].name, values.get("at_tile_edge", 0)],
+                geometry))
         return features
+
+    def warn_of_pieces(self, features, feedback):
+        """Warn when plants reach a tile edge beyond which another tile goes on: they may be pieces."""
+        pieces = [feature["plant_id"] for feature in features if feature["at_tile_edge"]]
+        if pieces:
+            feedback.pushWarning(self.tr(
+                "%d plant(s) reach the edge of their tile where a neighbouring tile goes on (plant_id %s; field "
+                "at_tile_edge = 1): each may be a piece of a larger plant cut by the tile edge. Give tiles that "
+                "overlap by more than the largest plant.") % (len(pieces), ", ".join(map(str, pieces[:20]))
+                                                            + (" …" if len(pieces) > 20 else "")))
 
     def write_plants_with_fields(self, parameters, context, features, crs):
         return self.write_plants(parameters, context, make_fields(REGION_PLANT_FIELDS), features, crs)

@@ -9,6 +9,8 @@ from qgis.core import (NULL, QgsProcessing, QgsProcessingException, QgsProcessin
 
 from ..core import material_flows as mf
 from ..core.material_flows import SCENARIOS
+from ..core.over_time import STATUS_FROM_START
+from ..gisio.plant_layer import STATUS_FIELD
 from ..gisio.reports import material_flows_report
 from ..gisio.tables import make_feature, make_fields
 from ..gisio.vector import ellipsoidal_area
@@ -161,12 +163,14 @@ class MaterialFlowsAlgorithm(FusionPvAlgorithm):
                 "holding the area in m².") % QgsWkbTypes.displayString(source.wkbType()))
         tilt = self.parameterAsDouble(parameters, self.TILT, context)
         measure = None if area_field else ellipsoidal_area(source.sourceCrs(), context)
-        area_by_year, empty, undated = {}, 0, 0
+        area_by_year, empty, undated, censored = {}, 0, 0, 0
+        has_status = source.fields().lookupField(STATUS_FIELD) >= 0
         for feature in source.getFeatures():
             self.check_cancelled(feedback)
             if feature[year_field] is None or feature[year_field] == NULL:
                 undated += 1
                 continue
+            censored += has_status and feature[STATUS_FIELD] == STATUS_FROM_START
             year = self._installation_year(feature[year_field], feature.id(), year_field)
             if area_field:
                 area = self._number(feature[area_field], feature.id(), self.AREA_FIELD, self.tr("area"))
@@ -182,6 +186,11 @@ class MaterialFlowsAlgorithm(FusionPvAlgorithm):
         if undated:
             feedback.pushWarning(self.tr("YEAR_FIELD: %d feature(s) without an installation year (NULL, e.g. priors "
                                          "PV plants over time never saw) are left out.") % undated)
+        if censored:
+            feedback.pushWarning(self.tr(
+                "YEAR_FIELD: %d plant(s) were %s (field %s): PV plants over time saw them from the first period on, "
+                "so their year is the first of the series, they were built then or earlier; their inflow is counted "
+                "in that year.") % (censored, STATUS_FROM_START, STATUS_FIELD))
         if not area_by_year:
             raise QgsProcessingException(self.tr("INPUT: no feature with an area and a year to count."))
         return area_by_year

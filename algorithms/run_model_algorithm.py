@@ -1,4 +1,6 @@
 """``fusionpv:runmodel``: run an ONNX model (segmentation or patch classification) over a raster, tile by tile."""
+import os
+
 import numpy as np
 from qgis.core import (QgsProcessingException, QgsProcessingParameterBand, QgsProcessingParameterEnum,
                        QgsProcessingParameterFile, QgsProcessingParameterNumber,
@@ -8,7 +10,7 @@ from qgis.core import (QgsProcessingException, QgsProcessingParameterBand, QgsPr
 from ..core import model_runner as runner
 from ..core.bands import sentinel2_band_name
 from ..gisio.outputs import classes_on_load, raster_driver
-from ..gisio.raster import BandWindows, RasterGrid, RasterWriter, SmallBlockCache, raster_info
+from ..gisio.raster import PRIOR_NAME_KEY, BandWindows, RasterGrid, RasterWriter, SmallBlockCache, raster_info
 from .base import FusionPvAlgorithm, Group
 
 
@@ -126,14 +128,16 @@ class RunModelAlgorithm(FusionPvAlgorithm):
                           "class", stage=self.stage, categories=categories) as classes_writer:
             probability_writer = RasterWriter(
                 probabilities_path, grid, np.float32, raster_driver(self.OUTPUT_PROBABILITIES, probabilities_path),
-                float("nan"), descriptions=names, stage=self.stage) if probabilities_path else None
+                float("nan"), descriptions=names, stage=self.stage,
+                metadata={PRIOR_NAME_KEY: self.tr("%s (probability)") % os.path.splitext(
+                    os.path.basename(spec.path))[0]}) if probabilities_path else None
             try:
                 self.run_tiles(source, backend, settings, spec, classes_writer, probability_writer, feedback)
-            except runner.ModelError as error:
-                raise QgsProcessingException("%s: %s" % (error.parameter, error))
-            except BaseException:
+            except BaseException as error:
                 if probability_writer is not None:
                     probability_writer.discard()
+                if isinstance(error, runner.ModelError):
+                    raise QgsProcessingException("%s: %s" % (error.parameter, error)) from error
                 raise
             if probability_writer is not None:
                 probability_writer.commit()

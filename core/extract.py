@@ -14,7 +14,8 @@ from .components import label_plants
 from .fusion import DEFAULT_MIN_AREA_PIXELS, SOURCE_CANDIDATE, SOURCE_TRUSTED, normalise_priors
 from .groups import group_priors, prior_source
 from .improved import decide_component, improved_fusion, outcome, outcome_counts, prior_components
-from .paper import PriorResult, confirm_candidate_values, paper_fusion_sparse, refine_trusted_values, role_decisions
+from .paper import (PriorResult, confirm_candidate_values, paper_fusion_sparse, refine_trusted_values, refined_by_role,
+                    role_decisions)
 from .parallel import ThreadBands, map_in_threads
 from .plants import agreed_confidence, plant_attributes, plant_sources
 from .progress import NO_PROGRESS
@@ -188,7 +189,8 @@ def paper_decisions(gathered):
         kept = np.empty(values.size, bool)
         kept[order] = outcome[0]
         kept_by_role.append(np.split(kept, np.cumsum([g[role][0].size for g in gathered])[:-1]))
-        results.append(PriorResult(None, outcome[1], int(values.size), bool(outcome[2]) if role == 0 else False))
+        results.append(PriorResult(None, outcome[1], int(values.size), bool(outcome[2]) if role == 0 else False,
+                                   bool(outcome[0].all())))
     return list(zip(*kept_by_role)), results
 
 
@@ -201,7 +203,7 @@ def paper_group_plants(window, shape, gathered, kept, choices, min_area, width, 
     nan = float("nan")
     thresholds = np.array([nan] + [nan if r.choice.threshold is None else r.choice.threshold for r in choices])
     return group_plants(window, source, source.astype(np.int32), thresholds, np.full(3, nan),
-                        np.array([False, not choices[0].kept_whole_prior, True]), min_area, named_layers)
+                        np.array(refined_by_role(*choices)), min_area, named_layers)
 
 
 def decide_groups(bands, trusted, candidate, groups, windows, paper, min_area, progress, threads=None):

@@ -451,13 +451,13 @@ def refine_component(reflectance, index, component, free, candidate, valid):
 def decide_component(bands, dn, component, in_prior, candidate):
     """:func:`refine_component` of one prior component on DN arrays ``dn`` (its window, read by ``bands``);
     ``in_prior`` marks the window's pixels in any prior. None when the component has no valid pixel; ``refined``
-    is set when a candidate was confirmed or a trusted prior changed."""
+    is set when the method changed the component's outline (peeled, grown or shifted), trusted or candidate."""
     index, valid = bands.ndpi(dn)
     component = component & valid
     if not component.any():
         return None
     result = refine_component(bands.reflectance(dn), index, component, valid & ~in_prior, candidate, valid)
-    result.refined = candidate or changed(result)
+    result.refined = changed(result)
     return result
 
 

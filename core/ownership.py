@@ -140,6 +140,15 @@ class TileOwnership:
             rivals = [tile for tile in range(len(self.quads)) if tile != self.index]
         return self._deepest(centre, rivals)
 
+    def reaches_another_tile(self, box):
+        """Does a plant with pixel ``box`` (top, left, bottom, right; bottom and right exclusive) reach an edge of
+        this tile beyond which another tile goes on? Then this tile may have seen only a piece of it."""
+        top, left, bottom, right = box
+        x0, y0, x1, y1 = self.rectangles[self.index] or (0, 0, 0, 0)
+        if top > y0 and left > x0 and bottom < y1 and right < x1:
+            return False
+        return not self.can_decide(self.index, (left - 1, top - 1, right + 1, bottom + 1), -SAME_GRID_TOLERANCE)
+
     def depth_of(self, tile, point):
         """Depth (pixels) of an (x, y) point in tile ``tile``'s footprint (negative outside)."""
         if self.rectangles[tile] is not None:

@@ -44,6 +44,15 @@ class PriorResult:
     choice: ThresholdChoice
     prior_pixels: int = 0
     kept_whole_prior: bool = False
+    #: Every prior pixel of the role kept (the whole-prior guard, or every pixel at or above the threshold): the
+    #: method did not change the priors' outlines, so their plants are not ``refined``.
+    kept_every_pixel: bool = True
+
+
+def refined_by_role(trusted, candidate):
+    """``refined`` per source code (background, trusted, candidate) from the two roles' :class:`PriorResult`: a
+    role's plants are refined when the method dropped any of its prior pixels (the paper method never adds)."""
+    return [False, not trusted.kept_every_pixel, not candidate.kept_every_pixel]
 
 
 def ndpi_histogram_counts(values):
@@ -152,12 +161,14 @@ def paper_fusion_sparse(shape, trusted, candidate, min_area=DEFAULT_MIN_AREA_PIX
     source = np.zeros(shape, np.uint8)
     source.flat[candidate[0][candidate_kept]] = SOURCE_CANDIDATE
     source.flat[trusted[0][trusted_kept]] = SOURCE_TRUSTED
-    trusted_result = PriorResult(None, trusted_choice, int(trusted[0].size), whole)
-    candidate_result = PriorResult(None, candidate_choice, int(candidate[0].size))
+    trusted_result = PriorResult(None, trusted_choice, int(trusted[0].size), whole, bool(trusted_kept.all()))
+    candidate_result = PriorResult(None, candidate_choice, int(candidate[0].size),
+                                   kept_every_pixel=bool(candidate_kept.all()))
     nan = float("nan")
     thresholds = [nan] + [nan if c.threshold is None else c.threshold for c in (trusted_choice, candidate_choice)]
     result = fused_result(source, min_area, lambda pixels: source.ravel()[pixels].astype(np.int32), thresholds,
-                          [nan] * 3, [False, not whole, True], trusted=trusted_result, candidate=candidate_result,
+                          [nan] * 3, refined_by_role(trusted_result, candidate_result), trusted=trusted_result,
+                          candidate=candidate_result,
                           decisions=role_decisions(trusted_result, candidate_result))
     progress.step(100)
     return result

@@ -50,10 +50,12 @@ def plant_features(plant_map, grid, crs, context, is_cancelled, plant_context=No
     return features
 
 
+#: The field of a plant's status over time (``core.over_time`` statuses).
+STATUS_FIELD = "status"
 #: Fields added by plants over time (README, "PV plants over time").
 TIME_FIELDS = (("first_seen", "date"), ("first_seen_year", "int"), ("construction_period", "string", 16),
                ("last_seen", "date"), ("periods_present", "int"), ("periods_observed", "int"),
-               ("presence", "string", 254), ("presence_raw", "string", 254), ("status", "string", 18))
+               ("presence", "string", 254), ("presence_raw", "string", 254), (STATUS_FIELD, "string", 18))
 #: Fields of the per-period table.
 PERIOD_FIELDS = (("period", "string", 10), ("start", "date"), ("end", "date"), ("plants_observed", "int"),
                  ("plants_present", "int"), ("pv_area_m2", "double"), ("new_plants", "int"),
@@ -61,17 +63,19 @@ PERIOD_FIELDS = (("period", "string", 10), ("start", "date"), ("end", "date"), (
 
 
 def history_fields():
-    """Attribute fields of the plants-over-time layer: those of the plant layer, then :data:`TIME_FIELDS`."""
-    return make_fields(PLANT_FIELDS + TIME_FIELDS)
+    """Attribute fields of the plants-over-time layer: those of the plant layer (provenance included), then
+    :data:`TIME_FIELDS`."""
+    return make_fields(PLANT_FIELDS + PROVENANCE_FIELDS + TIME_FIELDS)
 
 
 def _qdate(day):
     return QDate(day.year, day.month, day.day) if day is not None else None
 
 
-def history_features(histories, periods, grid, crs, context, is_cancelled):
+def history_features(histories, periods, grid, crs, context, is_cancelled, layer_masks=()):
     """One multipolygon feature per prior component of ``histories`` (core ``PlantHistory``): its latest outline,
-    or the prior itself when it was never seen; stops early when ``is_cancelled()``."""
+    or the prior itself when it was never seen, with the names of the ``layer_masks`` ((name, whole-grid bool
+    mask) per prior layer) its prior overlaps; stops early when ``is_cancelled()``."""
     fields = history_fields()
     area = ellipsoidal_area(crs, context)
     features = []
@@ -93,6 +97,8 @@ def history_features(histories, periods, grid, crs, context, is_cancelled):
             plant_id, area.measureArea(geometry), int(outline.sum()), history.source, "improved",
             number_or_null(result.threshold if result else None), number_or_null(result.confidence if result else None),
             int(bool(result and improved.changed(result))),
+            *provenance_values(list(dict.fromkeys(
+                name for name, mask in layer_masks if mask[history.window][history.prior].any()))),
             _qdate(periods[first].start) if seen else None, periods[first].start.year if seen else None,
             construction, _qdate(periods[last].last_day) if seen else None, history.presence.count(PRESENT),
             sum(state != NO_DATA for state in history.raw), history.presence, "".join(history.raw),

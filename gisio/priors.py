@@ -5,7 +5,7 @@ from qgis.core import QgsMapLayerType, QgsProcessingException
 
 from ..core.groups import ArrayPriors, UnionPriors
 from .messages import tr
-from .raster import RasterReadError, pv_band_number, warp_mask
+from .raster import RasterReadError, prior_name, pv_band_number, warp_mask
 from .shapes import PolygonPriors, rasterize_geometries
 from .vector import gdal_wkt, polygons_on_grid
 
@@ -38,13 +38,21 @@ def _raster_mask(layer, parameter, grid):
         raise QgsProcessingException(tr("%s: cannot read raster '%s': %s") % (parameter, layer.name(), error))
 
 
+def prior_layer_name(layer):
+    """How a prior layer is named in messages and in the plants' ``sources``: its layer name, or for a raster the
+    name written into it (see ``raster.prior_name``)."""
+    if layer.type() == QgsMapLayerType.VectorLayer:
+        return layer.name()
+    return prior_name(layer.source(), layer.name())
+
+
 def _report_overlap(layer, parameter, count, unit, feedback):
     """Log how much of a prior layer is on the image (``count`` ``unit``), or warn that none is."""
     if count:
-        feedback.pushInfo(tr("%s: '%s': %d %s.") % (parameter, layer.name(), count, unit))
+        feedback.pushInfo(tr("%s: '%s': %d %s.") % (parameter, prior_layer_name(layer), count, unit))
     else:
         feedback.pushWarning(tr("%s: '%s' does not overlap the image (no pixel centre inside); it is ignored.")
-                             % (parameter, layer.name()))
+                             % (parameter, prior_layer_name(layer)))
 
 
 def prior_source(layers, parameter, sentinel2, context, feedback):
@@ -60,15 +68,15 @@ def prior_source(layers, parameter, sentinel2, context, feedback):
             _report_overlap(layer, parameter, len(polygons.wkbs), tr("polygon(s) reach the image"), feedback)
         else:
             mask = _raster_mask(layer, parameter, sentinel2.grid)
-            source = ArrayPriors(mask, layer.name())
+            source = ArrayPriors(mask, prior_layer_name(layer))
             _report_overlap(layer, parameter, int(np.count_nonzero(mask)), tr("PV pixel(s) on the image"), feedback)
         sources.append(source)
     return UnionPriors(sources)
 
 
-def prior_mask(layers, parameter, sentinel2, context, feedback):
+def prior_mask(layers, parameter, sentinel2, context, feedback, named=None):
     """Union (bool, image grid) of prior ``layers`` given for ``parameter``; a layer that misses the image is a
-    warning."""
+    warning. Each layer's own mask is appended to the list ``named`` as (name, mask) when it is given."""
     mask = np.zeros((sentinel2.grid.height, sentinel2.grid.width), bool)
     for layer in layers:
         check_prior_layer(layer, parameter)
@@ -79,4 +87,6 @@ def prior_mask(layers, parameter, sentinel2, context, feedback):
             layer_mask = _raster_mask(layer, parameter, sentinel2.grid)
         _report_overlap(layer, parameter, int(np.count_nonzero(layer_mask)), tr("PV pixel(s) on the image"), feedback)
         mask |= layer_mask
+        if named is not None:
+            named.append((prior_layer_name(layer), layer_mask))
     return mask

@@ -239,6 +239,17 @@ def memory_raster(grid, data_type=gdal.GDT_Byte):
 PV_PROBABILITY = 0.5
 
 
+#: Dataset metadata item naming a raster prior in the plants' ``sources`` (runmodel writes "<model> (probability)"
+#: on its probabilities, whose file Processing names after the output, e.g. OUTPUT_PROBABILITIES.tif).
+PRIOR_NAME_KEY = "FUSIONPV_PRIOR_NAME"
+
+
+def prior_name(path, layer_name):
+    """The name of the raster prior at ``path`` in the plants' sources: its :data:`PRIOR_NAME_KEY`, else
+    ``layer_name``."""
+    return raster_info(path).metadata.get(PRIOR_NAME_KEY) or layer_name
+
+
 def pv_band_number(path):
     """The band of a prior raster that holds PV: the band described 'PV' (a model's probability output), else 1."""
     info = raster_info(path)

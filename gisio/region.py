@@ -187,6 +187,13 @@ def run_tile_job(job):
     return result
 
 
+def tight_box(window, mask):
+    """(top, left, bottom, right) in tile pixels of the True pixels of ``mask``, placed at ``window``."""
+    rows, columns = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return (window[0].start + rows[0], window[1].start + columns[0], window[0].start + rows[-1] + 1,
+            window[1].start + columns[-1] + 1)
+
+
 def _run(job, result):
     grid = grid_of(job.path)
     ownership = tile_ownership(job.tile, job.grids)
@@ -205,7 +212,8 @@ def _run(job, result):
         centre = ((window[1].start + window[1].stop) / 2.0, (window[0].start + window[0].stop) / 2.0)
         values = dict(pixels=plant.pixels, source=plant.source, method=plant_map.method, threshold=plant.threshold,
                       confidence=plant.confidence, refined=int(plant.refined), sources=plant.sources,
-                      depth=ownership.depth_of(job.tile, centre))
+                      depth=ownership.depth_of(job.tile, centre),
+                      at_tile_edge=int(ownership.reaches_another_tile(tight_box(window, mask))))
         result["plants"].append((polygonize_mask(mask, window_grid(grid, window)), values))
     result.update(groups=plant_map.groups, decisions=plant_map.decisions)
 

@@ -75,7 +75,9 @@ def test_plants_report_their_source_and_threshold(chips):
         chosen = fusion.candidate if plant.source == "candidate" else fusion.trusted
         assert plant.threshold == pytest.approx(chosen.choice.threshold)
         assert np.isnan(plant.confidence)
-        assert plant.refined == (plant.source != "trusted" or not fusion.trusted.kept_whole_prior)
+        roles = {"trusted": [fusion.trusted], "candidate": [fusion.candidate],
+                 "both": [fusion.trusted, fusion.candidate]}[plant.source]
+        assert plant.refined == any(not role.kept_every_pixel for role in roles)
 
 
 def test_extract_rejects_an_all_nodata_image():

@@ -9,6 +9,7 @@ from scipy import ndimage
 from fusion_pv_mapping.core.ndpi import ndpi_from_dn, to_reflectance
 from fusion_pv_mapping.core.bands import ROLES
 from fusion_pv_mapping.core.extract import METHOD_IMPROVED, fuse
+from fusion_pv_mapping.core.plants import describe_plants
 from fusion_pv_mapping.core import improved
 from fusion_pv_mapping.core.bandsource import band_source
 from fusion_views import per_pixel, refined
@@ -376,3 +377,25 @@ def test_trusted_priors_without_pv_contrast_are_kept_whole(chips):
     assert component.reason == "weak NDPI contrast: kept whole"
     assert component.confidence < improved.MIN_PEEL_CONFIDENCE
     assert not refined(result).any()
+
+
+def test_refined_means_the_same_for_trusted_and_candidate_priors(chips):
+    """``refined`` says whether the method changed the prior's outline, whatever its role: the same prior and the
+    same outline give the same value as trusted and as candidate (real chips, exact and grown priors)."""
+    compared = 0
+    for chip in ("101", "152", "159", "9"):
+        dn = bands_by_role(chips["median_" + chip])
+        for kind, prior in flawed_priors(chips["reference_" + chip]).items():
+            if kind not in ("exact", "grown1"):
+                continue
+            as_trusted = fuse(dn, prior, None, method=METHOD_IMPROVED)
+            as_candidate = fuse(dn, None, prior, method=METHOD_IMPROVED)
+            if not np.array_equal(as_trusted.mask, as_candidate.mask):
+                continue
+            compared += 1
+            refined_values = [{p.refined for p in describe_plants(result)[0]} for result in (as_trusted,
+                                                                                           as_candidate)]
+            assert refined_values[0] == refined_values[1], (chip, kind)
+            unchanged = np.array_equal(as_trusted.mask, prior)
+            assert refined_values[0] == {not unchanged} or not refined_values[0], (chip, kind)
+    assert compared >= 3

@@ -77,3 +77,13 @@ def test_depth_and_clipping_of_a_quad():
     piece = clip_to_rectangle(quad, (5, -3, 20, 4))
     assert np.allclose(sorted(map(tuple, piece)), sorted([(5, 0), (10, 0), (10, 4), (5, 4)]))
     assert len(clip_to_rectangle(quad, (11, 11, 20, 20))) == 0
+
+
+def test_a_plant_at_an_edge_where_another_tile_goes_on_is_a_possible_piece():
+    """Two 100-pixel tiles that touch at column 100 of the common frame (no overlap)."""
+    west, east = ownerships(origins=((0, 0), (100, 0)))
+    assert west.reaches_another_tile((40, 90, 50, 100))  # touches the shared edge from the west
+    assert east.reaches_another_tile((40, 0, 50, 5))  # and from the east
+    assert not west.reaches_another_tile((40, 80, 50, 99))  # one pixel short of it
+    assert not west.reaches_another_tile((0, 10, 5, 20))  # the region's outer edge: nothing goes on there
+    assert not ownerships(origins=((0, 0),))[0].reaches_another_tile((40, 90, 50, 100))  # a single tile

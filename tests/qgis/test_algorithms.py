@@ -1,5 +1,6 @@
 """fusionpv algorithms through processing.run on real chips."""
 import os
+import re
 
 import numpy as np
 import pytest
@@ -326,3 +327,14 @@ def test_small_gdal_blocks_give_the_whole_image_result(fusionpv, feedback, tmp_p
     bands = [read(chip(MEDIAN % "159"), n) for n in (2, 3, 4, 8, 10, 11)]
     expected = fuse(dict(zip(ROLES, bands)), flawed_priors(reference)["grown1"], reference, method=method)
     assert np.array_equal(read(mask_path) > 0, expected.mask)
+
+
+def test_every_help_button_opens_its_readme_section(fusionpv):
+    """The dialog's Help button opens README.md#fusionpv<id>: the anchor must be there for every algorithm."""
+    with open(os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                           "README.md"), encoding="utf-8") as readme:
+        anchors = set(re.findall(r'<a id="([^"]+)"></a>', readme.read()))
+    algorithms = QgsApplication.processingRegistry().providerById("fusionpv").algorithms()
+    assert len(algorithms) >= 10
+    for algorithm in algorithms:
+        assert algorithm.helpUrl().split("#")[1] in anchors, algorithm.id()

@@ -225,3 +225,29 @@ def test_engine_errors_name_their_parameter(fusionpv, feedback, scene, tmp_path)
     assert "DASK_SCHEDULER" in message and expected in message
     message = run_fails("mapregion", region_parameters(scene, output, INPUT=[scene["tiles"][0]] * 2), feedback)
     assert "INPUT" in message and "twice" in message
+
+
+@pytest.mark.parametrize("split", [None, 10, 33])
+def test_a_plant_cut_by_a_tile_edge_is_flagged_and_warned(fusionpv, feedback, tmp_path, split):
+    """Chip 159 (a real plant, columns 3–42 of 45) cut into two tiles that only touch: whichever piece each tile
+    decides reaches the cut, where the other tile goes on, and says so (field and warning); uncut, nothing is
+    flagged."""
+    data = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data", "austria_pv")
+    image = os.path.join(data, "S2L2A_2022_clearmedian_159.tif")
+    width = gdal.Open(image).RasterXSize
+    tiles = [image]
+    if split:
+        tiles = [str(tmp_path / "west.tif"), str(tmp_path / "east.tif")]
+        gdal.Translate(tiles[0], image, srcWin=[0, 0, split, 28])
+        gdal.Translate(tiles[1], image, srcWin=[split, 0, width - split, 28])
+    output = str(tmp_path / "plants.gpkg")
+    run("mapregion", {"INPUT": tiles, "TRUSTED_PRIORS": [os.path.join(data, "osm_pv_chips.gpkg")],
+                      "OUTPUT": output}, feedback)
+    dataset = ogr.Open(output)
+    flags = [(feature["at_tile_edge"], feature["pixels"]) for feature in dataset.GetLayer(0)]
+    warned = [warning for warning in feedback.warnings if "edge of their tile" in warning]
+    if split:
+        assert flags and all(flag == 1 for flag, _ in flags) and warned, (flags, feedback.warnings)
+        assert "%d plant(s)" % len(flags) in warned[0]
+    else:
+        assert flags and all(flag == 0 for flag, _ in flags) and not warned, (flags, feedback.warnings)

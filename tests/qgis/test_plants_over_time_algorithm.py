@@ -61,6 +61,7 @@ def test_quarters_of_a_plant_built_in_2022(fusionpv, feedback, tmp_path):
         "OUTPUT_REPORT": out["report.html"]}, feedback)
     (plant,) = features(result["OUTPUT"])
     assert plant["presence"] == "0011" and plant["status"] == "built"
+    assert (plant["sources"], plant["n_sources"]) == ("pv_mask_2004", 1)  # the fields of Extract PV plants
     assert plant["first_seen"].toPyDate() == datetime.date(2022, 7, 1) and plant["first_seen_year"] == 2022
     assert plant["construction_period"] == "2022-Q3" and plant["last_seen"].toPyDate() == datetime.date(2022, 12, 31)
     assert (plant["periods_present"], plant["periods_observed"]) == (2, 4)
@@ -133,6 +134,14 @@ def test_chain_to_material_flows(fusionpv, feedback, tmp_path):
                                   "OUTPUT": str(tmp_path / "flows.csv")}, feedback)
     rows = features(flows["OUTPUT"])
     assert float(next(row for row in rows if int(row["year"]) == 2022)["inflow_m2"]) > 0
+    assert not any("present from start" in warning for warning in feedback.warnings)
+    stable = str(tmp_path / "stable.gpkg")
+    run("plantsovertime", {"INPUT": [netcdf("101")], "PERIOD": 1,
+                           "TRUSTED_PRIORS": [os.path.join(DATA, "pv_mask_101.tif")], "OUTPUT": stable}, feedback)
+    assert [plant["status"] for plant in features(stable)] == ["present from start"]
+    run("materialflows", {"INPUT": stable, "YEAR_FIELD": "first_seen_year", "OUTPUT": str(tmp_path / "s.csv")},
+        feedback)
+    assert any(warning.startswith("YEAR_FIELD: 1 plant(s) were present from start") for warning in feedback.warnings)
 
 
 @pytest.mark.parametrize("case", ["undated", "one date", "mixed grids", "mixed crs", "one period"])

@@ -186,5 +186,20 @@ def test_model_prior_and_context_in_extract_pv_plants(fusionpv, feedback, tmp_pa
     layer = QgsVectorLayer(plants, "plants", "ogr")
     rows = [{f.name(): feature[f.name()] for f in layer.fields()} for feature in layer.getFeatures()]
     assert rows and all(row["source"] == "candidate" for row in rows)
+    assert {row["sources"] for row in rows} == {"pv_segmenter (probability)"}  # not the file's output name
     biggest = max(rows, key=lambda row: row["pixels"])
     assert biggest["context_class"] == 1 and biggest["context_name"] == "PV" and biggest["context_share"] > 0.7
+
+
+def test_a_model_failing_mid_run_leaves_no_file(fusionpv, feedback, virginia_stack, tmp_path, monkeypatch):
+    """A model error while the tiles run: a message naming MODEL, and neither output nor a hidden partial file of
+    either (the probability writer is discarded too)."""
+    def failing_run(*arguments, **options):
+        raise runner.ModelError("the model failed on a tile.", "MODEL")
+    monkeypatch.setattr(runner, "run_segmentation", failing_run)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(QgsProcessingException, match="MODEL: the model failed on a tile"):
+        run("runmodel", {"INPUT": virginia_stack, "MODEL": MODEL, "OUTPUT": str(out / "classes.tif"),
+                         "OUTPUT_PROBABILITIES": str(out / "probabilities.tif")}, feedback)
+    assert os.listdir(str(out)) == []
