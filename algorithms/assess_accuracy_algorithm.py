@@ -79,7 +79,7 @@ class AssessAccuracyAlgorithm(FusionPvAlgorithm):
         self.addParameter(QgsProcessingParameterExtent(self.EXTENT, self.tr("Extent (default: the reference's)"),
                                                        optional=True))
         self.addParameter(QgsProcessingParameterNumber(
-            self.PIXEL_SIZE, self.tr("Pixel size of the comparison grid (default: the raster's, else 10 m)"),
+            self.PIXEL_SIZE, self.tr("Pixel size of the comparison grid"),
             QgsProcessingParameterNumber.Type.Double, optional=True, minValue=0.0001, maxValue=100000.0))
         self.addParameter(QgsProcessingParameterNumber(
             self.MATCH_IOU, self.tr("IoU for an object match"), QgsProcessingParameterNumber.Type.Double, 0.5,

@@ -271,8 +271,8 @@ class FusionPvAlgorithm(QgsProcessingAlgorithm):
                 self.SCALE, self.tr("Scale: reflectance = (DN + offset) / scale"),
                 QgsProcessingParameterNumber.Type.Double, DEFAULT_SCALE, minValue=1e-12, maxValue=1e12),
             QgsProcessingParameterNumber(
-                self.OFFSET, self.tr("Offset added to DN before scaling (%g for non-harmonised L2A, baseline ≥ "
-                                     "04.00)") % BASELINE_04_OFFSET, QgsProcessingParameterNumber.Type.Double,
+                self.OFFSET, self.tr("Offset added to DN (%g: L2A from 04.00)") % BASELINE_04_OFFSET,
+                QgsProcessingParameterNumber.Type.Double,
                 DEFAULT_OFFSET, minValue=-1e9, maxValue=1e9)])
 
     def add_report_and_numbers(self, numbers):
@@ -421,10 +421,10 @@ class PlantMapping:
     def add_prior_parameters(self):
         """Add TRUSTED_PRIORS and CANDIDATE_PRIORS (at least one is needed, see :meth:`prior_layers`)."""
         self.addParameter(QgsProcessingParameterMultipleLayers(
-            self.TRUSTED_PRIORS, self.tr("Trusted PV priors, refined (this and/or candidates)"),
+            self.TRUSTED_PRIORS, self.tr("Trusted PV priors (refined)"),
             QgsProcessing.SourceType.TypeMapLayer, optional=True))
         self.addParameter(QgsProcessingParameterMultipleLayers(
-            self.CANDIDATE_PRIORS, self.tr("Candidate PV priors, confirmed (this and/or trusted)"),
+            self.CANDIDATE_PRIORS, self.tr("Candidate PV priors (confirmed or rejected)"),
             QgsProcessing.SourceType.TypeMapLayer, optional=True))
 
     def add_min_area_parameter(self):

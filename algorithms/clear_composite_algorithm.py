@@ -35,7 +35,7 @@ class ClearCompositeAlgorithm(TimeSeriesAlgorithm):
         return {"clear": ", ".join(map(str, composite.DEFAULT_CLEAR_CLASSES)), "nodata": composite.OUTPUT_NODATA}
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API name)
-        self.add_time_series_parameters(self.tr("Time series (openEO netCDF, or L2A stacks / products)"))
+        self.add_time_series_parameters(self.tr("Time series (netCDF, L2A stacks or products)"))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Clear-sky composite")))
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.OUTPUT_COUNT, self.tr("Clear observations per pixel"), optional=True))

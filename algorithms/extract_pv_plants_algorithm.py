@@ -90,7 +90,7 @@ class ExtractPvPlantsAlgorithm(PlantMapping, Sentinel2Algorithm):
             defaultValue=DEFAULT_METHOD))
         self.add_min_area_parameter()
         self.addParameter(QgsProcessingParameterRasterLayer(
-            self.CONTEXT, self.tr("Context classes (urban map, LCZ, land cover…)"), optional=True))
+            self.CONTEXT, self.tr("Context classes (urban, LCZ, land cover…)"), optional=True))
         self.add_plants_output(self.tr("PV plants"))
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.OUTPUT_MASK, self.tr("PV mask (1 = PV)"), optional=True, createByDefault=False))

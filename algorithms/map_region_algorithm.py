@@ -80,7 +80,7 @@ class MapRegionAlgorithm(PlantMapping, FusionPvAlgorithm):
             self.WORKERS, self.tr("Worker processes (0 = all cores)"), QgsProcessingParameterNumber.Type.Integer, 0,
             minValue=0, maxValue=1024))
         self.addParameter(QgsProcessingParameterString(
-            self.DASK_SCHEDULER, self.tr("Dask scheduler address (empty = this machine)"), optional=True))
+            self.DASK_SCHEDULER, self.tr("Dask scheduler (empty = this machine)"), optional=True))
         self.addParameter(QgsProcessingParameterCrs(
             self.OUTPUT_CRS, self.tr("CRS of the plants (empty = the first tile's)"), optional=True))
         self.add_scale_and_offset()

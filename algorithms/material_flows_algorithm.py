@@ -72,7 +72,7 @@ class MaterialFlowsAlgorithm(FusionPvAlgorithm):
             self.YEAR_FIELD, self.tr("Installation year field"), "year", self.INPUT,
             QgsProcessingParameterField.DataType.Numeric))
         self.addParameter(QgsProcessingParameterField(
-            self.AREA_FIELD, self.tr("Area field (m², horizontal); empty = area of the geometry"), None, self.INPUT,
+            self.AREA_FIELD, self.tr("Area field, m² (empty = geometry's area)"), None, self.INPUT,
             QgsProcessingParameterField.DataType.Numeric, optional=True))
         self.addParameter(QgsProcessingParameterNumber(
             self.TILT, self.tr("Panel tilt (degrees)"), QgsProcessingParameterNumber.Type.Double, 0.0, minValue=0.0,
@@ -83,7 +83,7 @@ class MaterialFlowsAlgorithm(FusionPvAlgorithm):
             self.SHAPE, self.tr("Weibull shape (override)"), QgsProcessingParameterNumber.Type.Double, optional=True,
             minValue=mf.SHAPE_RANGE[0], maxValue=mf.SHAPE_RANGE[1]))
         self.addParameter(QgsProcessingParameterNumber(
-            self.LIFETIME, self.tr("Lifetime in years (override: mean life for SolarScope, scale for IRENA)"),
+            self.LIFETIME, self.tr("Lifetime, years (overrides the model's)"),
             QgsProcessingParameterNumber.Type.Double, optional=True, minValue=mf.LIFETIME_RANGE[0],
             maxValue=mf.LIFETIME_RANGE[1]))
         self.addParameter(QgsProcessingParameterNumber(
@@ -94,7 +94,7 @@ class MaterialFlowsAlgorithm(FusionPvAlgorithm):
             self.END_YEAR, self.tr("End year"), QgsProcessingParameterNumber.Type.Integer, 2050, minValue=mf.FIRST_YEAR,
             maxValue=mf.FIRST_YEAR + mf.MAX_YEARS))
         self.addParameter(QgsProcessingParameterFile(
-            self.MATERIALS, self.tr("Materials CSV (material, kg_per_m2, recovery_rate); empty = SolarScope's 13"),
+            self.MATERIALS, self.tr("Materials CSV (empty = SolarScope's %d)") % len(mf.SOLARSCOPE_MATERIALS),
             extension="csv", optional=True))
         self.addParameter(QgsProcessingParameterNumber(
             self.POWER_DENSITY, self.tr("Power density (W per m² of panel)"), QgsProcessingParameterNumber.Type.Double,

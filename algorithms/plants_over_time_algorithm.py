@@ -2,20 +2,37 @@
 import tempfile
 
 import numpy as np
+from qgis.PyQt.QtGui import QColor
 from qgis.core import (QgsCoordinateReferenceSystem, QgsProcessing, QgsProcessingException,
                        QgsProcessingParameterEnum, QgsProcessingParameterFeatureSink,
                        QgsProcessingParameterRasterDestination)
 
 from ..core import composite, over_time
 from ..core.periods import DAY, PERIOD_MONTHS, PERIOD_NAMES, PERIOD_YEAR, period_of_dates, periods_covering
-from ..gisio.outputs import raster_driver, style_on_load
-from ..gisio.plant_layer import PERIOD_FIELDS, history_features, history_fields, period_rows
+from ..gisio.outputs import categories_on_load, classes_on_load, raster_driver
+from ..gisio.plant_layer import (PERIOD_FIELDS, STATUS_FIELD, history_features, history_fields, period_rows)
 from ..gisio.raster import RasterWriter
 from ..gisio.reports import plants_over_time_report
 from ..gisio.sentinel2 import Sentinel2Image
 from ..gisio.tables import make_feature, make_fields
 from ..gisio.time_series import SeriesWindows
 from .base import Group, PlantMapping, TimeSeriesAlgorithm
+
+
+#: Description of the last band of OUTPUT_PERIODS.
+FIRST_PERIOD_BAND = "first period with PV"
+#: How the plants are drawn by status: (status, legend, colour).
+STATUS_STYLE = [(over_time.STATUS_BUILT, "built during the series", "#1a9641"),
+                (over_time.STATUS_FROM_START, "present from the start", "#2b83ba"),
+                (over_time.STATUS_REMOVED, "removed", "#d7191c"),
+                (over_time.STATUS_NOT_SEEN, "not seen (prior never confirmed)", "#9e9e9e")]
+
+
+def first_period_classes(periods):
+    """Legend of the first-period band: period number → its label, coloured from blue (first) to red (last)."""
+    last = max(len(periods) - 1, 1)
+    return [(number + 1, period.label, QColor.fromHsvF(0.66 * (1 - number / last), 0.8, 0.9).name())
+            for number, period in enumerate(periods)]
 
 
 class PlantsOverTimeAlgorithm(PlantMapping, TimeSeriesAlgorithm):
@@ -46,7 +63,8 @@ class PlantsOverTimeAlgorithm(PlantMapping, TimeSeriesAlgorithm):
         "per period, oldest first: 1 present, 0 absent, - no clear data, after the rules above), "
         "<i>presence_raw</i> (the decisions before them) and <i>status</i>. For Material flows use "
         "YEAR_FIELD = first_seen_year: for plants present from start it is only the first year of the series (a "
-        "censored year: they were built then or earlier). OUTPUT_PERIODS: one band per period (1 = PV), "
+        "censored year: they were built then or earlier). OUTPUT_PERIODS: one band per period (1 = PV), then a "
+        "band of the first period with PV (shown with a legend of the periods), "
         "OUTPUT_TABLE: plants and PV area per period, OUTPUT_REPORT: a chart of both.</p>")
     PERIOD = "PERIOD"
     OUTPUT_PERIODS = "OUTPUT_PERIODS"
@@ -58,7 +76,7 @@ class PlantsOverTimeAlgorithm(PlantMapping, TimeSeriesAlgorithm):
                 "observed": 100 * over_time.MIN_OBSERVED_SHARE, "absence": over_time.MIN_ABSENCE_MONTHS}
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API name)
-        self.add_time_series_parameters(self.tr("Time series (openEO netCDF, or dated stacks / composites)"))
+        self.add_time_series_parameters(self.tr("Time series (netCDF or dated stacks)"))
         self.addParameter(QgsProcessingParameterEnum(
             self.PERIOD, self.tr("Period"), [self.tr(PERIOD_NAMES[kind]) for kind in sorted(PERIOD_NAMES)],
             defaultValue=PERIOD_YEAR))
@@ -107,7 +125,7 @@ class PlantsOverTimeAlgorithm(PlantMapping, TimeSeriesAlgorithm):
         rows = period_rows(histories, periods, image.grid.pixel_area)
         if periods_path:
             self._write_periods(histories, periods, image.grid, periods_path)
-            style_on_load(context, periods_path, "pv_mask.qml")
+            classes_on_load(context, periods_path, first_period_classes(periods), band=len(periods) + 1)
             results[self.OUTPUT_PERIODS] = periods_path
         fields = make_fields(PERIOD_FIELDS)
         table_id = self.write_sink(parameters, self.OUTPUT_TABLE, context, fields,
@@ -118,6 +136,7 @@ class PlantsOverTimeAlgorithm(PlantMapping, TimeSeriesAlgorithm):
             plants_over_time_report(self.staged_file(report), rows, self._status_counts(histories))
             results[self.OUTPUT_REPORT] = report
         results[self.OUTPUT] = self.write_plants(parameters, context, history_fields(), features, image.crs)
+        categories_on_load(context, results[self.OUTPUT], STATUS_FIELD, STATUS_STYLE)
         feedback.setProgress(100)
         return results
 
@@ -165,15 +184,20 @@ class PlantsOverTimeAlgorithm(PlantMapping, TimeSeriesAlgorithm):
             feedback.pushInfo(self.tr("%d prior component(s): %s") % (count, status))
 
     def _write_periods(self, histories, periods, grid, path):
-        """One uint8 band per period: 1 where a plant is there in that period (its outline then, see
-        ``PlantHistory.outline_in``)."""
-        with RasterWriter(path, grid, np.uint8, raster_driver(self.OUTPUT_PERIODS, path),
-                          descriptions=[period.label for period in periods], stage=self.stage) as writer:
+        """One band per period: 1 where a plant is there in that period (its outline then, see
+        ``PlantHistory.outline_in``); then a band of the first period with PV (its number from 1, 0 = never)."""
+        data_type = np.uint8 if len(periods) < np.iinfo(np.uint8).max else np.uint16
+        first = np.zeros((grid.height, grid.width), data_type)
+        with RasterWriter(path, grid, data_type, raster_driver(self.OUTPUT_PERIODS, path),
+                          descriptions=[period.label for period in periods] + [FIRST_PERIOD_BAND],
+                          stage=self.stage) as writer:
             for number in range(len(periods)):
-                band = np.zeros((grid.height, grid.width), np.uint8)
+                band = np.zeros((grid.height, grid.width), data_type)
                 for history in histories:
                     outline = history.outline_in(number)
                     if outline is not None:
                         band[history.window][outline] = 1
+                first[(first == 0) & (band == 1)] = number + 1
                 writer.write(band, band=number + 1)
+            writer.write(first, band=len(periods) + 1)
 

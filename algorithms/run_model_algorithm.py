@@ -9,8 +9,8 @@ from qgis.core import (QgsProcessingException, QgsProcessingParameterBand, QgsPr
 
 from ..core import model_runner as runner
 from ..core.bands import sentinel2_band_name
-from ..gisio.outputs import classes_on_load, raster_driver
-from ..gisio.raster import PRIOR_NAME_KEY, BandWindows, RasterGrid, RasterWriter, SmallBlockCache, raster_info
+from ..gisio.outputs import classes_on_load, ramp_on_load, raster_driver
+from ..gisio.raster import PRIOR_NAME_KEY, PV_PROBABILITY, BandWindows, RasterGrid, RasterWriter, SmallBlockCache, raster_info
 from .base import FusionPvAlgorithm, Group
 
 
@@ -69,7 +69,7 @@ class RunModelAlgorithm(FusionPvAlgorithm):
         self.addParameter(QgsProcessingParameterFile(
             self.MODEL, self.tr("ONNX model"), QgsProcessingParameterFile.Behavior.File, "onnx"))
         self.addParameter(QgsProcessingParameterBand(
-            self.BANDS, self.tr("Bands in the model's channel order (empty = from the model)"), None, self.INPUT,
+            self.BANDS, self.tr("Bands in model channel order (empty: model's)"), None, self.INPUT,
             optional=True, allowMultiple=True))
         self.addParameter(QgsProcessingParameterNumber(
             self.INPUT_SCALE, self.tr("Input scale (values are divided by it)"),
@@ -85,7 +85,7 @@ class RunModelAlgorithm(FusionPvAlgorithm):
                 self.TILE_SIZE, self.tr("Tile size (pixels; 0 = from the model)"),
                 QgsProcessingParameterNumber.Type.Integer, 0, minValue=0, maxValue=8192),
             QgsProcessingParameterNumber(
-                self.OVERLAP, self.tr("Overlap (pixels on each side; −1 = from the model)"),
+                self.OVERLAP, self.tr("Overlap, px per side (−1 = from the model)"),
                 QgsProcessingParameterNumber.Type.Integer, -1, minValue=-1, maxValue=4096),
             QgsProcessingParameterEnum(
                 self.BACKEND, self.tr("Back-end"),
@@ -142,11 +142,24 @@ class RunModelAlgorithm(FusionPvAlgorithm):
             if probability_writer is not None:
                 probability_writer.commit()
         self.warn_mostly_nodata(classes_writer, self.OUTPUT, feedback)
-        classes_on_load(context, output, categories)
+        classes_on_load(context, output, [(value, name, None if runner.is_background_class(value, name) else colour)
+                                          for value, (name, colour) in enumerate(categories)])
         results = {self.OUTPUT: output}
         if probabilities_path:
+            self.style_probabilities(context, probabilities_path, names)
             results[self.OUTPUT_PROBABILITIES] = probabilities_path
         return results
+
+    @staticmethod
+    def style_probabilities(context, path, names):
+        """Show the probability of PV (the class named PV, or the second of two classes) as a 0–1 ramp, clear
+        below, with the candidate-prior threshold marked; other models' probabilities keep QGIS's default."""
+        pv = [number for number, name in enumerate(names, start=1) if name.strip().upper() == "PV"]
+        band = pv[0] if pv else 2 if len(names) == 2 else None
+        if band is not None:
+            ramp_on_load(context, path, band, [
+                (0.0, "#ffffff00", "0"), (PV_PROBABILITY, "#fdae61", "%g: PV as a candidate prior" % PV_PROBABILITY),
+                (1.0, "#d7191c", "1")])
 
     def band_numbers(self, parameters, context, spec, info):
         """The chosen bands (1-based), or the model's default bands; :class:`ModelError` when there are none."""

@@ -42,7 +42,7 @@ class StackBandsAlgorithm(FusionPvAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API name)
         self.addParameter(QgsProcessingParameterFile(
-            self.INPUT, self.tr("Sentinel-2 product (.zip, MTD xml) or band folder"),
+            self.INPUT, self.tr("Sentinel-2 product or band folder"),
             QgsProcessingParameterFile.Behavior.File,
             fileFilter=self.tr("Sentinel-2 products (*.zip *.xml);;All files (*)")))
         self.addParameter(QgsProcessingParameterEnum(

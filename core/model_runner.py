@@ -326,6 +326,11 @@ def is_lcz(names):
         or all(name.startswith("class ") for name in names))
 
 
+def is_background_class(number, name):
+    """Is class ``number`` named ``name`` the background ("not PV", "background", "other"…)? Only class 0 can be."""
+    return number == 0 and any(word in name.lower() for word in ("background", "not", "other", "none"))
+
+
 def class_colours(names):
     """A '#rrggbb' colour per class: the standard LCZ palette for LCZ classes, else well-spread hues (the first
     class grey when it is a background class)."""
@@ -333,7 +338,7 @@ def class_colours(names):
         return [colour for _, colour in LCZ_CLASSES]
     colours = []
     for number, name in enumerate(names):
-        if number == 0 and any(word in name.lower() for word in ("background", "not", "other", "none")):
+        if is_background_class(number, name):
             colours.append("#b4b4b4")
             continue
         hue = (number * 0.618033988749895 + 0.05) % 1.0

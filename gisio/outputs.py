@@ -7,9 +7,10 @@ import tempfile
 from osgeo import gdal
 from qgis.PyQt import sip
 from qgis.PyQt.QtGui import QColor
-from qgis.core import (QgsContrastEnhancement, QgsMultiBandColorRenderer, QgsPalettedRasterRenderer,
-                       QgsProcessingException, QgsProcessingLayerPostProcessorInterface, QgsRasterFileWriter,
-                       QgsRasterMinMaxOrigin)
+from qgis.core import (QgsCategorizedSymbolRenderer, QgsColorRampShader, QgsContrastEnhancement, QgsFillSymbol,
+                       QgsMultiBandColorRenderer, QgsPalettedRasterRenderer, QgsProcessingException,
+                       QgsProcessingLayerPostProcessorInterface, QgsRasterFileWriter, QgsRasterMinMaxOrigin,
+                       QgsRasterShader, QgsRendererCategory, QgsSingleBandPseudoColorRenderer)
 
 from ..core.bands import sentinel2_band_name
 from .messages import tr
@@ -57,17 +58,63 @@ class _NaturalColour(QgsProcessingLayerPostProcessorInterface):
         layer.triggerRepaint()
 
 
-class _Classes(QgsProcessingLayerPostProcessorInterface):
-    """Shows a class raster with one named colour per class value."""
+def _colour(colour):
+    """A QColor from '#rrggbb', or fully transparent for None."""
+    return QColor(colour) if colour else QColor(0, 0, 0, 0)
 
-    def __init__(self, categories):
+
+class _Classes(QgsProcessingLayerPostProcessorInterface):
+    """Shows band ``band`` of a raster with one named colour per class value: ``categories`` is [(value, name,
+    '#rrggbb' or None for transparent)]; values not listed are not drawn."""
+
+    def __init__(self, categories, band=1):
         super().__init__()
-        self.categories = categories
+        self.categories, self.band = categories, band
 
     def postProcessLayer(self, layer, context, feedback):  # noqa: N802 (QGIS API name)
-        classes = [QgsPalettedRasterRenderer.Class(value, QColor(colour), name)
-                   for value, (name, colour) in enumerate(self.categories)]
-        layer.setRenderer(QgsPalettedRasterRenderer(layer.dataProvider(), 1, classes))
+        classes = [QgsPalettedRasterRenderer.Class(value, _colour(colour), name)
+                   for value, name, colour in self.categories]
+        layer.setRenderer(QgsPalettedRasterRenderer(layer.dataProvider(), self.band, classes))
+        layer.triggerRepaint()
+
+
+class _Ramp(QgsProcessingLayerPostProcessorInterface):
+    """Shows band ``band`` of a raster as a colour ramp through ``stops`` [(value, '#rrggbbaa' or '#rrggbb',
+    label)], interpolated between them, with a legend entry per stop."""
+
+    def __init__(self, band, stops):
+        super().__init__()
+        self.band, self.stops = band, stops
+
+    def postProcessLayer(self, layer, context, feedback):  # noqa: N802 (QGIS API name)
+        ramp = QgsColorRampShader(self.stops[0][0], self.stops[-1][0])
+        ramp.setColorRampType(QgsColorRampShader.Type.Interpolated)
+        ramp.setColorRampItemList([QgsColorRampShader.ColorRampItem(value, QColor(colour), label)
+                                   for value, colour, label in self.stops])
+        shader = QgsRasterShader()
+        shader.setRasterShaderFunction(ramp)
+        renderer = QgsSingleBandPseudoColorRenderer(layer.dataProvider(), self.band, shader)
+        renderer.setClassificationMin(self.stops[0][0])
+        renderer.setClassificationMax(self.stops[-1][0])
+        layer.setRenderer(renderer)
+        layer.triggerRepaint()
+
+
+class _Categories(QgsProcessingLayerPostProcessorInterface):
+    """Shows a polygon layer by the values of ``field``: ``categories`` is [(value, label, '#rrggbb')]."""
+
+    def __init__(self, field, categories):
+        super().__init__()
+        self.field, self.categories = field, categories
+
+    def postProcessLayer(self, layer, context, feedback):  # noqa: N802 (QGIS API name)
+        categories = []
+        for value, label, colour in self.categories:
+            symbol = QgsFillSymbol.createSimple({"color": colour, "outline_color": QColor(colour).darker(160).name(),
+                                                 "outline_width": "0.4"})
+            symbol.setOpacity(0.7)
+            categories.append(QgsRendererCategory(value, symbol, label))
+        layer.setRenderer(QgsCategorizedSymbolRenderer(self.field, categories))
         layer.triggerRepaint()
 
 
@@ -94,9 +141,21 @@ def natural_colour_on_load(context, layer_id):
     _post_process_on_load(context, layer_id, _NaturalColour())
 
 
-def classes_on_load(context, layer_id, categories):
-    """Show the class raster ``layer_id`` with ``categories`` ([(name, '#rrggbb'), …] by value) when loaded."""
-    _post_process_on_load(context, layer_id, _Classes(categories))
+def classes_on_load(context, layer_id, categories, band=1):
+    """Show band ``band`` of the class raster ``layer_id`` with ``categories`` ([(value, name, '#rrggbb' or None
+    for transparent), …]) when loaded."""
+    _post_process_on_load(context, layer_id, _Classes(categories, band))
+
+
+def ramp_on_load(context, layer_id, band, stops):
+    """Show band ``band`` of ``layer_id`` as a colour ramp through ``stops`` ([(value, colour, label)]) when
+    loaded."""
+    _post_process_on_load(context, layer_id, _Ramp(band, stops))
+
+
+def categories_on_load(context, layer_id, field, categories):
+    """Show the polygon layer ``layer_id`` by ``field``, ``categories`` being [(value, label, '#rrggbb')]."""
+    _post_process_on_load(context, layer_id, _Categories(field, categories))
 
 
 def file_destination(path):

@@ -338,3 +338,16 @@ def test_every_help_button_opens_its_readme_section(fusionpv):
     assert len(algorithms) >= 10
     for algorithm in algorithms:
         assert algorithm.helpUrl().split("#")[1] in anchors, algorithm.id()
+
+
+#: Characters of a parameter label that fit the algorithm dialog at its default width with " [optional]" after it.
+DIALOG_LABEL_CHARACTERS = 45
+
+
+def test_every_label_fits_the_dialog(fusionpv):
+    """Long labels are cut in the dialog and give it a horizontal scrollbar; details belong in the help."""
+    too_long = ["%s %s: %s" % (algorithm.id(), definition.name(), definition.description())
+                for algorithm in QgsApplication.processingRegistry().providerById("fusionpv").algorithms()
+                for definition in algorithm.parameterDefinitions()
+                if len(definition.description()) > DIALOG_LABEL_CHARACTERS]
+    assert not too_long, "\n".join(too_long)

@@ -70,6 +70,13 @@ LOADED_RUNS = (
      {"OUTPUT_OBJECTS": "categorizedSymbol"}),
     ("materialflows", {"INPUT": "{ws}/kamakura.gpkg", "YEAR_FIELD": "year", "AREA_FIELD": "panel_area_m2",
                        "OUTPUT": "{ws}/out/flows{n}.csv"}, {}),
+    ("plantsovertime", {"INPUT": ["{ws}/series.nc"], "TRUSTED_PRIORS": ["{ws}/prior.tif"], "PERIOD": "1",
+                        "OUTPUT": "{ws}/out/over_time{n}.gpkg", "OUTPUT_PERIODS": "{ws}/out/periods{n}.tif"},
+     {"OUTPUT": "categorizedSymbol", "OUTPUT_PERIODS": "paletted"}),
+    ("runmodel", {"INPUT": "{ws}/s2.tif", "MODEL": os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))), "resources", "models", "pv_segmenter.onnx"), "OUTPUT": "{ws}/out/classes{n}.tif",
+        "OUTPUT_PROBABILITIES": "{ws}/out/probabilities{n}.tif"},
+     {"OUTPUT": "paletted", "OUTPUT_PROBABILITIES": "singlebandpseudocolor"}),
 )
 
 
@@ -91,6 +98,26 @@ def test_two_loaded_runs_in_one_session_are_styled(fusionpv, tmp_path, template,
             layers = [layer for layer in QgsProject.instance().mapLayers().values()
                       if layer.source().split("|")[0] == paths[name]]
             assert layers and layers[0].renderer().type() == renderer, (number, name)
+            check_style(algorithm, name, layers[0])
+
+
+def check_style(algorithm, output, layer):
+    """What a user reads off the styled layers: plants over time by status, the first period with PV with a legend
+    of the periods, PV probability on its band, the class raster's background transparent."""
+    renderer = layer.renderer()
+    if (algorithm, output) == ("plantsovertime", "OUTPUT"):
+        assert renderer.classAttribute() == "status"
+        assert {category.value() for category in renderer.categories()} >= {"built", "present from start",
+                                                                             "removed", "not seen"}
+    elif (algorithm, output) == ("plantsovertime", "OUTPUT_PERIODS"):
+        assert renderer.band() == layer.bandCount()  # the band of the first period with PV
+        assert [c.label for c in renderer.classes()][:4] == ["2022-Q1", "2022-Q2", "2022-Q3", "2022-Q4"]
+    elif (algorithm, output) == ("runmodel", "OUTPUT_PROBABILITIES"):
+        assert layer.bandName(renderer.band()).endswith("PV")  # "Band 2: PV"
+        assert (renderer.classificationMin(), renderer.classificationMax()) == (0, 1)
+    elif (algorithm, output) == ("runmodel", "OUTPUT"):
+        background = [c for c in renderer.classes() if c.value == 0][0]
+        assert background.label == "not PV" and background.color.alpha() == 0
 
 
 #: Runs whose every output is a temporary output, as the dialog's default "[Create temporary layer]" gives.

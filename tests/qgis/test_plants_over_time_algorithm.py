@@ -69,8 +69,12 @@ def test_quarters_of_a_plant_built_in_2022(fusionpv, feedback, tmp_path):
     periods = gdal.Open(out["periods.tif"])
     assert [periods.GetRasterBand(n).GetDescription() for n in range(1, 5)] == ["2022-Q1", "2022-Q2", "2022-Q3",
                                                                                "2022-Q4"]
-    bands = periods.ReadAsArray() > 0
+    assert periods.RasterCount == 5 and periods.GetRasterBand(5).GetDescription() == "first period with PV"
+    first = periods.GetRasterBand(5).ReadAsArray()
+    bands = periods.ReadAsArray()[:4] > 0
     assert not bands[:2].any() and bands[3].sum() == plant["pixels"]
+    assert np.array_equal(first > 0, bands.any(axis=0)) and set(np.unique(first)) <= {0, 3, 4}
+    assert np.array_equal(first == 3, bands[2])
     assert np.count_nonzero(bands[3] & reference) / np.count_nonzero(bands[3] | reference) > 0.9
     rows = features(out["table.csv"])
     assert [row["period"] for row in rows] == ["2022-Q1", "2022-Q2", "2022-Q3", "2022-Q4"]
