@@ -25,7 +25,7 @@ from ..core.s2_products import BASELINE_04_OFFSET
 from ..gisio.messages import CANCELLED, tr
 from ..gisio.outputs import (RESOURCES, StagedOutputs, check_writable, file_destination, raster_driver,
                               same_file, style_on_load)
-from ..gisio.tables import write_and_close
+from ..gisio.tables import CSV_LAYER_OPTIONS, for_csv, write_and_close
 from ..gisio.priors import prior_mask, prior_source
 from ..gisio.sentinel2 import BAND_PARAMETERS, open_sentinel2
 from ..gisio.time_series import netcdf_series, stacks_series
@@ -225,8 +225,12 @@ class FusionPvAlgorithm(QgsProcessingAlgorithm):
                    crs=None):
         """Write ``features`` (of ``fields``) to the feature sink output ``name`` and close it; returns its
         destination id, or None when an optional output was not asked for."""
+        layer_options = []
+        if (self.destination_file(parameters, name, context) or "").lower().endswith(".csv"):
+            fields, features = for_csv(fields, features)
+            layer_options = CSV_LAYER_OPTIONS
         sink, dest_id = self.parameterAsSink(parameters, name, context, fields, geometry_type,
-                                             crs or QgsCoordinateReferenceSystem())
+                                             crs or QgsCoordinateReferenceSystem(), layerOptions=layer_options)
         if sink is None:
             if self.parameterDefinition(name).flags() & QgsProcessingParameterDefinition.Flag.FlagOptional:
                 return None

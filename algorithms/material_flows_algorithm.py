@@ -2,6 +2,7 @@
 import contextlib
 import math
 
+import numpy as np
 from qgis.core import (NULL, QgsProcessing, QgsProcessingException, QgsProcessingParameterEnum,
                        QgsProcessingParameterFeatureSink, QgsProcessingParameterFeatureSource,
                        QgsProcessingParameterField, QgsProcessingParameterFile, QgsProcessingParameterNumber,
@@ -225,7 +226,11 @@ class MaterialFlowsAlgorithm(FusionPvAlgorithm):
         fields = table_fields(result.materials)
         flows = {name: result.material_t(getattr(result, name + "_m2")) for name in ("inflow", "outflow", "stock")}
         rows = []
+        used = np.flatnonzero((result.inflow_m2 != 0) | (result.outflow_m2 != 0) | (result.stock_m2 != 0))
+        start = int(used[0]) if used.size else 0  # no leading years before the first PV
         for i, year in enumerate(result.years):
+            if i < start:
+                continue
             values = [int(year), result.inflow_m2[i], result.outflow_m2[i], result.stock_m2[i],
                       result.inflow_m2[i] * power_density / 1e6, result.stock_m2[i] * power_density / 1e6,
                       flows["inflow"][i].sum(), flows["outflow"][i].sum(), flows["stock"][i].sum()]

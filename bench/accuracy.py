@@ -1,4 +1,4 @@
-"""Accuracy of the paper and improved methods on real plants, as ../shared/BENCHMARK.md describes.
+"""Accuracy of the paper and improved methods on real plants, as bench/BENCHMARK.md describes.
 
 Usage: ``python3 bench/accuracy.py DATA_DIR [--seed N] [--placements N]`` with DATA_DIR the shared
 ``data/austria_pv`` folder (its sibling ``s2_scenes/`` gives the Virginia scene). For every chip, flawed priors

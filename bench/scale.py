@@ -1,4 +1,4 @@
-"""Speed and memory at full Sentinel-2 tile scale, as ../shared/BENCHMARK.md describes.
+"""Speed and memory at full Sentinel-2 tile scale, as bench/BENCHMARK.md describes.
 
 Usage: ``python3 bench/scale.py DATA_DIR [--work DIR] [--published CHECKOUT] [--priors N]``, DATA_DIR being the
 shared ``data`` folder (``s2_scenes/`` and ``pv_polygons/`` are used).

@@ -130,6 +130,12 @@ def material_flows_report(path, result, lifetime, power_density):
                [("Summary", summary + notes)] + charts)
 
 
+def integer_ticks():
+    """A matplotlib tick locator that puts ticks on whole numbers only (counts)."""
+    from matplotlib.ticker import MaxNLocator
+    return MaxNLocator(integer=True)
+
+
 def plants_over_time_report(path, rows, status_counts):
     """HTML report of plants over time: PV area and plant count per period (chart and table), and how many plants
     have each status. ``rows`` are :func:`~.plant_layer.period_rows`."""
@@ -146,6 +152,7 @@ def plants_over_time_report(path, rows, status_counts):
     count_axis.plot(x, [row[4] for row in rows], "o-", color="#5e3c99", label="plants present")
     count_axis.set_ylabel("plants")
     count_axis.set_ylim(bottom=0)
+    count_axis.yaxis.set_major_locator(integer_ticks())  # plants are counted: no 0.5 plant
     handles = area_axis.get_legend_handles_labels()[0] + count_axis.get_legend_handles_labels()[0]
     area_axis.legend(handles, [h.get_label() for h in handles], fontsize=8, loc="upper left")
     chart = figure_html(figure, "PV area and plants per period")

@@ -1,4 +1,6 @@
 """Attribute tables of outputs: fields from a short spec, and features from rows of values."""
+import math
+
 from qgis.PyQt import sip
 from qgis.PyQt.QtCore import QMetaType
 from qgis.core import Qgis, QgsFeature, QgsFeatureSink, QgsField, QgsFields, QgsProcessingException
@@ -9,33 +11,61 @@ FIELD_TYPES = {"int": QMetaType.Type.Int, "long": QMetaType.Type.LongLong, "doub
 
 #: First QGIS version whose QgsField constructor takes a QMetaType.Type.
 QMETATYPE_FIELDS_VERSION = 33800
+#: Decimals kept of a double field unless its spec says otherwise (areas to 1 cm², tonnes to 0.1 kg, shares…).
+DOUBLE_DECIMALS = 4
+#: GDAL's CSV writer: numbers unquoted, text quoted only where it must be.
+CSV_LAYER_OPTIONS = ["STRING_QUOTING=IF_NEEDED"]
 
 
-def make_field(name, kind, length=0):
-    """A QgsField of ``kind`` (a key of :data:`FIELD_TYPES`), ``length`` characters wide for strings (0: any)."""
+def make_field(name, kind, size=0):
+    """A QgsField of ``kind`` (a key of :data:`FIELD_TYPES`): ``size`` is the width of a string (0: any) or the
+    decimals of a double (0: :data:`DOUBLE_DECIMALS`)."""
     meta_type = FIELD_TYPES[kind]
+    length, precision = (size, 0) if kind != "double" else (0, size or DOUBLE_DECIMALS)
     if Qgis.QGIS_VERSION_INT >= QMETATYPE_FIELDS_VERSION:
-        return QgsField(name, meta_type, len=length)
+        return QgsField(name, meta_type, len=length, prec=precision)
     # QGIS < 3.38 (Qt5 only) takes the QVariant type, whose numbers are the meta type's for these kinds.
     from qgis.PyQt import QtCore
-    return QgsField(name, QtCore.QVariant.Type(int(meta_type)), len=length)
+    return QgsField(name, QtCore.QVariant.Type(int(meta_type)), len=length, prec=precision)
 
 
 def make_fields(spec):
-    """QgsFields from (name, kind) or (name, kind, length) tuples; kinds are the keys of :data:`FIELD_TYPES`."""
+    """QgsFields from (name, kind) or (name, kind, size) tuples (see :func:`make_field`); kinds are the keys of
+    :data:`FIELD_TYPES`."""
     fields = QgsFields()
-    for name, kind, *length in spec:
-        fields.append(make_field(name, kind, length[0] if length else 0))
+    for name, kind, *size in spec:
+        fields.append(make_field(name, kind, size[0] if size else 0))
     return fields
 
 
 def make_feature(fields, values, geometry=None):
-    """A feature of ``fields`` with ``values`` (and ``geometry`` when given)."""
+    """A feature of ``fields`` with ``values`` (and ``geometry`` when given); floats are rounded to their double
+    field's decimals."""
     feature = QgsFeature(fields)
     if geometry is not None:
         feature.setGeometry(geometry)
-    feature.setAttributes(list(values))
+    feature.setAttributes([round(value, field.precision()) if isinstance(value, float) and field.precision() > 0
+                           and math.isfinite(value) else value for field, value in zip(fields, values)])
     return feature
+
+
+def for_csv(fields, features):
+    """(fields, features) for a CSV file: dates as ISO 8601 text (YYYY-MM-DD), which GDAL's CSV writer, with its
+    YYYY/MM/DD, does not give."""
+    date_type = make_field("date", "date").type()
+    dates = [index for index, field in enumerate(fields) if field.type() == date_type]
+    if not dates:
+        return fields, features
+    csv_fields = QgsFields()
+    for index, field in enumerate(fields):
+        csv_fields.append(make_field(field.name(), "string", len("YYYY-MM-DD")) if index in dates else field)
+    converted = []
+    for feature in features:
+        values = feature.attributes()
+        for index in dates:
+            values[index] = values[index].toString("yyyy-MM-dd") if values[index] else None
+        converted.append(make_feature(csv_fields, values, feature.geometry() if feature.hasGeometry() else None))
+    return csv_fields, converted
 
 
 def write_and_close(sink, features, error):

@@ -20,7 +20,7 @@ def plugin_files():
             yield entry
             continue
         for folder, subfolders, files in os.walk(path):
-            subfolders[:] = sorted(d for d in subfolders if d not in ("__pycache__", "screenshots"))
+            subfolders[:] = sorted(d for d in subfolders if d != "__pycache__")
             for name in sorted(files):
                 if not name.endswith((".pyc", ".aux.xml")):
                     yield os.path.relpath(os.path.join(folder, name), ROOT)

@@ -60,7 +60,7 @@ install_packages() {
     # A mirror may serve a snapshot whose Release file has passed its Valid-Until date (seen for sid here).
     echo 'Acquire::Check-Valid-Until "false";' > "$rootfs/etc/apt/apt.conf.d/99fusionpv-snapshot"
     in_rootfs /bin/sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-        --no-install-recommends $(echo $packages)" > "$cache/$suite.apt.log" 2>&1 \
+        --no-install-recommends $(echo $packages) && apt-get clean" > "$cache/$suite.apt.log" 2>&1 \
         || { tail -30 "$cache/$suite.apt.log" >&2; exit 1; }
     # The certificate: Debian's ca-certificates rebuilds the bundle, so it is copied again after the install.
     [ -n "${PIP_CERT:-}" ] && [ -f "$PIP_CERT" ] && cp "$PIP_CERT" "$rootfs/etc/ssl/certs/host-pip-cert.pem"

@@ -147,7 +147,7 @@ def test_trusted_and_candidate_outputs_are_georeferenced_and_attributed(fusionpv
         # ellipsoidal area of whole 10 m pixels: UTM scale factor within 0.1 % here
         assert row["area_m2"] == pytest.approx(row["pixels"] * 100, rel=2e-3)
         assert row["source"] in ("trusted", "candidate", "both") and row["method"] == "paper"
-        assert row["threshold"] == pytest.approx(expected.trusted.choice.threshold)
+        assert row["threshold"] == pytest.approx(expected.trusted.choice.threshold, abs=5e-5)  # 4 decimals kept
         assert row["refined"] == 0  # the 80 % guard keeps the grown prior whole
         assert row["geometry"].startswith("MULTIPOLYGON")
 
@@ -188,7 +188,8 @@ def test_improved_method_is_the_default_and_equals_the_core(fusionpv, feedback, 
     assert rows and all(row["method"] == "improved" for row in rows)
     for row in rows:
         assert 0 <= row["confidence"] <= 1
-        assert row["threshold"] == pytest.approx(float(np.nanmean(per_pixel(expected, "threshold")[expected.mask])), abs=1e-6)
+        assert row["threshold"] == pytest.approx(float(np.nanmean(per_pixel(expected, "threshold")[expected.mask])),
+                                                 abs=5e-5)  # 4 decimals kept
         assert row["refined"] == 1  # the grown prior was peeled
     assert any("peeled 1, grew 0 layer(s)" in info for info in feedback.infos)
 

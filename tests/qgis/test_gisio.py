@@ -108,3 +108,10 @@ def test_file_destination_and_writable_checks(tmp_path):
     assert outputs.raster_driver("OUTPUT", "x.tif") == "GTiff"
     with pytest.raises(QgsProcessingException, match="OUTPUT: no raster format"):
         outputs.raster_driver("OUTPUT", "x.unknownext")
+
+
+def test_count_axes_tick_whole_numbers_only():
+    """The report's plant-count axis: one plant present gives ticks 0 and 1, never 0.2, 0.4…"""
+    from fusion_pv_mapping.gisio.reports import integer_ticks
+    ticks = integer_ticks().tick_values(0, 1)
+    assert len(ticks) >= 2 and all(float(tick).is_integer() for tick in ticks)

@@ -1,4 +1,5 @@
 """fusionpv:materialflows through processing.run: the Kamakura case, plant polygons, errors."""
+import csv
 import os
 
 import pytest
@@ -36,10 +37,13 @@ def test_kamakura_from_a_table_without_geometry(fusionpv, feedback, tmp_path, ka
         assert result[name] == pytest.approx(value, abs=0.01), name
     dataset = ogr.Open(table)
     rows = [feature.items() for feature in dataset.GetLayer(0)]
-    assert [row["year"] for row in rows] == list(range(2000, 2051))
+    first_year = min(int(row["year"]) for row in csv.DictReader(open(KAMAKURA, encoding="utf-8")))
+    assert [row["year"] for row in rows] == list(range(first_year, 2051))  # from the first year with PV
+    assert rows[0]["inflow_m2"] > 0
     assert sum(row["glass_inflow_t"] for row in rows) == pytest.approx(1310.41, abs=0.01)
     assert rows[-1]["stock_t"] == pytest.approx(539.58, abs=0.01)
-    assert rows[24]["stock_mw"] == pytest.approx(rows[24]["stock_m2"] * 176 / 1e6)
+    row_2024 = rows[2024 - first_year]
+    assert row_2024["stock_mw"] == pytest.approx(row_2024["stock_m2"] * 176 / 1e6, abs=1e-4)
     text = open(report, encoding="utf-8").read()
     assert text.count("<img") == 3 and "1457.49" in text
 
@@ -93,3 +97,23 @@ def test_errors_name_the_problem(fusionpv, feedback, tmp_path, kamakura_table):
     with pytest.raises(QgsProcessingException, match=r"Negative or missing panel area for installation year\(s\) 2010"):
         run({"INPUT": negative, "YEAR_FIELD": "year", "AREA_FIELD": "area", "OUTPUT": out}, feedback)
     assert not os.path.exists(out)
+
+
+def test_csv_tables_hold_numbers_and_iso_dates(fusionpv, feedback, tmp_path, kamakura_table):
+    """A CSV written by the plugin reads back typed in any tool: numbers unquoted, dates YYYY-MM-DD, floats
+    rounded to their field's decimals."""
+    flows = str(tmp_path / "flows.csv")
+    run({"INPUT": kamakura_table, "YEAR_FIELD": "year", "AREA_FIELD": "panel_area_m2", "OUTPUT": flows}, feedback)
+    lines = open(flows, encoding="utf-8").read().splitlines()
+    first = lines[1].split(",")
+    assert first[0] == "2002" and all('"' not in value for value in first)
+    assert all(len(value.split(".")[1]) <= 4 for value in first if "." in value)
+    import processing
+    table = str(tmp_path / "periods.csv")
+    processing.run("fusionpv:plantsovertime", {
+        "INPUT": [os.path.join(os.path.dirname(KAMAKURA), "..", "austria_pv", "netcdf", "S2_2022_2004.nc")],
+        "PERIOD": 1, "TRUSTED_PRIORS": [chip_path("pv_mask_2004.tif")], "OUTPUT": str(tmp_path / "p.gpkg"),
+        "OUTPUT_TABLE": table}, feedback=feedback)
+    rows = list(csv.reader(open(table, encoding="utf-8")))
+    assert rows[0][:3] == ["period", "start", "end"] and rows[1][:3] == ["2022-Q1", "2022-01-01", "2022-03-31"]
+    assert '"' not in open(table, encoding="utf-8").read()

@@ -20,6 +20,17 @@ def test_zip_holds_one_plugin_folder_with_runtime_files_only(tmp_path):
     assert not [name for name in names if "/tests/" in name or "__pycache__" in name or "/scripts/" in name]
 
 
+def test_the_packaged_readme_finds_every_picture_it_shows(tmp_path):
+    """The Help button opens the packaged README: each image it embeds from the plugin folder is in the zip."""
+    import re
+    names = set(zipfile.ZipFile(build(str(tmp_path / "plugin.zip"))).namelist())
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as readme:
+        pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", readme.read())
+    local = [picture for picture in pictures if "://" not in picture]
+    assert local, "the README shows no picture"
+    assert [picture for picture in local if "fusion_pv_mapping/" + picture not in names] == []
+
+
 @pytest.mark.skipif(qgis_process_command() is None, reason="qgis_process is not installed")
 def test_unzipped_plugin_loads_in_qgis_process(tmp_path):
     zipfile.ZipFile(build(str(tmp_path / "plugin.zip"))).extractall(tmp_path / "installed")
