@@ -139,3 +139,16 @@ def test_a_raster_map_in_another_crs_is_placed_by_its_own_crs(fusionpv, feedback
     gdal.Warp(moved, reference, dstSRS="EPSG:4326", resampleAlg="near", xRes=2e-5, yRes=2e-5)
     result = run({"PREDICTION": moved, "REFERENCE": reference, "OUTPUT_TABLE": str(tmp_path / "t.gpkg")}, feedback)
     assert result["IOU"] > 0.8 and result["N_MATCHED"] == 1
+
+
+def test_the_readme_example_gives_the_readme_numbers(fusionpv, feedback, tmp_path):
+    """The README's assessaccuracy example, run as written there, gives the numbers it quotes."""
+    with open(os.path.join(os.path.dirname(POLYGONS), "..", "..", "README.md"), encoding="utf-8") as readme:
+        text = readme.read()
+    assert "PREDICTION=tests/data/pv_polygons/kruitwagen2021_aoi064.gpkg" in text
+    result = run({"PREDICTION": KRUITWAGEN, "REFERENCE": OSM, "OUTPUT_TABLE": str(tmp_path / "accuracy.csv")},
+                 feedback)
+    quoted = "gives overall accuracy %.3f, but IoU %.3f, F1 %.3f, object recall %.2f (%d of %d OSM objects matched)" % (
+        result["OVERALL_ACCURACY"], result["IOU"], result["F1"], result["OBJECT_RECALL"], result["N_MATCHED"],
+        result["N_REFERENCE"])
+    assert quoted in " ".join(text.split())
