@@ -377,7 +377,7 @@ class TimeSeriesAlgorithm(FusionPvAlgorithm):
         if missing:
             raise QgsProcessingException(self.tr("INPUT: %s does not exist.") % ", ".join(missing))
         if all(path.lower().endswith(".nc") for path in paths):
-            return netcdf_series(paths, self.INPUT)
+            return netcdf_series(paths, self.INPUT, folder)
         return stacks_series(paths, feedback, folder, self.INPUT, require_scl)
 
     def clear_classes(self, parameters, context):

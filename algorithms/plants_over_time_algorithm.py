@@ -10,12 +10,13 @@ from qgis.core import (QgsCoordinateReferenceSystem, QgsProcessing, QgsProcessin
 from ..core import composite, over_time
 from ..core.periods import DAY, PERIOD_MONTHS, PERIOD_NAMES, PERIOD_YEAR, period_of_dates, periods_covering
 from ..gisio.outputs import categories_on_load, classes_on_load, raster_driver
-from ..gisio.plant_layer import (PERIOD_FIELDS, STATUS_FIELD, history_features, history_fields, period_rows)
+from ..gisio.plant_layer import (PERIOD_FIELDS, SHAPEFILE_TEXT_WIDTH, STATUS_FIELD, history_features,
+                                  history_fields, period_rows)
 from ..gisio.raster import RasterWriter
 from ..gisio.reports import plants_over_time_report
 from ..gisio.sentinel2 import Sentinel2Image
 from ..gisio.tables import make_feature, make_fields
-from ..gisio.time_series import SeriesWindows
+from ..gisio.time_series import SeriesWindows, check_role_bands
 from .base import Group, PlantMapping, TimeSeriesAlgorithm
 
 
@@ -101,6 +102,7 @@ class PlantsOverTimeAlgorithm(PlantMapping, TimeSeriesAlgorithm):
         with tempfile.TemporaryDirectory(prefix="fusionpv-overtime-") as folder:
             feedback.setProgressText(self.tr("Reading the time series"))
             series = self.read_time_series(parameters, context, feedback, folder, require_scl=False)
+            check_role_bands(series, self.INPUT)
             periods, period_index = self._periods(parameters, context, series, kind)
             feedback.pushInfo(self.tr("%d date(s) in %d period(s) (%s to %s); bands %s") % (
                 sum(index >= 0 for index in period_index), len(periods), periods[0].label, periods[-1].label,
@@ -135,7 +137,8 @@ class PlantsOverTimeAlgorithm(PlantMapping, TimeSeriesAlgorithm):
         if report:
             plants_over_time_report(self.staged_file(report), rows, self._status_counts(histories))
             results[self.OUTPUT_REPORT] = report
-        results[self.OUTPUT] = self.write_plants(parameters, context, history_fields(), features, image.crs)
+        results[self.OUTPUT] = self.write_plants(parameters, context, history_fields(len(periods)), features,
+                                                 image.crs)
         categories_on_load(context, results[self.OUTPUT], STATUS_FIELD, STATUS_STYLE)
         feedback.setProgress(100)
         return results
@@ -164,6 +167,12 @@ class PlantsOverTimeAlgorithm(PlantMapping, TimeSeriesAlgorithm):
             raise QgsProcessingException(self.tr(
                 "PERIOD: every date falls in one %s (%s); choose a shorter period or give a longer series.")
                 % (PERIOD_NAMES[kind].lower(), periods[0].label))
+        output = self.destination_file(parameters, self.OUTPUT, context) or ""
+        if len(periods) > SHAPEFILE_TEXT_WIDTH and output.lower().endswith((".shp", ".dbf")):
+            raise QgsProcessingException(self.tr(
+                "PERIOD, OUTPUT: %d periods (%s to %s) do not fit the %d characters of a Shapefile text field "
+                "(presence has one per period); write OUTPUT as a GeoPackage (.gpkg) or choose a longer PERIOD.")
+                % (len(periods), periods[0].label, periods[-1].label, SHAPEFILE_TEXT_WIDTH))
         return periods, index
 
     def _crs(self, series):
@@ -182,6 +191,12 @@ class PlantsOverTimeAlgorithm(PlantMapping, TimeSeriesAlgorithm):
     def _log_statuses(self, histories, feedback):
         for status, count in sorted(self._status_counts(histories).items()):
             feedback.pushInfo(self.tr("%d prior component(s): %s") % (count, status))
+        unobserved = sum(all(state == over_time.NO_DATA for state in history.raw) for history in histories)
+        if unobserved:
+            feedback.pushWarning(self.tr(
+                "%d of %d prior component(s) had no clear observation in any period (clouds, snow, nodata or "
+                "CLEAR_CLASSES): they are '%s' for lack of data, not because they were seen absent.")
+                % (unobserved, len(histories), over_time.STATUS_NOT_SEEN))
 
     def _write_periods(self, histories, periods, grid, path):
         """One band per period: 1 where a plant is there in that period (its outline then, see

@@ -55,17 +55,23 @@ STATUS_FIELD = "status"
 #: Fields added by plants over time (README, "PV plants over time").
 TIME_FIELDS = (("first_seen", "date"), ("first_seen_year", "int"), ("construction_period", "string", 16),
                ("last_seen", "date"), ("periods_present", "int"), ("periods_observed", "int"),
-               ("presence", "string", 254), ("presence_raw", "string", 254), (STATUS_FIELD, "string", 18))
+               ("presence", "string"), ("presence_raw", "string"), (STATUS_FIELD, "string", 18))
+#: The fields holding one character per period.
+PRESENCE_FIELDS = ("presence", "presence_raw")
+#: The widest text field of a Shapefile (dBASE): a presence of more periods needs another format.
+SHAPEFILE_TEXT_WIDTH = 254
 #: Fields of the per-period table.
 PERIOD_FIELDS = (("period", "string", 10), ("start", "date"), ("end", "date"), ("plants_observed", "int"),
                  ("plants_present", "int"), ("pv_area_m2", "double"), ("new_plants", "int"),
                  ("new_area_m2", "double"))
 
 
-def history_fields():
+def history_fields(period_count):
     """Attribute fields of the plants-over-time layer: those of the plant layer (provenance included), then
-    :data:`TIME_FIELDS`."""
-    return make_fields(PLANT_FIELDS + PROVENANCE_FIELDS + TIME_FIELDS)
+    :data:`TIME_FIELDS`, the presences ``period_count`` characters wide."""
+    time_fields = [(name, kind, period_count) if name in PRESENCE_FIELDS else (name, kind, *size)
+                   for name, kind, *size in TIME_FIELDS]
+    return make_fields(PLANT_FIELDS + PROVENANCE_FIELDS + tuple(time_fields))
 
 
 def _qdate(day):
@@ -76,7 +82,7 @@ def history_features(histories, periods, grid, crs, context, is_cancelled, layer
     """One multipolygon feature per prior component of ``histories`` (core ``PlantHistory``): its latest outline,
     or the prior itself when it was never seen, with the names of the ``layer_masks`` ((name, whole-grid bool
     mask) per prior layer) its prior overlaps; stops early when ``is_cancelled()``."""
-    fields = history_fields()
+    fields = history_fields(len(periods))
     area = ellipsoidal_area(crs, context)
     features = []
     for plant_id, history in enumerate(histories, start=1):

@@ -3,7 +3,9 @@
 Rasters are described by :class:`RasterGrid` (size, geotransform, CRS as WKT). Everything returned is a numpy array
 or plain Python data, ready for :mod:`..core`.
 """
+import contextlib
 import os
+import re
 import uuid
 from dataclasses import dataclass
 
@@ -298,11 +300,26 @@ def on_grid(path, grid, crs_wkt=None, resampling="near", data_type=gdal.GDT_Floa
     return gdal.Warp("", source, options=options)
 
 
+#: Bytes of a file name (Linux, macOS, Windows), and what GDAL may add to it for a side-car (".aux.xml").
+NAME_MAX_BYTES = 255
+SIDE_CAR_BYTES = len(".aux.xml")
+
+
 def temporary_path(path):
-    """A hidden, unique name beside ``path`` for writing what will become ``path``."""
+    """A hidden, unique name beside ``path`` for writing what will become ``path``, short enough for the file
+    system however long ``path``'s name is. Partial files of ``path`` left by a run that was killed are removed
+    first: this run writes ``path`` anew."""
+    folder = os.path.dirname(os.path.abspath(path))
     base, extension = os.path.splitext(os.path.basename(path))
-    return os.path.join(os.path.dirname(os.path.abspath(path)),
-                        ".%s.%s.partial%s" % (base, uuid.uuid4().hex[:8], extension))
+    room = NAME_MAX_BYTES - SIDE_CAR_BYTES - len((".%s.%s.partial%s" % ("", "0" * 8, extension)).encode("utf-8"))
+    base = base.encode("utf-8")[:max(room, 1)].decode("utf-8", "ignore")
+    stale = re.compile(r"\.%s\.[0-9a-f]{8}\.partial%s$" % (re.escape(base), re.escape(extension)))
+    if os.path.isdir(folder):
+        for name in os.listdir(folder):
+            if stale.match(name):
+                with contextlib.suppress(OSError):
+                    os.remove(os.path.join(folder, name))
+    return os.path.join(folder, ".%s.%s.partial%s" % (base, uuid.uuid4().hex[:8], extension))
 
 
 def delete_dataset(path, driver):

@@ -33,8 +33,10 @@ def product_files(path):
         root = os.path.dirname(os.path.abspath(path))
     else:
         root = os.path.abspath(path)
+    # regular files only: a pipe or device named like a band would block the read that opens it
     files = _walk(root) if root.startswith("/vsizip/") else [
-        os.path.join(folder, name) for folder, _, names in os.walk(root) for name in names]
+        os.path.join(folder, name) for folder, _, names in os.walk(root) for name in names
+        if os.path.isfile(os.path.join(folder, name))]
     metadata = None
     for name in files:
         if re.search(r"MTD_MSIL(1C|2A)\.xml$", name):

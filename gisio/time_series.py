@@ -120,10 +120,11 @@ def _joined(series_list):
                       [value for one in series_list for value in one.files])
 
 
-def netcdf_series(paths, parameter="INPUT"):
+def netcdf_series(paths, parameter="INPUT", folder=None):
     """A :class:`TimeSeries` of one or more openEO netCDF files (variables B01…B12, SCL; dims t, y, x) on one
-    grid, their dates in file order."""
-    series = [one_netcdf_series(path, parameter) for path in paths]
+    grid, their dates in file order. A path GDAL cannot name a variable of (one with a double quote) is read
+    through a link in ``folder``."""
+    series = [one_netcdf_series(path, parameter, folder) for path in paths]
     for other, path in zip(series[1:], paths[1:]):
         if other.grid != series[0].grid or set(other.sources) != set(series[0].sources):
             raise QgsProcessingException(tr("%s: %s is on another grid or holds other bands than %s; give netCDF "
@@ -131,10 +132,20 @@ def netcdf_series(paths, parameter="INPUT"):
     return _joined(series)
 
 
-def one_netcdf_series(path, parameter="INPUT"):
-    """A :class:`TimeSeries` of one openEO netCDF file."""
+def readable_netcdf_path(path, folder):
+    """``path``, or when it holds a double quote (GDAL's ``NETCDF:"file":variable`` cannot quote it) a link to it
+    in ``folder``."""
+    if '"' not in path or folder is None:
+        return path
+    link = os.path.join(folder, "series_%d.nc" % len(os.listdir(folder)))
+    os.symlink(os.path.abspath(path), link)
+    return link
+
+
+def one_netcdf_series(path, parameter="INPUT", folder=None):
+    """A :class:`TimeSeries` of one openEO netCDF file (see :func:`netcdf_series` for ``folder``)."""
     try:
-        variables, grid, times, units = netcdf_variables(path)
+        variables, grid, times, units = netcdf_variables(readable_netcdf_path(path, folder))
     except RasterReadError as error:
         raise QgsProcessingException(tr("%s: %s is not a netCDF time series GDAL can read (%s).")
                                      % (parameter, path, error))
@@ -153,6 +164,15 @@ def one_netcdf_series(path, parameter="INPUT"):
     nodata = band_nodata(variables[names[0]])
     return TimeSeries(sources, [(variables["SCL"], number) for number in steps], dates, grid,
                       [nodata] * len(times), files=[path] * len(times))
+
+
+def check_role_bands(series, parameter="INPUT"):
+    """Raise a QgsProcessingException naming ``parameter`` unless every date has the six role bands."""
+    missing = [band for band in ROLE_BANDS.values() if band not in series.sources]
+    if missing:
+        raise QgsProcessingException(tr(
+            "%s: the time series lacks %s (every date needs %s); export those bands too, or give stacks that hold "
+            "them.") % (parameter, ", ".join(missing), ", ".join(ROLE_BANDS.values())))
 
 
 def _band_names(info):

@@ -8,6 +8,7 @@ input may change and no partial file may be left behind.
 import hashlib
 import os
 import shutil
+import stat
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -149,7 +150,40 @@ def build_workspace(folder):
 
     _build_products(folder)
     _build_material_inputs(folder, x, y, epsg)
+    _build_series_inputs(folder, chip, image)
+    _build_awkward_names(folder)
     return folder
+
+
+def _build_series_inputs(folder, chip, image):
+    """Two dated stacks without B12, and the netCDF series in a folder whose name holds a double quote."""
+    descriptions = [chip.GetRasterBand(n + 1).GetDescription() for n in range(chip.RasterCount)]
+    os.makedirs(os.path.join(folder, "without_b12"))
+    kept = [number for number, name in enumerate(descriptions) if name in ("B02", "B03", "B04", "B08", "B11")]
+    for day in ("20220301", "20220901"):
+        _write_like(os.path.join(folder, "without_b12", "S2_%s.tif" % day), chip,
+                    [image[number] for number in kept] + [np.full(image.shape[1:], 4, np.int16)],
+                    descriptions=[descriptions[number] for number in kept] + ["SCL"])
+    quoted = os.path.join(folder, 'export "2022"')
+    os.makedirs(quoted)
+    shutil.copy(os.path.join(folder, "series.nc"), os.path.join(quoted, "series.nc"))
+
+
+def _build_awkward_names(folder):
+    """A band folder with a named pipe called like a band, and a folder for outputs of very long names."""
+    fifo = os.path.join(folder, "bands_fifo")
+    shutil.copytree(os.path.join(folder, "bands"), fifo)
+    os.mkfifo(os.path.join(fifo, "T18SVG_20220614T155632_B05_20m.tif"))
+
+
+def copy_workspace(template, target):
+    """Copy a workspace as :func:`build_workspace` wrote it, named pipes made anew (never opened)."""
+    def copy(source, destination):
+        if stat.S_ISFIFO(os.lstat(source).st_mode):
+            os.mkfifo(destination)
+        else:
+            shutil.copy2(source, destination)
+    shutil.copytree(template, target, copy_function=copy)
 
 
 def _build_products(folder):
@@ -217,11 +251,14 @@ def _build_material_inputs(folder, x, y, epsg):
 # --- inputs unchanged, nothing partial left ----------------------------------------------------------------------
 
 def snapshot(folder):
-    """{relative path: sha256} of every file below ``folder``."""
+    """{relative path: sha256} of every file below ``folder`` ("pipe" for a named pipe, which is never opened)."""
     digests = {}
     for root, _, names in os.walk(folder):
         for name in names:
             path = os.path.join(root, name)
+            if not os.path.isfile(path):
+                digests[os.path.relpath(path, folder)] = "pipe"
+                continue
             with open(path, "rb") as handle:
                 digests[os.path.relpath(path, folder)] = hashlib.sha256(handle.read()).hexdigest()
     return digests
@@ -429,6 +466,33 @@ def _cases():
     add("multisource S2 without the role bands", "multisourcestack", multi(S2_INPUT=ws + "stack_without_scl.tif"),
         "S2_INPUT")
     add("multisource S2 garbage", "multisourcestack", multi(S2_INPUT=ws + "garbage.tif"), "S2_INPUT")
+
+    # fusionpv:plantsovertime
+    over_time = ws + "out/over_time.gpkg"
+    overtime = lambda **p: dict({"INPUT": [ws + "series.nc"], "TRUSTED_PRIORS": [ws + "prior.tif"],  # noqa: E731
+                                 "PERIOD": 1, "OUTPUT": over_time}, **p)
+    add("overtime ok", "plantsovertime", overtime(), outputs=[over_time])
+    add("overtime netCDF in a folder whose name has a double quote", "plantsovertime",
+        overtime(INPUT=[ws + 'export "2022"/series.nc']), outputs=[over_time])
+    add("overtime stacks without B12", "plantsovertime",
+        overtime(INPUT=[ws + "without_b12/S2_20220301.tif", ws + "without_b12/S2_20220901.tif"]), "INPUT")
+    add("overtime no clear observation at all", "plantsovertime", overtime(CLEAR_CLASSES="1"), outputs=[over_time],
+        warning="no clear observation in any period")
+    add("overtime 23 years of months", "plantsovertime",
+        overtime(PERIOD=2, START_DATE="2000-01-01", END_DATE="2022-12-31"), outputs=[over_time])
+    add("overtime 23 years of months into a Shapefile", "plantsovertime",
+        overtime(PERIOD=2, START_DATE="2000-01-01", END_DATE="2022-12-31", OUTPUT=ws + "out/over_time.shp"),
+        "PERIOD", absent=[ws + "out/over_time.shp"])
+
+    # outputs anywhere
+    add("extract OUTPUT is a folder", "extractpvplants", extract(TRUSTED_PRIORS=[ws + "prior.tif"], OUTPUT=ws + "out/"),
+        "OUTPUT", absent=[ws + "out/.gpkg"])
+    long_name = ws + "out/" + "p" * 240 + ".gpkg"
+    add("extract OUTPUT of a 246-byte name", "extractpvplants",
+        extract(TRUSTED_PRIORS=[ws + "prior.tif"], OUTPUT=long_name, OUTPUT_MASK=ws + "out/" + "m" * 240 + ".tif"),
+        outputs=[long_name, ws + "out/" + "m" * 240 + ".tif"])
+    add("stack a pipe named like a band", "stackbands", {"INPUT": ws + "bands_fifo", "OUTPUT": stack},
+        outputs=[stack])
 
     # the CONTEXT of fusionpv:extractpvplants
     add("extract CONTEXT in another CRS", "extractpvplants",

@@ -1,12 +1,11 @@
 """Every hostile case of ``hostile_cases`` through processing.run: a clear error naming the parameter or a
 complete result; inputs byte-identical afterwards, no partial file left."""
 import os
-import shutil
 
 import pytest
 from qgis.core import QgsProcessingException
 
-from hostile_cases import CASES, build_workspace, leftovers, snapshot
+from hostile_cases import CASES, build_workspace, copy_workspace, leftovers, snapshot
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +17,7 @@ def template(tmp_path_factory):
 def test_hostile_input(fusionpv, feedback, tmp_path, template, case):
     import processing
     workspace = str(tmp_path / "ws")
-    shutil.copytree(template, workspace)
+    copy_workspace(template, workspace)
     os.makedirs(os.path.join(workspace, "out"))
     before = snapshot(workspace)
     parameters = case.resolved(workspace)
@@ -86,7 +85,7 @@ def test_two_loaded_runs_in_one_session_are_styled(fusionpv, tmp_path, template,
     import processing
     from qgis.core import QgsProject
     workspace = str(tmp_path / "ws")
-    shutil.copytree(template, workspace)
+    copy_workspace(template, workspace)
     os.makedirs(os.path.join(workspace, "out"))
     for number in (1, 2):
         filled = {name: [v.format(ws=workspace, n=number) for v in value] if isinstance(value, list)
@@ -139,7 +138,7 @@ def test_temporary_outputs_register_no_phantom_layer(fusionpv, feedback, tmp_pat
     from qgis.core import (QgsMapLayer, QgsProcessing, QgsProcessingContext, QgsProcessingOutputLayerDefinition,
                            QgsProcessingParameterFileDestination, QgsProject)
     workspace = str(tmp_path / "ws")
-    shutil.copytree(template, workspace)
+    copy_workspace(template, workspace)
     algorithm_object = processing.core.Processing.QgsApplication.processingRegistry().algorithmById(
         "fusionpv:" + algorithm)
     layer_outputs = [definition.name() for definition in algorithm_object.destinationParameterDefinitions()

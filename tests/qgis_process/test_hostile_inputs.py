@@ -2,7 +2,6 @@
 exit with a message naming the parameter, or exit 0 with every output written; inputs byte-identical, no partial
 file left."""
 import os
-import shutil
 import sys
 
 import pytest
@@ -10,7 +9,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 from qgisprocess import QgisProcess, qgis_process_command  # noqa: E402
-from hostile_cases import CASES, build_workspace, leftovers, snapshot  # noqa: E402
+from hostile_cases import CASES, build_workspace, copy_workspace, leftovers, snapshot  # noqa: E402
 
 pytestmark = pytest.mark.skipif(qgis_process_command() is None, reason="qgis_process is not installed")
 #: Seconds a hostile run may take before it counts as a hang.
@@ -35,7 +34,7 @@ def command_line(parameters):
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
 def test_hostile_input(qgis, tmp_path, template, case):
     workspace = str(tmp_path / "ws")
-    shutil.copytree(template, workspace)
+    copy_workspace(template, workspace)
     os.makedirs(os.path.join(workspace, "out"))
     before = snapshot(workspace)
     arguments = []
