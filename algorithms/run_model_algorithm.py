@@ -112,7 +112,8 @@ class RunModelAlgorithm(FusionPvAlgorithm):
                 self.parameterAsInt(parameters, self.OVERLAP, context),
                 self.parameterAsInt(parameters, self.PATCH_SIZE, context),
                 self.parameterAsDouble(parameters, self.INPUT_SCALE, context))
-            backend = runner.open_backend(spec.path, self.parameterAsEnum(parameters, self.BACKEND, context))
+            backend = runner.open_backend(spec.path, self.parameterAsEnum(parameters, self.BACKEND, context),
+                                          spec.output_name)
             class_count = runner.probe_class_count(spec, backend, settings, len(bands))
         except runner.ModelError as error:
             raise QgsProcessingException("%s: %s" % (error.parameter, error))
@@ -205,8 +206,14 @@ class RunModelAlgorithm(FusionPvAlgorithm):
         progress = self.core_progress(feedback, 0, 100)
         with SmallBlockCache(self.CACHE_MEGABYTES):
             if settings.mode == runner.MODE_SEGMENTATION:
-                runner.run_segmentation(source.read, source.shape, backend, settings, write, spec.fixed_size,
-                                        progress)
+                summary = runner.run_segmentation(source.read, source.shape, backend, settings, write,
+                                                  spec.fixed_size, progress)
             else:
-                runner.run_patches(source.read, source.shape, backend, settings, write, spec.batch is not None,
-                                   progress)
+                summary = runner.run_patches(source.read, source.shape, backend, settings, write,
+                                             spec.batch is not None, progress)
+        if summary.non_finite:
+            feedback.pushWarning(self.tr(
+                "MODEL: the model gave NaN or infinite values for %d valid input %s; they are nodata in OUTPUT, "
+                "not a class. Check INPUT_SCALE and the bands the model expects.") % (
+                summary.non_finite, self.tr("pixel(s)") if settings.mode == runner.MODE_SEGMENTATION
+                else self.tr("patch(es)")))

@@ -12,10 +12,12 @@ stays nodata in the output. Two back-ends run the network, both imported only wh
 ONNX Runtime.
 """
 import json
+import re
 from dataclasses import dataclass
 
 import numpy as np
 
+from .bands import GEE_LAYOUTS
 from .onnx_model import NotAnOnnxModel, read_onnx
 from .progress import NO_PROGRESS
 
@@ -75,6 +77,7 @@ class ModelSpec:
     band_names: object
     resolution_m: object
     description: str
+    output_name: str = None
 
 
 def _metadata_value(metadata, key):
@@ -126,10 +129,11 @@ def read_model_spec(path):
         raise ModelError("the model must have one input of shape (batch, channels, rows, cols); it has %s." % ", ".join(
             "%s %s" % (tensor.name, _shape_text(tensor.shape)) for tensor in model.inputs))
     batch, channels, rows, cols = model.inputs[0].shape
-    output_shape = model.outputs[0].shape
     meta = {key: _metadata_value(model.metadata, key) for key in (
         "model_type", "class_names", "resolution", "tiles_size", "tiles_overlap", "standardization_mean",
         "standardization_std", "band_names")}
+    output = chosen_output(model.outputs, _class_names(meta["class_names"]))
+    output_shape = output.shape
     is_number = lambda value: isinstance(value, (int, float))  # noqa: E731
     return ModelSpec(
         path, channels, (rows, cols) if rows and cols else None, batch,
@@ -140,7 +144,25 @@ def read_model_spec(path):
         mean=_numbers(meta["standardization_mean"]), std=_numbers(meta["standardization_std"]),
         band_names=[str(name) for name in meta["band_names"]] if isinstance(meta["band_names"], list) else None,
         resolution_m=meta["resolution"] / 100.0 if is_number(meta["resolution"]) and meta["resolution"] > 0 else None,
-        description=model.description)
+        description=model.description, output_name=output.name)
+
+
+def chosen_output(outputs, class_names):
+    """The graph output the plugin reads: the only one, or of several the one whose channels (shape[1]) match the
+    model's ``class_names``. Anything else is refused (:class:`ModelError`): every back-end must read the same
+    output, and a guess could read features as class scores."""
+    if len(outputs) == 1:
+        return outputs[0]
+    matching = [tensor for tensor in outputs if class_names and len(tensor.shape) >= 2
+                and tensor.shape[1] == len(class_names)]
+    if len(matching) == 1:
+        return matching[0]
+    raise ModelError("the model has %d outputs (%s) and %s; the plugin reads one output of class scores: give the "
+                     "model class_names metadata whose count matches exactly one output's channels, or export it "
+                     "with that output only." % (len(outputs), ", ".join(
+                         "%s %s" % (tensor.name, _shape_text(tensor.shape)) for tensor in outputs),
+                         "%d class names match %d of them" % (len(class_names), len(matching)) if class_names
+                         else "no class_names metadata"))
 
 
 def _shape_text(shape):
@@ -153,41 +175,44 @@ class OpenCvBackend:
     """OpenCV's DNN module (``cv2.dnn``), part of the QGIS installations this plugin targets."""
     name = BACKEND_NAMES[BACKEND_OPENCV]
 
-    def __init__(self, path):
+    def __init__(self, path, output_name=None):
         import cv2
         try:
             self.net = cv2.dnn.readNetFromONNX(path)
         except cv2.error as error:
-            raise ModelError("OpenCV DNN cannot load %s: %s" % (path, str(error).strip().splitlines()[-1])) from error
+            raise ModelError("OpenCV DNN cannot load %s: %s" % (path, opencv_message(error))) from error
         self.error = cv2.error
+        self.output_name = output_name
 
     def run(self, batch):
-        """Model output for a float32 batch (N, C, rows, cols)."""
+        """Model output (the output ``output_name``, else the only one) for a float32 batch (N, C, rows, cols)."""
         try:
             self.net.setInput(np.ascontiguousarray(batch, np.float32))
-            return np.asarray(self.net.forward(), np.float32)
+            output = self.net.forward(self.output_name) if self.output_name else self.net.forward()
+            return np.asarray(output, np.float32)
         except self.error as error:
             raise ModelError("OpenCV DNN failed to run the model on input %s: %s" % (
-                _shape_text(batch.shape), str(error).strip().splitlines()[-1])) from error
+                _shape_text(batch.shape), opencv_message(error))) from error
 
 
 class OnnxRuntimeBackend:
     """ONNX Runtime (``onnxruntime``) on the CPU."""
     name = BACKEND_NAMES[BACKEND_ONNXRUNTIME]
 
-    def __init__(self, path):
+    def __init__(self, path, output_name=None):
         import onnxruntime
         try:
             self.session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
         except Exception as error:  # onnxruntime raises its own exception classes
             raise ModelError("ONNX Runtime cannot load %s: %s" % (path, error)) from error
         self.input_name = self.session.get_inputs()[0].name
+        self.output_names = [output_name] if output_name else None
 
     def run(self, batch):
-        """Model output for a float32 batch (N, C, rows, cols)."""
+        """Model output (the output ``output_name``, else the first) for a float32 batch (N, C, rows, cols)."""
         try:
-            return np.asarray(self.session.run(None, {self.input_name: np.ascontiguousarray(batch, np.float32)})[0],
-                              np.float32)
+            return np.asarray(self.session.run(self.output_names, {
+                self.input_name: np.ascontiguousarray(batch, np.float32)})[0], np.float32)
         except Exception as error:  # onnxruntime raises its own exception classes
             raise ModelError("ONNX Runtime failed to run the model on input %s: %s" % (
                 _shape_text(batch.shape), error)) from error
@@ -206,8 +231,17 @@ def backend_available(choice):
     return name != "cv2" or hasattr(module, "dnn")
 
 
-def open_backend(path, choice=BACKEND_AUTO):
-    """A back-end running the model at ``path``: ``choice`` Auto takes ONNX Runtime when installed, else OpenCV."""
+def opencv_message(error):
+    """The message of an OpenCV error: its last line, less OpenCV's "in function '…'" frame and its closing ">"."""
+    text = str(error).strip().splitlines()[-1].strip()
+    text = re.sub(r"^.*?error: \(-?\d+:[^)]*\)\s*", "", text)
+    text = re.sub(r"\s*in function '[^']*'\s*$", "", text)
+    return text.strip().rstrip(">").strip() or str(error).strip()
+
+
+def open_backend(path, choice=BACKEND_AUTO, output_name=None):
+    """A back-end running the model at ``path`` and reading its output ``output_name`` (None: the only one):
+    ``choice`` Auto takes ONNX Runtime when installed, else OpenCV."""
     if choice == BACKEND_AUTO:
         order = [BACKEND_ONNXRUNTIME, BACKEND_OPENCV]
         choice = next((option for option in order if backend_available(option)), None)
@@ -218,7 +252,7 @@ def open_backend(path, choice=BACKEND_AUTO):
         raise ModelError("%s is not installed (%s); choose another back-end or install it." % (
             BACKEND_NAMES[choice], "pip install onnxruntime" if choice == BACKEND_ONNXRUNTIME else "python3-opencv"),
             "BACKEND")
-    return _BACKENDS[choice][1](path)
+    return _BACKENDS[choice][1](path, output_name)
 
 
 # --- settings -----------------------------------------------------------------------------------------------------
@@ -256,9 +290,6 @@ def run_settings(spec, channel_count, mode=MODE_SEGMENTATION, tile_size=0, overl
     if not input_scale or not np.isfinite(input_scale) or input_scale <= 0:
         raise ModelError("the input scale must be a positive number (values are divided by it).", "INPUT_SCALE")
     tile_size = tile_size or spec.tile_size or DEFAULT_TILE_SIZE
-    if overlap < 0:
-        overlap = (int(round(tile_size * spec.overlap_percent / 100.0)) if spec.overlap_percent is not None
-                   else min(DEFAULT_OVERLAP, tile_size // 4))
     patch_size = patch_size or DEFAULT_PATCH_SIZE
     if spec.fixed_size is not None:
         fixed = spec.fixed_size
@@ -268,6 +299,9 @@ def run_settings(spec, channel_count, mode=MODE_SEGMENTATION, tile_size=0, overl
         if mode == MODE_SEGMENTATION and tile_size != max(fixed):
             notes.append("the model takes %d × %d inputs only: tiles of that size are used." % fixed)
         tile_size = max(fixed)
+    if overlap < 0:  # the default follows the tile size actually used
+        overlap = (int(round(tile_size * spec.overlap_percent / 100.0)) if spec.overlap_percent is not None
+                   else min(DEFAULT_OVERLAP, tile_size // 4))
     if mode == MODE_SEGMENTATION and tile_size - 2 * overlap < 1:
         raise ModelError("the overlap (%d px on each side) leaves nothing of a %d px tile; lower OVERLAP or raise "
                          "TILE_SIZE." % (overlap, tile_size), "OVERLAP")
@@ -290,15 +324,24 @@ def _per_channel(values, channels, default, key):
 
 
 def default_band_numbers(descriptions, spec, normalise=str.upper):
-    """1-based band numbers for the model's channels: its ``band_names`` found among the band ``descriptions``
-    (compared after ``normalise``), else the first bands. None when the raster has too few bands."""
+    """1-based band numbers for the model's channels. A model that names its bands (``band_names``) gets them by
+    name: from the band ``descriptions`` (compared after ``normalise``), or, for a raster without descriptions,
+    from the usual Earth Engine band layout of its band count; when neither finds them it is refused
+    (:class:`ModelError` naming BANDS), never fed other bands. A model that names none gets the first bands. None
+    when the raster has too few bands."""
     wanted = spec.channels or (len(spec.band_names) if spec.band_names else len(descriptions))
-    if spec.band_names and len(spec.band_names) == wanted:
-        found = {normalise(d): number for number, d in enumerate(descriptions, start=1) if d}
-        numbers = [found.get(normalise(name)) for name in spec.band_names]
-        if all(numbers):
-            return numbers
-    return list(range(1, wanted + 1)) if wanted <= len(descriptions) else None
+    if not (spec.band_names and len(spec.band_names) == wanted):
+        return list(range(1, wanted + 1)) if wanted <= len(descriptions) else None
+    named = descriptions if any(d and d.strip() for d in descriptions) else GEE_LAYOUTS.get(len(descriptions), ())
+    found = {normalise(d): number for number, d in enumerate(named, start=1) if d}
+    numbers = [found.get(normalise(name)) for name in spec.band_names]
+    if all(numbers):
+        return numbers
+    raise ModelError("the model reads bands %s, which %s; choose them in BANDS, in the model's order." % (
+        " ".join(spec.band_names), "are not all among the raster's band descriptions (%s)" % ", ".join(
+            d or "-" for d in descriptions) if named is descriptions else
+        "the raster's %d bands do not describe, and no usual export layout has %d bands" % (
+            len(descriptions), len(descriptions))), "BANDS")
 
 
 def probe_class_count(spec, backend, settings, channels):
@@ -412,9 +455,22 @@ def _checked_output(output, batch_shape, mode):
     return output
 
 
-def _classes(probabilities, valid):
-    """Class raster (uint8, :data:`CLASS_NODATA` where not valid) and probabilities (NaN where not valid)."""
-    classes = np.argmax(probabilities, axis=0).astype(np.uint8)
+@dataclass
+class RunSummary:
+    """What a run gave: the number of classes, and how many valid input pixels (or patches) the model answered
+    with NaN or infinity (written as nodata: never a class)."""
+    class_count: int = None
+    non_finite: int = 0
+
+
+def _classes(probabilities, valid, summary):
+    """Class raster (uint8, :data:`CLASS_NODATA` where not valid) and probabilities (NaN where not valid) of one
+    piece; a pixel the model gave a non-finite value for is nodata too, and counted in ``summary``."""
+    answered = np.isfinite(probabilities).all(axis=0)
+    summary.non_finite += int(np.count_nonzero(valid & ~answered))
+    summary.class_count = probabilities.shape[0]
+    valid = valid & answered
+    classes = np.argmax(np.where(valid[None], probabilities, 0), axis=0).astype(np.uint8)
     classes[~valid] = CLASS_NODATA
     return classes, np.where(valid[None], probabilities, np.float32(np.nan)).astype(np.float32)
 
@@ -424,9 +480,9 @@ def run_segmentation(read, shape, backend, settings, write, fixed_size=None, pro
 
     ``read(rows, cols)`` gives (values (C, rows, cols), valid (rows, cols)) of a window; ``write(window, classes,
     probabilities)`` receives each written window's class raster (uint8, :data:`CLASS_NODATA` = nodata) and
-    per-class output (float32, NaN = nodata). Returns the number of classes."""
+    per-class output (float32, NaN = nodata). Returns a :class:`RunSummary`."""
     tiles = segmentation_tiles(shape, settings.tile_size, settings.overlap, fixed_size is not None)
-    class_count = None
+    summary = RunSummary()
     for number, (read_window, write_window) in enumerate(tiles):
         progress.step(100.0 * number / len(tiles))
         values, valid = read(*read_window)
@@ -434,11 +490,10 @@ def run_segmentation(read, shape, backend, settings, write, fixed_size=None, pro
         if fixed_size is not None:
             batch = _pad_to(batch, fixed_size)
         output = _checked_output(backend.run(batch), batch.shape, MODE_SEGMENTATION)
-        class_count = output.shape[1]
         inner = tuple(slice(w.start - r.start, w.stop - r.start) for w, r in zip(write_window, read_window))
-        write(write_window, *_classes(output[0][(slice(None),) + inner], valid[inner]))
+        write(write_window, *_classes(output[0][(slice(None),) + inner], valid[inner], summary))
     progress.step(100)
-    return class_count
+    return summary
 
 
 def patch_grid_shape(shape, patch_size):
@@ -452,10 +507,10 @@ def run_patches(read, shape, backend, settings, write, batch_fixed=False, progre
     ``read`` as in :func:`run_segmentation`; ``write(row, classes, probabilities)`` receives one row of the patch
     grid: classes (1, cols) uint8 and per-class output (C, 1, cols). A patch with less than
     :data:`MIN_VALID_PATCH_SHARE` valid pixels (pixels beyond the image edge count as not valid) is nodata.
-    Returns the number of classes."""
+    Returns a :class:`RunSummary`."""
     size = settings.patch_size
     grid = patch_grid_shape(shape, size)
-    class_count = None
+    summary = RunSummary()
     for row in range(grid[0]):
         progress.step(100.0 * row / grid[0])
         rows = slice(row * size, min((row + 1) * size, shape[0]))
@@ -469,8 +524,7 @@ def run_patches(read, shape, backend, settings, write, batch_fixed=False, progre
         output = np.concatenate([_checked_output(backend.run(batch[start:start + step]),
                                                   batch[start:start + step].shape, MODE_PATCHES)
                                  for start in range(0, grid[1], step)])
-        class_count = output.shape[1]
-        classes, probabilities = _classes(output.T[:, None, :], (share >= MIN_VALID_PATCH_SHARE)[None])
+        classes, probabilities = _classes(output.T[:, None, :], (share >= MIN_VALID_PATCH_SHARE)[None], summary)
         write(row, classes, probabilities)
     progress.step(100)
-    return class_count
+    return summary

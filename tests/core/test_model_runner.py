@@ -46,10 +46,11 @@ def run_whole(path, values, valid, settings, backend, mode=runner.MODE_SEGMENTAT
         outputs[(window[0].start, window[1].start)] = (window, probabilities)
 
     if mode == runner.MODE_PATCHES:
-        count = runner.run_patches(read, values.shape[1:], backend, settings, write, spec.batch is not None)
+        summary = runner.run_patches(read, values.shape[1:], backend, settings, write, spec.batch is not None)
     else:
-        count = runner.run_segmentation(read, values.shape[1:], backend, settings, write, spec.fixed_size)
-    probabilities = np.full((count, rows, cols), -1.0, np.float32)
+        summary = runner.run_segmentation(read, values.shape[1:], backend, settings, write, spec.fixed_size)
+    assert summary.non_finite == 0
+    probabilities = np.full((summary.class_count, rows, cols), -1.0, np.float32)
     for window, block in outputs.values():
         probabilities[(slice(None),) + window] = block
     return classes, probabilities
@@ -95,9 +96,10 @@ def test_both_backends_agree_on_the_shipped_model(virginia):
 def test_auto_prefers_onnx_runtime(monkeypatch):
     monkeypatch.setattr(runner, "backend_available", lambda choice: True)
     opened = []
-    monkeypatch.setitem(runner._BACKENDS, runner.BACKEND_ONNXRUNTIME, ("onnxruntime", opened.append))
+    monkeypatch.setitem(runner._BACKENDS, runner.BACKEND_ONNXRUNTIME,
+                        ("onnxruntime", lambda path, output_name: opened.append((path, output_name))))
     runner.open_backend(SHIPPED_MODEL, runner.BACKEND_AUTO)
-    assert opened == [SHIPPED_MODEL]
+    assert opened == [(SHIPPED_MODEL, None)]
 
 
 def test_nodata_stays_nodata_and_is_fed_as_zero(virginia):
@@ -212,3 +214,90 @@ def test_cancel_stops_between_tiles(virginia):
                                 virginia.shape[1:], backend, settings, lambda *args: written.append(args[0]),
                                 progress=progress)
     assert len(written) == 2 < len(runner.segmentation_tiles(virginia.shape[1:], 24, 4))
+
+
+def two_output_model(path, metadata=None):
+    """A model with two outputs, features (1, 8, h, w) first and class scores (1, 3, h, w) second."""
+    rng = np.random.default_rng(7)
+    nodes = [node("Conv", ["input", "wf"], ["features"], kernel_shape=[1, 1]),
+             node("Conv", ["input", "wc"], ["logits"], kernel_shape=[1, 1]),
+             node("Softmax", ["logits"], ["classes"], axis=1)]
+    weights = {"wf": rng.normal(size=(8, 6, 1, 1)), "wc": rng.normal(size=(3, 6, 1, 1)) / 1000}
+    path.write_bytes(build_model(nodes, [1, 6, "h", "w"], {"features": [1, 8, "h", "w"], "classes": [1, 3, "h", "w"]},
+                                 weights, metadata))
+    return str(path)
+
+
+def test_a_model_with_several_outputs_is_read_from_its_class_output_or_refused(tmp_path, virginia):
+    """Never the first output by default: with class_names the output of that many channels is read, by name,
+    and every back-end reads the same one; without them the model is refused."""
+    with pytest.raises(runner.ModelError, match="2 outputs .*features.*classes.*no class_names"):
+        runner.read_model_spec(two_output_model(tmp_path / "bare.onnx"))
+    path = two_output_model(tmp_path / "named.onnx", {"class_names": ["water", "soil", "PV"]})
+    spec = runner.read_model_spec(path)
+    assert (spec.output_name, spec.output_classes) == ("classes", 3)
+    batch = virginia[None, :, :16, :16] / 10000
+    outputs = [backend_or_skip(choice, path).run(batch) if runner.backend_available(choice) else None
+               for choice in (runner.BACKEND_OPENCV, runner.BACKEND_ONNXRUNTIME)]
+    for output in outputs:
+        if output is not None:
+            assert output.shape == (1, 3, 16, 16) and np.allclose(output.sum(axis=1), 1, atol=1e-5)
+    if all(output is not None for output in outputs):
+        assert np.allclose(outputs[0], outputs[1], atol=1e-5)
+
+
+def test_opencv_messages_are_whole_sentences():
+    class Error(Exception):
+        pass
+    raw = ("OpenCV(4.6.0) /build/opencv/modules/dnn/src/onnx/onnx_importer.cpp:1040: error: (-2:Unspecified "
+           "error) in function 'handleNode'\n> Node [Conv@ai.onnx]:(onnx_node!x) parse error: weights missing >")
+    message = runner.opencv_message(Error(raw))
+    assert message.endswith("weights missing") and not message.endswith(">")
+
+
+def test_a_model_that_names_its_bands_gets_them_by_name_or_is_refused():
+    """The shipped segmenter reads B02 B03 B04 B08 B11 B12: by description, by the 11-band Earth Engine layout of a
+    raster without descriptions, and never the first six bands of a raster it cannot read the names of."""
+    spec = runner.read_model_spec(SHIPPED_MODEL)
+    described = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12"]
+    assert runner.default_band_numbers(described, spec) == [2, 3, 4, 8, 10, 11]
+    assert runner.default_band_numbers([""] * 11, spec) == [2, 3, 4, 8, 10, 11]
+    for descriptions in ([""] * 7, ["red", "green", "blue", "nir", "a", "b", "c"]):
+        with pytest.raises(runner.ModelError, match="B02 B03 B04 B08 B11 B12") as raised:
+            runner.default_band_numbers(descriptions, spec)
+        assert raised.value.parameter == "BANDS"
+    unnamed = runner.ModelSpec(**dict(vars(spec), band_names=None))
+    assert runner.default_band_numbers([""] * 7, unnamed) == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_model_answering_nan_gives_nodata_and_is_counted(tmp_path, virginia):
+    """log(−x) of positive reflectance is NaN: no class 0 for it, nodata, and the run says how many pixels."""
+    path = tmp_path / "nan.onnx"
+    path.write_bytes(build_model([node("Neg", ["input"], ["negative"]), node("Log", ["negative"], ["output"])],
+                                 [1, 6, "h", "w"], [1, 6, "h", "w"], metadata={"tiles_size": 32}))
+    spec = runner.read_model_spec(str(path))
+    for choice in (runner.BACKEND_OPENCV, runner.BACKEND_ONNXRUNTIME):
+        if not runner.backend_available(choice):
+            continue
+        backend = runner.open_backend(str(path), choice)
+        settings = runner.run_settings(spec, 6, tile_size=32, overlap=4, input_scale=10000)
+        values, valid = virginia[:, :40, :40], np.ones((40, 40), bool)
+        valid[:5] = False
+        written = np.zeros((40, 40), np.uint8)
+        summary = runner.run_segmentation(lambda r, c: (values[:, r, c], valid[r, c]), (40, 40), backend, settings,
+                                          lambda window, classes, _: written.__setitem__(window, classes))
+        assert summary.non_finite == np.count_nonzero(valid), choice
+        assert np.all(written == runner.CLASS_NODATA)
+
+
+def test_the_default_overlap_follows_a_fixed_input_size(tmp_path):
+    """A model that takes 32 × 32 tiles only runs with a default overlap that fits 32 px, not one made for the
+    default tile; an overlap the user sets too large is still refused, naming OVERLAP."""
+    path = tmp_path / "fixed.onnx"
+    path.write_bytes(build_model([node("Conv", ["input", "w"], ["output"], kernel_shape=[1, 1])], [1, 6, 32, 32],
+                                 [1, 2, 32, 32], {"w": np.ones((2, 6, 1, 1))}))
+    settings = runner.run_settings(runner.read_model_spec(str(path)), 6)
+    assert settings.tile_size == 32 and 0 < settings.overlap <= 32 // 4
+    with pytest.raises(runner.ModelError) as raised:
+        runner.run_settings(runner.read_model_spec(str(path)), 6, overlap=16)
+    assert raised.value.parameter == "OVERLAP"

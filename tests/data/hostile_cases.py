@@ -15,6 +15,7 @@ import numpy as np
 from osgeo import gdal, ogr, osr
 
 from chip_data import AUSTRIA
+from onnx_builder import model as build_model, node
 from safe_fixture import make_safe
 
 MODEL = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "resources",
@@ -152,7 +153,29 @@ def build_workspace(folder):
     _build_material_inputs(folder, x, y, epsg)
     _build_series_inputs(folder, chip, image)
     _build_awkward_names(folder)
+    _build_models(folder, chip, image)
     return folder
+
+
+def _build_models(folder, chip, image):
+    """Models that are awkward to run, and rasters whose bands a model cannot find by name."""
+    join = lambda name: os.path.join(folder, name)  # noqa: E731
+    rng = np.random.default_rng(7)
+    with open(join("two_outputs.onnx"), "wb") as handle:
+        handle.write(build_model(
+            [node("Conv", ["input", "wf"], ["features"], kernel_shape=[1, 1]),
+             node("Conv", ["input", "wc"], ["logits"], kernel_shape=[1, 1]),
+             node("Softmax", ["logits"], ["classes"], axis=1)], [1, 6, "h", "w"],
+            {"features": [1, 8, "h", "w"], "classes": [1, 3, "h", "w"]},
+            {"wf": rng.normal(size=(8, 6, 1, 1)), "wc": rng.normal(size=(3, 6, 1, 1)) / 1000}))
+    with open(join("nan.onnx"), "wb") as handle:
+        handle.write(build_model([node("Neg", ["input"], ["negative"]), node("Log", ["negative"], ["output"])],
+                                 [1, 6, "h", "w"], [1, 6, "h", "w"]))
+    with open(join("fixed_32.onnx"), "wb") as handle:
+        handle.write(build_model([node("Conv", ["input", "w"], ["output"], kernel_shape=[1, 1])], [1, 6, 32, 32],
+                                 [1, 2, 32, 32], {"w": rng.normal(size=(2, 6, 1, 1))}))
+    _write_like(join("s2_undescribed.tif"), chip, list(image))  # an 11-band Earth Engine export
+    _write_like(join("seven_undescribed.tif"), chip, list(image[:7]))
 
 
 def _build_series_inputs(folder, chip, image):
@@ -454,6 +477,14 @@ def _cases():
     add("runmodel patches on a segmenter", "runmodel", model(MODE=1), "MODE")
     add("runmodel output is the input", "runmodel", model(OUTPUT=s2), "OUTPUT")
     add("runmodel both outputs one file", "runmodel", model(OUTPUT_PROBABILITIES=classes), "OUTPUT_PROBABILITIES")
+    add("runmodel two outputs and no class names", "runmodel", model(MODEL=ws + "two_outputs.onnx"), "MODEL")
+    add("runmodel a model answering NaN", "runmodel", model(MODEL=ws + "nan.onnx"), outputs=[classes],
+        warning="NaN or infinite")
+    add("runmodel a fixed 32 px model with the default overlap", "runmodel", model(MODEL=ws + "fixed_32.onnx"),
+        outputs=[classes])
+    add("runmodel an 11-band export without band descriptions", "runmodel", model(INPUT=ws + "s2_undescribed.tif"),
+        outputs=[classes])
+    add("runmodel 7 bands without descriptions", "runmodel", model(INPUT=ws + "seven_undescribed.tif"), "BANDS")
 
     # fusionpv:multisourcestack
     stack = ws + "out/stack.tif"

@@ -55,11 +55,13 @@ def node(op_type, inputs, outputs, **attributes):
 
 
 def model(nodes, input_shape, output_shape, weights=None, metadata=None, opset=13):
-    """ModelProto bytes: one input ``input`` and one output ``output`` (shapes with ints or names)."""
+    """ModelProto bytes: one input ``input`` and one output ``output`` (shapes with ints or names), or several
+    outputs when ``output_shape`` is a dict {name: shape} (in graph order)."""
+    outputs = output_shape if isinstance(output_shape, dict) else {"output": output_shape}
     graph = (b"".join(_bytes_field(1, n) for n in nodes) + _bytes_field(2, "test")
              + b"".join(_bytes_field(5, _tensor(k, v)) for k, v in (weights or {}).items())
              + _bytes_field(11, _value_info("input", input_shape))
-             + _bytes_field(12, _value_info("output", output_shape)))
+             + b"".join(_bytes_field(12, _value_info(name, shape)) for name, shape in outputs.items()))
     props = b"".join(_bytes_field(14, _bytes_field(1, k) + _bytes_field(2, json.dumps(v)))
                      for k, v in (metadata or {}).items())
     opset_import = _bytes_field(8, _bytes_field(1, "") + _int_field(2, opset))
