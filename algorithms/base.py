@@ -343,12 +343,13 @@ class Sentinel2Algorithm(FusionPvAlgorithm):
             self.INPUT, optional=True) for role in ROLES])
         self.add_scale_and_offset()
 
-    def read_sentinel2(self, parameters, context, feedback):
-        """The INPUT image with its six role bands (see :func:`..gisio.sentinel2.open_sentinel2`)."""
+    def read_sentinel2(self, parameters, context, feedback, roles=ROLES):
+        """The INPUT image with its ``roles`` bands, by default the six (see
+        :func:`..gisio.sentinel2.open_sentinel2`)."""
         overrides = {role: self.parameterAsInt(parameters, BAND_PARAMETERS[role], context) for role in ROLES}
         return open_sentinel2(self.parameterAsRasterLayer(parameters, self.INPUT, context), overrides,
                               self.parameterAsDouble(parameters, self.SCALE, context),
-                              self.parameterAsDouble(parameters, self.OFFSET, context), feedback, self.INPUT)
+                              self.parameterAsDouble(parameters, self.OFFSET, context), feedback, self.INPUT, roles)
 
 
 class TimeSeriesAlgorithm(FusionPvAlgorithm):

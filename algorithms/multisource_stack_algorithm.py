@@ -6,9 +6,9 @@ from qgis.core import QgsProcessingException, QgsProcessingParameterRasterDestin
     QgsProcessingParameterRasterLayer
 
 from ..core import multisource
-from ..core.bands import ROLES
+from ..core.ndpi import to_reflectance
 from ..core.windows import block_grid, read_shape
-from ..gisio.multisource import s1_on_grid, slope_and_aspect
+from ..gisio.multisource import dem_problems, s1_on_grid, s1_problems, slope_and_aspect
 from ..gisio.outputs import raster_driver
 from ..gisio.raster import RasterReadError, RasterWriter
 from .base import Group, Sentinel2Algorithm
@@ -51,7 +51,7 @@ class MultisourceStackAlgorithm(Sentinel2Algorithm):
 
     def compute(self, parameters, context, feedback):
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
-        sentinel2 = self.read_sentinel2(parameters, context, feedback)
+        sentinel2 = self.read_sentinel2(parameters, context, feedback, multisource.S2_ROLES)
         grid, bands = sentinel2.grid, sentinel2.bands
         passes = {}
         for name in (self.S1_ASCENDING, self.S1_DESCENDING):
@@ -60,10 +60,15 @@ class MultisourceStackAlgorithm(Sentinel2Algorithm):
                 feedback.pushInfo(self.tr("%s: not given, its channels are 0.") % name)
                 continue
             try:
+                for problem in s1_problems(given[0], given[1], grid):
+                    feedback.pushWarning("%s: %s" % (name, problem))
                 passes[name] = s1_on_grid(given[0], grid, given[1])
             except RasterReadError as error:
                 raise QgsProcessingException("%s: %s" % (name, error))
         dem = self.optional_raster_file(parameters, self.DEM, context)
+        if dem is not None:
+            for problem in dem_problems(dem[0], dem[1], grid):
+                feedback.pushWarning("%s: %s" % (self.DEM, problem))
         with tempfile.TemporaryDirectory() as folder:
             terrain = None
             if dem is not None:
@@ -85,13 +90,12 @@ class MultisourceStackAlgorithm(Sentinel2Algorithm):
     def channels(self, bands, window, passes, terrain):
         """The 10 normalised channels of one window."""
         dn = bands.read(*window)
-        reflectance = bands.reflectance(dn)
-        valid = np.ones(reflectance.shape[:2], bool)
+        by_role = {role: to_reflectance(dn[role], bands.scale, bands.offset) for role in multisource.S2_ROLES}
+        valid = np.ones(dn[multisource.S2_ROLES[0]].shape, bool)
         for role in multisource.S2_ROLES:
             nodata = bands.nodata_by_role.get(role)
             if nodata is not None:
                 valid &= dn[role] != nodata
-        by_role = {role: reflectance[..., ROLES.index(role)] for role in multisource.S2_ROLES}
         sigma0 = {name: self.read_window(dataset, window, numbers) for name, (dataset, numbers) in passes.items()}
         slope, aspect = (self.read_window(dataset, window, (1,))[0] for dataset in terrain) if terrain else (None, None)
         return multisource.multisource_window(by_role, valid, sigma0.get(self.S1_ASCENDING),

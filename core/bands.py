@@ -60,8 +60,9 @@ def roles_from_band_count(band_count):
     return {role: layout.index(band) for role, band in ROLE_BANDS.items()}
 
 
-def detect_band_roles(descriptions, overrides=None):
-    """Find the 0-based band index of each role in :data:`ROLES`.
+def detect_band_roles(descriptions, overrides=None, required=ROLES):
+    """Find the 0-based band index of each role in ``required`` (default :data:`ROLES`; other roles found are
+    returned too).
 
     Band descriptions are used when any of them names a Sentinel-2 band; otherwise the band count must match an
     Earth Engine layout.
@@ -77,7 +78,7 @@ def detect_band_roles(descriptions, overrides=None):
                 raise BandLayoutError(
                     "Band %d was chosen for %s but the raster has %d band(s)." % (number, role, band_count))
             chosen[role] = number - 1
-    if len(chosen) == len(ROLES):
+    if all(role in chosen for role in required):
         return chosen, "band numbers given"
 
     from_descriptions = roles_from_descriptions(descriptions)
@@ -87,14 +88,14 @@ def detect_band_roles(descriptions, overrides=None):
         detected = roles_from_band_count(band_count)
         how = "the %d-band Earth Engine layout (%s)" % (band_count, ", ".join(GEE_LAYOUTS[band_count])) \
             if detected else None
-    missing = [role for role in ROLES if role not in chosen and role not in detected]
+    missing = [role for role in required if role not in chosen and role not in detected]
     if missing:
         found = [sentinel2_band_name(d) or (d or "(no description)") for d in descriptions]
         raise BandLayoutError(
             "Cannot tell which band is %s. The raster has %d band(s) described as [%s]; expected band descriptions "
             "naming %s, or an Earth Engine export with %s bands. Choose the band numbers explicitly." % (
                 ", ".join("%s (%s)" % (role, ROLE_BANDS[role]) for role in missing), band_count, ", ".join(found),
-                ", ".join(ROLE_BANDS[role] for role in ROLES), " or ".join(str(n) for n in sorted(GEE_LAYOUTS))))
+                ", ".join(ROLE_BANDS[role] for role in required), " or ".join(str(n) for n in sorted(GEE_LAYOUTS))))
     roles = dict(detected)
     roles.update(chosen)
     if chosen:

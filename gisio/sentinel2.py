@@ -20,8 +20,8 @@ class Sentinel2Image:
     bands: GdalBands
 
 
-def open_sentinel2(layer, band_overrides, scale, offset, feedback, parameter="INPUT"):
-    """Open a raster layer and find its six role bands (read later, window by window), or raise a
+def open_sentinel2(layer, band_overrides, scale, offset, feedback, parameter="INPUT", roles=ROLES):
+    """Open a raster layer and find its ``roles`` bands (default the six; read later, window by window), or raise a
     QgsProcessingException that names ``parameter`` and the fix. ``band_overrides`` maps roles to 1-based band
     numbers (0 = detect)."""
     if layer is None:
@@ -37,14 +37,14 @@ def open_sentinel2(layer, band_overrides, scale, offset, feedback, parameter="IN
     path = layer.source()
     try:
         info = raster_info(path)
-        roles, how = detect_band_roles(info.descriptions, band_overrides)
-        bands = GdalBands(path, {role: roles[role] + 1 for role in ROLES},
-                          {role: info.nodata[roles[role]] for role in ROLES}, scale, offset)
+        found, how = detect_band_roles(info.descriptions, band_overrides, roles)
+        bands = GdalBands(path, {role: found[role] + 1 for role in roles},
+                          {role: info.nodata[found[role]] for role in roles}, scale, offset)
     except RasterReadError as error:
         raise QgsProcessingException(tr("%s: %s") % (parameter, error))
     except BandLayoutError as error:
         raise QgsProcessingException(tr("%s: %s Use the parameters %s.") % (
-            parameter, error, ", ".join(BAND_PARAMETERS[role] for role in ROLES)))
+            parameter, error, ", ".join(BAND_PARAMETERS[role] for role in roles)))
     feedback.pushInfo(tr("Band roles from %s: %s") % (how, ", ".join(
-        "%s=band %d (%s)" % (role, roles[role] + 1, ROLE_BANDS[role]) for role in ROLES)))
+        "%s=band %d (%s)" % (role, found[role] + 1, ROLE_BANDS[role]) for role in roles)))
     return Sentinel2Image(info.grid, layer.crs(), bands)

@@ -154,7 +154,50 @@ def build_workspace(folder):
     _build_series_inputs(folder, chip, image)
     _build_awkward_names(folder)
     _build_models(folder, chip, image)
+    _build_sentinel1(folder, chip, image)
     return folder
+
+
+def _float_raster(path, template, arrays, descriptions=(), geotransform=None, epsg=None, nodata=None):
+    """A float32 GeoTIFF of ``arrays`` on ``template``'s grid (or another ``geotransform`` / CRS)."""
+    target = gdal.GetDriverByName("GTiff").Create(path, template.RasterXSize, template.RasterYSize, len(arrays),
+                                                   gdal.GDT_Float32)
+    target.SetGeoTransform(geotransform or template.GetGeoTransform())
+    if epsg:
+        srs = osr.SpatialReference()
+        srs.ImportFromEPSG(epsg)
+        target.SetProjection(srs.ExportToWkt())
+    else:
+        target.SetProjection(template.GetProjection())
+    for number, array in enumerate(arrays, start=1):
+        band = target.GetRasterBand(number)
+        band.WriteArray(array.astype(np.float32))
+        if nodata is not None:
+            band.SetNoDataValue(nodata)
+        if descriptions:
+            band.SetDescription(descriptions[number - 1])
+    target = None
+
+
+def _build_sentinel1(folder, chip, image):
+    """Sentinel-1 σ⁰ rasters (dB) as they should be and as they go wrong, a DEM of nodata, and an S2 stack of
+    the four bands GUM uses only."""
+    join = lambda name: os.path.join(folder, name)  # noqa: E731
+    rng = np.random.default_rng(3)
+    shape = image.shape[1:]
+    vv, vh = -11 + rng.normal(0, 2, shape), -18 + rng.normal(0, 2, shape)
+    _float_raster(join("s1.tif"), chip, [vv, vh], ("VV", "VH"))
+    x0, dx, rx, y0, ry, dy = chip.GetGeoTransform()
+    _float_raster(join("s1_elsewhere.tif"), chip, [vv, vh], ("VV", "VH"), (x0 + 5e5, dx, rx, y0, ry, dy))
+    _float_raster(join("s1_wrong_crs.tif"), chip, [vv, vh], ("VV", "VH"), epsg=4326)
+    _float_raster(join("s1_nan.tif"), chip, [np.full(shape, np.nan)] * 2, ("VV", "VH"))
+    _float_raster(join("s1_vv_hh.tif"), chip, [vv, vh], ("VV", "HH"))
+    _float_raster(join("s1_linear.tif"), chip, [10 ** (vv / 10), 10 ** (vh / 10)], ("VV", "VH"))
+    _float_raster(join("dem_nodata.tif"), chip, [np.full(shape, -9999.0)], nodata=-9999.0)
+    descriptions = [chip.GetRasterBand(n + 1).GetDescription() for n in range(chip.RasterCount)]
+    four = [descriptions.index(name) for name in ("B04", "B03", "B02", "B08")]
+    _write_like(join("s2_four_bands.tif"), chip, [image[number] for number in four],
+                descriptions=["B04", "B03", "B02", "B08"])
 
 
 def _build_models(folder, chip, image):
@@ -497,6 +540,17 @@ def _cases():
     add("multisource S2 without the role bands", "multisourcestack", multi(S2_INPUT=ws + "stack_without_scl.tif"),
         "S2_INPUT")
     add("multisource S2 garbage", "multisourcestack", multi(S2_INPUT=ws + "garbage.tif"), "S2_INPUT")
+    add("multisource ok, S1 both passes", "multisourcestack",
+        multi(S1_ASCENDING=ws + "s1.tif", S1_DESCENDING=ws + "s1.tif"), outputs=[stack])
+    add("multisource S2 of B04 B03 B02 B08 only (GUM needs no SWIR)", "multisourcestack",
+        multi(S2_INPUT=ws + "s2_four_bands.tif"), outputs=[stack])
+    for name, warning in (("s1_elsewhere.tif", "does not overlap"), ("s1_wrong_crs.tif", "does not overlap"),
+                          ("s1_nan.tif", "all nodata or NaN"), ("s1_vv_hh.tif", "not VV and VH"),
+                          ("s1_linear.tif", "looks linear"), ("s2.tif", "Sentinel-2 bands")):
+        add("multisource S1 %s" % name, "multisourcestack", multi(S1_ASCENDING=ws + name), outputs=[stack],
+            warning=warning)
+    add("multisource DEM all nodata", "multisourcestack", multi(DEM=ws + "dem_nodata.tif"), outputs=[stack],
+        warning="every value is nodata")
 
     # fusionpv:plantsovertime
     over_time = ws + "out/over_time.gpkg"

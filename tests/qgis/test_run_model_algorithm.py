@@ -203,3 +203,16 @@ def test_a_model_failing_mid_run_leaves_no_file(fusionpv, feedback, virginia_sta
         run("runmodel", {"INPUT": virginia_stack, "MODEL": MODEL, "OUTPUT": str(out / "classes.tif"),
                          "OUTPUT_PROBABILITIES": str(out / "probabilities.tif")}, feedback)
     assert os.listdir(str(out)) == []
+
+
+def test_partial_files_of_a_killed_run_go_with_the_next_run(fusionpv, feedback, virginia_stack, tmp_path):
+    """A run killed (SIGTERM) while writing leaves hidden partial files; the next run of the same outputs removes
+    them, and leaves other files alone."""
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in (".classes.0badc0de.partial.tif", ".probabilities.12345678.partial.tif", "notes.partial.txt"):
+        (out / name).write_bytes(b"left by a killed run")
+    run("runmodel", {"INPUT": virginia_stack, "MODEL": MODEL, "OUTPUT": str(out / "classes.tif"),
+                     "OUTPUT_PROBABILITIES": str(out / "probabilities.tif")}, feedback)
+    left = sorted(name for name in os.listdir(str(out)) if not name.endswith(".aux.xml"))  # GDAL's side-cars
+    assert left == ["classes.tif", "notes.partial.txt", "probabilities.tif"]
