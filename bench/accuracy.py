@@ -36,15 +36,6 @@ PRIOR_KINDS = ("exact", "grown1", "grown2", "generalised20m", "shifted1", "half_
 CHIP_MARGIN = 2
 
 
-def benchmark_priors(reference):
-    """The flawed priors of BENCHMARK.md, from a bool reference outline."""
-    priors = flawed_priors(reference)
-    half = reference.copy()
-    half[:, : reference.shape[1] // 2] = False
-    priors["half_missing"] = half if half.any() else reference
-    return priors
-
-
 def iou_f1(output, reference):
     intersection = np.count_nonzero(output & reference)
     union = np.count_nonzero(output | reference)
@@ -135,13 +126,13 @@ def main():
             for role in ("trusted", "candidate"):
                 for group in ("main", "hard"):
                     selected = [c for c in chips if (c[0] in HARD_CASES) == (group == "hard")]
-                    prior_scores = [iou_f1(benchmark_priors(ref)[prior_kind], ref) for _, _, ref in selected]
+                    prior_scores = [iou_f1(flawed_priors(ref)[prior_kind], ref) for _, _, ref in selected]
                     row = {"image": kind, "prior": prior_kind, "role": role, "chips": group, "n": len(selected),
                            "prior_iou": np.mean([s[0] for s in prior_scores])}
                     for method in methods:
                         scores = []
                         for chip, images, reference in selected:
-                            prior = benchmark_priors(reference)[prior_kind]
+                            prior = flawed_priors(reference)[prior_kind]
                             dn = bands_by_role(images[kind])
                             roles = (prior, None) if role == "trusted" else (None, prior)
                             output = run(dn, *roles, method)

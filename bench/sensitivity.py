@@ -51,7 +51,7 @@ def clear_dates(data):
 def measure(chips, negatives, dates):
     row = []
     for kind in ("exact", "grown1", "generalised20m", "shifted1"):
-        row.append(np.mean([accuracy.iou_f1(improved_mask(dn, accuracy.benchmark_priors(ref)[kind], None), ref)[0]
+        row.append(np.mean([accuracy.iou_f1(improved_mask(dn, accuracy.flawed_priors(ref)[kind], None), ref)[0]
                             for dn, ref in chips]))
     row.append(np.mean([accuracy.iou_f1(improved_mask(dn, None, ref), ref)[0] >= 0.5 for dn, ref in chips]))
     shares = [np.mean([improved_mask(dn, None, prior).any() for dn, prior in placed]) for placed in negatives]

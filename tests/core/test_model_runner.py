@@ -237,8 +237,8 @@ def test_a_model_with_several_outputs_is_read_from_its_class_output_or_refused(t
     spec = runner.read_model_spec(path)
     assert (spec.output_name, spec.output_classes) == ("classes", 3)
     batch = virginia[None, :, :16, :16] / 10000
-    outputs = [backend_or_skip(choice, path).run(batch) if runner.backend_available(choice) else None
-               for choice in (runner.BACKEND_OPENCV, runner.BACKEND_ONNXRUNTIME)]
+    outputs = [runner.open_backend(path, choice, spec.output_name).run(batch) if runner.backend_available(choice)
+               else None for choice in (runner.BACKEND_OPENCV, runner.BACKEND_ONNXRUNTIME)]
     for output in outputs:
         if output is not None:
             assert output.shape == (1, 3, 16, 16) and np.allclose(output.sum(axis=1), 1, atol=1e-5)

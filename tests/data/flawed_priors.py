@@ -20,10 +20,13 @@ def generalised_20m(reference):
 def flawed_priors(reference):
     """Priors of several kinds (bool arrays) derived from a bool reference outline."""
     reference = np.asarray(reference, bool)
+    half = reference.copy()
+    half[:, : reference.shape[1] // 2] = False  # the western half of the window missing
     return {
         "exact": reference,
         "grown1": ndimage.binary_dilation(reference, _EIGHT),
         "grown2": ndimage.binary_dilation(reference, _EIGHT, iterations=2),
         "shifted1": np.roll(reference, 1, axis=1),
         "generalised20m": generalised_20m(reference),
+        "half_missing": half if half.any() else reference,
     }
