@@ -159,7 +159,7 @@ class RunModelAlgorithm(FusionPvAlgorithm):
         band = pv[0] if pv else 2 if len(names) == 2 else None
         if band is not None:
             ramp_on_load(context, path, band, [
-                (0.0, "#ffffff00", "0"), (PV_PROBABILITY, "#fdae61", "%g: PV as a candidate prior" % PV_PROBABILITY),
+                (0.0, "#00fdae61", "0"), (PV_PROBABILITY, "#fdae61", "%g: PV as a candidate prior" % PV_PROBABILITY),
                 (1.0, "#d7191c", "1")])
 
     def band_numbers(self, parameters, context, spec, info):

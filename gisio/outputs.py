@@ -79,7 +79,7 @@ class _Classes(QgsProcessingLayerPostProcessorInterface):
 
 
 class _Ramp(QgsProcessingLayerPostProcessorInterface):
-    """Shows band ``band`` of a raster as a colour ramp through ``stops`` [(value, '#rrggbbaa' or '#rrggbb',
+    """Shows band ``band`` of a raster as a colour ramp through ``stops`` [(value, '#rrggbb' or Qt's '#aarrggbb',
     label)], interpolated between them, with a legend entry per stop."""
 
     def __init__(self, band, stops):

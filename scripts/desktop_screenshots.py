@@ -10,7 +10,9 @@ from qgis.utils import iface
 OUT = os.environ.get("SHOTS_DIR", "screenshots")
 # run through exec() by qgis --code, so the repository comes from the environment, not __file__
 DATA = os.path.join(os.environ["FUSIONPV_ROOT"], "tests", "data", "austria_pv")
-ALGORITHMS = ("andpi", "extractpvplants", "stackbands", "clearcomposite", "assessaccuracy", "materialflows")
+ALGORITHMS = ("andpi", "extractpvplants", "mapregion", "plantsovertime", "stackbands", "clearcomposite",
+              "assessaccuracy", "materialflows", "runmodel", "multisourcestack")
+MODEL = os.path.join(os.environ["FUSIONPV_ROOT"], "resources", "models", "pv_segmenter.onnx")
 
 
 def log(text):
@@ -40,8 +42,15 @@ def dialogs_and_outputs():
             "OUTPUT": os.path.join(OUT, "plants.gpkg"), "OUTPUT_MASK": os.path.join(OUT, "mask.tif")})
         processing.runAndLoadResults("fusionpv:clearcomposite", {
             "INPUT": [os.path.join(DATA, "netcdf", "S2_2022_101.nc")], "OUTPUT": os.path.join(OUT, "composite.tif")})
+        processing.runAndLoadResults("fusionpv:plantsovertime", {
+            "INPUT": [os.path.join(DATA, "netcdf", "S2_2022_2004.nc")], "PERIOD": 1,
+            "TRUSTED_PRIORS": [os.path.join(DATA, "pv_mask_2004.tif")], "OUTPUT": os.path.join(OUT, "over_time.gpkg"),
+            "OUTPUT_PERIODS": os.path.join(OUT, "periods.tif"), "OUTPUT_TABLE": os.path.join(OUT, "periods.csv")})
+        processing.runAndLoadResults("fusionpv:runmodel", {
+            "INPUT": os.path.join(DATA, "S2L2A_2022_clearmedian_101.tif"), "MODEL": MODEL,
+            "OUTPUT": os.path.join(OUT, "classes.tif"), "OUTPUT_PROBABILITIES": os.path.join(OUT, "probability.tif")})
         for layer in project.mapLayers().values():
-            log("layer %s: %s" % (layer.name(), layer.renderer().type()))
+            log("layer %s: %s" % (layer.name(), layer.renderer().type() if layer.renderer() else "no renderer"))
         plants = [layer for layer in project.mapLayers().values()
                   if layer.source().startswith(os.path.join(OUT, "plants.gpkg"))][0]
         project.setCrs(plants.crs())

@@ -114,6 +114,8 @@ def check_style(algorithm, output, layer):
     elif (algorithm, output) == ("runmodel", "OUTPUT_PROBABILITIES"):
         assert layer.bandName(renderer.band()).endswith("PV")  # "Band 2: PV"
         assert (renderer.classificationMin(), renderer.classificationMax()) == (0, 1)
+        stops = renderer.shader().rasterShaderFunction().colorRampItemList()
+        assert stops[0].color.alpha() == 0 and stops[-1].color.alpha() == 255  # clear where the model says no PV
     elif (algorithm, output) == ("runmodel", "OUTPUT"):
         background = [c for c in renderer.classes() if c.value == 0][0]
         assert background.label == "not PV" and background.color.alpha() == 0
