@@ -109,10 +109,10 @@ def check_style(algorithm, output, layer):
         assert {category.value() for category in renderer.categories()} >= {"built", "present from start",
                                                                              "removed", "not seen"}
     elif (algorithm, output) == ("plantsovertime", "OUTPUT_PERIODS"):
-        assert renderer.band() == layer.bandCount()  # the band of the first period with PV
+        assert renderer.usesBands() == [layer.bandCount()]  # the band of the first period with PV
         assert [c.label for c in renderer.classes()][:4] == ["2022-Q1", "2022-Q2", "2022-Q3", "2022-Q4"]
     elif (algorithm, output) == ("runmodel", "OUTPUT_PROBABILITIES"):
-        assert layer.bandName(renderer.band()).endswith("PV")  # "Band 2: PV"
+        assert layer.bandName(renderer.usesBands()[0]).endswith("PV")  # "Band 2: PV"
         assert (renderer.classificationMin(), renderer.classificationMax()) == (0, 1)
         stops = renderer.shader().rasterShaderFunction().colorRampItemList()
         assert stops[0].color.alpha() == 0 and stops[-1].color.alpha() == 255  # clear where the model says no PV
