@@ -1,10 +1,16 @@
-"""Plants over time on the real 2022 series of the Austrian chips, against the truth read from their images.
+"""Plants over time on real series, against the truth read from their images.
 
 Usage: ``python3 bench/over_time.py DATA_DIR [--role trusted|candidate] [--period 0|1|2]`` with DATA_DIR the shared
 ``data/austria_pv`` folder. For every chip, its reference outline grown by one pixel is the prior; the chip's
 netCDF series goes through the core of ``fusionpv:plantsovertime`` (``core.over_time``) with PERIOD = Quarter by
 default. Prints one row per chip: truth (``TRUTH``, decided from the quarterly images before any run, see
 bench/README.md), raw decisions, settled presence, first period seen, status, and whether it agrees with the truth.
+
+``python3 bench/over_time.py --flanders FARMLAND_DIR [--period 0|1|2]`` with FARMLAND_DIR the shared
+``data/farmland_flanders`` folder: a real series of farmland with no PV (2017-08 to 2018-11). Candidate priors,
+each run alone: every parcel of the parcel register of at least :data:`MIN_PARCEL_PIXELS` pixels, eroded by one
+pixel, and :data:`RECTANGLES` plant-sized rectangles placed at random (seed :data:`SEED`). The truth of every prior
+is "never PV": any presence is a false one. Prints one row per prior and the count of priors ever present.
 """
 import argparse
 import datetime
@@ -49,12 +55,73 @@ def read_series(path):
     return ArraySeries(dn, dates, clear), dates
 
 
+#: Parcels of at least this many pixels are priors on the farmland patch (before the 1 px erosion).
+MIN_PARCEL_PIXELS = 60
+#: Plant-sized rectangles on the farmland patch: how many, their sides (pixels, from–to) and the random seed.
+RECTANGLES, RECTANGLE_SIDES, SEED = 6, (5, 12), 2026
+
+
+def farmland_priors(labels):
+    """[(name, bool prior)] on the parcel raster ``labels`` (0 = not a parcel): each parcel of at least
+    :data:`MIN_PARCEL_PIXELS` pixels eroded by 1 px, then :data:`RECTANGLES` rectangles placed at random."""
+    priors = []
+    parcels, count = ndimage.label(labels > 0)
+    for number in range(1, count + 1):
+        parcel = parcels == number
+        if parcel.sum() >= MIN_PARCEL_PIXELS:
+            eroded = ndimage.binary_erosion(parcel, np.ones((3, 3), bool))
+            rows, cols = np.nonzero(parcel)
+            priors.append(("parcel %d (crop %d, %d px, rows %d-%d, cols %d-%d)" % (
+                number, np.bincount(labels[parcel]).argmax(), eroded.sum(), rows.min(), rows.max(), cols.min(),
+                cols.max()), eroded))
+    rng = np.random.default_rng(SEED)
+    for number in range(1, RECTANGLES + 1):
+        height, width = rng.integers(RECTANGLE_SIDES[0], RECTANGLE_SIDES[1] + 1, size=2)
+        top = int(rng.integers(0, labels.shape[0] - height + 1))
+        left = int(rng.integers(0, labels.shape[1] - width + 1))
+        prior = np.zeros(labels.shape, bool)
+        prior[top:top + height, left:left + width] = True
+        priors.append(("rectangle %d (rows %d-%d, cols %d-%d)" % (number, top, top + height - 1, left,
+                                                                  left + width - 1), prior))
+    return priors
+
+
+def farmland(folder, period):
+    """The farmland patch: every prior alone as a candidate; prints a row per prior; returns how many were ever
+    present (each is a false presence)."""
+    (path,) = glob.glob(os.path.join(folder, "S2_flanders_*.nc"))
+    (labels_path,) = glob.glob(os.path.join(folder, "crop_type_*.tif"))
+    series, dates = read_series(path)
+    labels = gdal.Open(labels_path).ReadAsArray()
+    periods = periods_covering(min(dates), max(dates), period)
+    index = period_of_dates(dates, periods)
+    print("| prior | truth | raw | presence | first seen | last seen | status |")
+    print("|---|---|---|---|---|---|---|")
+    present = 0
+    priors = farmland_priors(labels)
+    for name, prior in priors:
+        for history in plants_over_time(series, candidate=prior, periods=periods, period_index=index,
+                                        months_per_period=PERIOD_MONTHS[period]):
+            seen = history.first is not None
+            present += seen
+            print("| %s | never PV | %s | %s | %s | %s | %s |" % (
+                name, "".join(history.raw), history.presence, periods[history.first].label if seen else "",
+                periods[history.last].label if seen else "", history.status))
+    print("\n%d of %d farmland priors were ever present (every presence is false), %s." % (
+        present, len(priors), "years" if period == 0 else "quarters" if period == 1 else "months"))
+    return present
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("data")
+    parser.add_argument("data", nargs="?")
     parser.add_argument("--role", choices=("trusted", "candidate"), default="trusted")
     parser.add_argument("--period", type=int, default=PERIOD_QUARTER)
+    parser.add_argument("--flanders", help="the shared data/farmland_flanders folder")
     args = parser.parse_args()
+    if args.flanders:
+        farmland(args.flanders, args.period)
+        return
     print("| chip | truth | raw | presence | first seen | status | agrees |")
     print("|---|---|---|---|---|---|---|")
     agree = 0
