@@ -573,7 +573,7 @@ def _cases():
     add("extract OUTPUT is a folder", "extractpvplants", extract(TRUSTED_PRIORS=[ws + "prior.tif"], OUTPUT=ws + "out/"),
         "OUTPUT", absent=[ws + "out/.gpkg"])
     long_name = ws + "out/" + "p" * 240 + ".gpkg"
-    add("extract OUTPUT of a 246-byte name", "extractpvplants",
+    add("extract OUTPUT of a 245-byte name", "extractpvplants",
         extract(TRUSTED_PRIORS=[ws + "prior.tif"], OUTPUT=long_name, OUTPUT_MASK=ws + "out/" + "m" * 240 + ".tif"),
         outputs=[long_name, ws + "out/" + "m" * 240 + ".tif"])
     add("stack a pipe named like a band", "stackbands", {"INPUT": ws + "bands_fifo", "OUTPUT": stack},
