@@ -340,7 +340,7 @@ def default_band_numbers(descriptions, spec, normalise=str.upper):
     raise ModelError("the model reads bands %s, which %s; choose them in BANDS, in the model's order." % (
         " ".join(spec.band_names), "are not all among the raster's band descriptions (%s)" % ", ".join(
             d or "-" for d in descriptions) if named is descriptions else
-        "the raster's %d bands do not describe, and no usual export layout has %d bands" % (
+        "the raster's %d bands do not name (they have no descriptions), and no usual export layout has %d bands" % (
             len(descriptions), len(descriptions))), "BANDS")
 
 
