@@ -82,7 +82,7 @@ class MapRegionAlgorithm(PlantMapping, FusionPvAlgorithm):
         self.addParameter(QgsProcessingParameterString(
             self.DASK_SCHEDULER, self.tr("Dask scheduler (empty = this machine)"), optional=True))
         self.addParameter(QgsProcessingParameterCrs(
-            self.OUTPUT_CRS, self.tr("CRS of the plants (empty = the first tile's)"), optional=True))
+            self.OUTPUT_CRS, self.tr("CRS of the plants (empty: the first tile's)"), optional=True))
         self.add_scale_and_offset()
         self.add_plants_output(self.tr("PV plants"))
         self.addParameter(QgsProcessingParameterFeatureSink(

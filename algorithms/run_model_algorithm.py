@@ -30,7 +30,8 @@ class RunModelAlgorithm(FusionPvAlgorithm):
         "or the PV segmenter shipped with this plugin (<code>resources/models/pv_segmenter.onnx</code>, whose PV "
         "probability is a candidate prior for Extract PV plants).</p>"
         "<p><b>Input</b>: the BANDS in the model's channel order (default: the bands its metadata names, found by "
-        "band description, else the first bands). Values are divided by INPUT_SCALE, then standardised with the "
+        "band description or, in a raster without descriptions, by the usual Earth Engine band layout; a model "
+        "whose bands cannot be found is refused; a model that names none takes the first bands). Values are divided by INPUT_SCALE, then standardised with the "
         "model's <i>standardization_mean</i> and <i>standardization_std</i>. Nodata pixels are fed as 0 and stay "
         "nodata ({class_nodata}) in the output.</p>"
         "<p><b>Segmentation</b> (output 1 × C × rows × cols): tiles of TILE_SIZE pixels (0 = the model's "
@@ -69,7 +70,7 @@ class RunModelAlgorithm(FusionPvAlgorithm):
         self.addParameter(QgsProcessingParameterFile(
             self.MODEL, self.tr("ONNX model"), QgsProcessingParameterFile.Behavior.File, "onnx"))
         self.addParameter(QgsProcessingParameterBand(
-            self.BANDS, self.tr("Bands in model channel order (empty: model's)"), None, self.INPUT,
+            self.BANDS, self.tr("Bands, in the model's channel order"), None, self.INPUT,
             optional=True, allowMultiple=True))
         self.addParameter(QgsProcessingParameterNumber(
             self.INPUT_SCALE, self.tr("Input scale (values are divided by it)"),
@@ -93,7 +94,7 @@ class RunModelAlgorithm(FusionPvAlgorithm):
                 defaultValue=runner.BACKEND_AUTO)])
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Classes")))
         self.addParameter(QgsProcessingParameterRasterDestination(
-            self.OUTPUT_PROBABILITIES, self.tr("Class probabilities (model output per class)"), optional=True,
+            self.OUTPUT_PROBABILITIES, self.tr("Class probabilities (one band per class)"), optional=True,
             createByDefault=False))
 
     def compute(self, parameters, context, feedback):
