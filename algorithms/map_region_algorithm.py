@@ -17,7 +17,7 @@ from ..gisio.plant_layer import PLANT_FIELDS, PROVENANCE_FIELDS, provenance_valu
 from ..gisio.region import DONE, FAILED, REUSED, ResultsFolder, TileJob, plants_in_order, run_tile_job
 from ..gisio.region_inputs import prior_files, settings_of, tile_inputs
 from ..gisio.tables import make_feature, make_fields
-from ..gisio.vector import ellipsoidal_area
+from ..gisio.vector import ellipsoidal_area, holds_plant_polygons
 from .base import FusionPvAlgorithm, Group, PlantMapping
 from .extract_pv_plants_algorithm import ExtractPvPlantsAlgorithm
 
@@ -96,11 +96,9 @@ class MapRegionAlgorithm(PlantMapping, FusionPvAlgorithm):
         min_area = self.parameterAsInt(parameters, self.MIN_AREA_PIXELS, context)
         scale = self.parameterAsDouble(parameters, self.SCALE, context)
         offset = self.parameterAsDouble(parameters, self.OFFSET, context)
-        workers = self.parameterAsInt(parameters, self.WORKERS, context) or os.cpu_count() or 1
+        workers = self.worker_count(parameters, context, feedback)
         scheduler = (self.parameterAsString(parameters, self.DASK_SCHEDULER, context) or "").strip()
-        output_crs = self.parameterAsCrs(parameters, self.OUTPUT_CRS, context)
-        if not output_crs.isValid():
-            output_crs = tiles[0].crs
+        output_crs = self.output_crs(parameters, context, tiles[0].crs)
 
         folder_path = self.results_folder(parameters, context)
         os.makedirs(folder_path, exist_ok=True)
@@ -159,6 +157,29 @@ class MapRegionAlgorithm(PlantMapping, FusionPvAlgorithm):
         outputs.update(self.write_tiles(parameters, context, tiles, results, plant_counts))
         feedback.pushInfo(self.tr("%d PV plant(s) mapped over %d tile(s).") % (len(features), len(tiles)))
         return outputs
+
+    def worker_count(self, parameters, context, feedback):
+        """WORKERS, 0 meaning every core, at most the cores of this machine (more processes only wait)."""
+        cores = os.cpu_count() or 1
+        asked = self.parameterAsInt(parameters, self.WORKERS, context)
+        if asked > cores:
+            feedback.pushWarning(self.tr("WORKERS: %d asked, this machine has %d core(s): %d worker process(es) "
+                                         "run.") % (asked, cores, cores))
+        return min(asked or cores, cores)
+
+    def output_crs(self, parameters, context, default):
+        """OUTPUT_CRS, or ``default`` when it is empty; a value QGIS does not know, or a CRS that cannot hold
+        plant polygons (geocentric), is refused."""
+        given = parameters.get(self.OUTPUT_CRS)
+        crs = self.parameterAsCrs(parameters, self.OUTPUT_CRS, context)
+        if given in (None, "") and not crs.isValid():
+            return default
+        if not holds_plant_polygons(crs):
+            raise QgsProcessingException(self.tr(
+                "OUTPUT_CRS: '%s' is not a projected or geographic CRS that QGIS knows; give one such as EPSG:3035 "
+                "or EPSG:4326, or leave it empty for the first tile's.") % (
+                crs.authid() or crs.description() or given))
+        return crs
 
     def results_folder(self, parameters, context):
         """``<OUTPUT>.tiles`` beside a file output; a fresh temporary folder for a temporary output."""

@@ -117,6 +117,7 @@ def _run_in_processes(jobs, run, workers, on_result, is_cancelled):
         raise EngineError("WORKERS", "no Python interpreter was found for worker processes beside %s; set WORKERS "
                                      "to 1." % sys.executable)
     pending, processes = list(reversed(jobs)), set()
+    workers = max(1, min(workers, len(jobs)))  # no more processes than jobs
     with ThreadPoolExecutor(max_workers=workers) as pool:
         running = set()
         while pending or running:
@@ -142,9 +143,12 @@ def _dask_client(scheduler):
                                             "DASK_SCHEDULER empty to use local processes.")
     try:
         return Client(scheduler, timeout=10)
-    except (OSError, TimeoutError, ValueError) as error:
-        raise EngineError("DASK_SCHEDULER", "no Dask scheduler answers at '%s' (%s). Start one with `dask scheduler` "
-                                            "and its workers with `dask worker ADDRESS`." % (scheduler, error))
+    except Exception as error:  # noqa: BLE001 (distributed raises many kinds: OSError, TypeError for tls:// …)
+        hint = (" A tls:// scheduler needs a dask Security configuration (certificates); use tcp:// on a trusted "
+                "network." if scheduler.startswith("tls://") else "")
+        raise EngineError("DASK_SCHEDULER", "no Dask scheduler answers at '%s' (%s: %s). Start one with `dask "
+                                            "scheduler` and its workers with `dask worker ADDRESS`.%s" % (
+                                                scheduler, type(error).__name__, error, hint))
 
 
 def _run_on_dask(jobs, run, scheduler, on_result, is_cancelled):

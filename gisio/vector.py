@@ -2,6 +2,7 @@
 GDAL only, are in :mod:`.shapes`)."""
 from dataclasses import dataclass, field
 
+from osgeo import osr
 from qgis.core import (QgsCoordinateReferenceSystem, QgsCoordinateTransform, QgsCsException, QgsDistanceArea,
                        QgsFeatureRequest, QgsProcessingException, QgsRectangle, QgsWkbTypes)
 
@@ -11,6 +12,14 @@ from .messages import tr
 def gdal_wkt(crs):
     """A QGIS CRS as the WKT GDAL prefers."""
     return crs.toWkt(QgsCoordinateReferenceSystem.WktVariant.WKT_PREFERRED_GDAL)
+
+
+def holds_plant_polygons(crs):
+    """Can plant polygons be drawn in ``crs``: a valid projected or geographic CRS (not geocentric XYZ)?"""
+    if not crs.isValid():
+        return False
+    reference = osr.SpatialReference()
+    return reference.ImportFromWkt(gdal_wkt(crs)) == 0 and bool(reference.IsProjected() or reference.IsGeographic())
 
 
 def ellipsoidal_area(crs, context):

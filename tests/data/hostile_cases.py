@@ -569,6 +569,16 @@ def _cases():
         overtime(PERIOD=2, START_DATE="2000-01-01", END_DATE="2022-12-31", OUTPUT=ws + "out/over_time.shp"),
         "PERIOD", absent=[ws + "out/over_time.shp"])
 
+    # fusionpv:mapregion
+    region = lambda **p: dict({"INPUT": [s2], "TRUSTED_PRIORS": [ws + "prior.tif"], "OUTPUT": plants}, **p)  # noqa
+    add("mapregion ok", "mapregion", region(), outputs=[plants])
+    add("mapregion WORKERS=1000", "mapregion", region(WORKERS=1000), outputs=[plants], warning="WORKERS: 1000 asked")
+    for value in ("EPSG:999999", "not a crs", "EPSG:4978"):
+        add("mapregion OUTPUT_CRS=%s" % value, "mapregion", region(OUTPUT_CRS=value), "OUTPUT_CRS",
+            absent=[plants, ws + "out/plants.tiles"])
+    add("mapregion DASK_SCHEDULER=tls://127.0.0.1:1", "mapregion", region(DASK_SCHEDULER="tls://127.0.0.1:1"),
+        "DASK_SCHEDULER", absent=[plants])
+
     # outputs anywhere
     add("extract OUTPUT is a folder", "extractpvplants", extract(TRUSTED_PRIORS=[ws + "prior.tif"], OUTPUT=ws + "out/"),
         "OUTPUT", absent=[ws + "out/.gpkg"])

@@ -221,8 +221,9 @@ def test_engine_errors_name_their_parameter(fusionpv, feedback, scene, tmp_path)
         expected = "no Dask scheduler answers"
     except ImportError:
         expected = "dask.distributed is not installed"
-    message = run_fails("mapregion", region_parameters(scene, output, DASK_SCHEDULER="tcp://127.0.0.1:1"), feedback)
-    assert "DASK_SCHEDULER" in message and expected in message
+    for address in ("tcp://127.0.0.1:1", "tls://127.0.0.1:1"):
+        message = run_fails("mapregion", region_parameters(scene, output, DASK_SCHEDULER=address), feedback)
+        assert "DASK_SCHEDULER" in message and expected in message and "Traceback" not in message
     message = run_fails("mapregion", region_parameters(scene, output, INPUT=[scene["tiles"][0]] * 2), feedback)
     assert "INPUT" in message and "twice" in message
 
@@ -251,3 +252,29 @@ def test_a_plant_cut_by_a_tile_edge_is_flagged_and_warned(fusionpv, feedback, tm
         assert "%d plant(s)" % len(flags) in warned[0]
     else:
         assert flags and all(flag == 0 for flag, _ in flags) and not warned, (flags, feedback.warnings)
+
+
+@pytest.mark.parametrize("value", ["EPSG:999999", "not a crs", "EPSG:4978"])
+def test_an_output_crs_that_cannot_hold_plants_is_refused(fusionpv, feedback, scene, tmp_path, value):
+    """An unknown CRS or text is not replaced by the first tile's in silence; a geocentric CRS (XYZ, area 0) is
+    refused too; nothing is written."""
+    output = str(tmp_path / "plants.gpkg")
+    message = run_fails("mapregion", region_parameters(scene, output, OUTPUT_CRS=value), feedback)
+    assert "OUTPUT_CRS" in message and "projected or geographic" in message
+    assert not os.path.exists(output)
+
+
+def test_workers_are_capped_by_cores_and_by_jobs(fusionpv, feedback, scene, tmp_path, monkeypatch):
+    """WORKERS=1000 on 4 tiles runs at most one process per core and per job, and says so."""
+    from fusion_pv_mapping.gisio import engines
+    started = []
+    real_pool = engines.ThreadPoolExecutor
+
+    def counting_pool(max_workers):
+        started.append(max_workers)
+        return real_pool(max_workers=max_workers)
+    monkeypatch.setattr(engines, "ThreadPoolExecutor", counting_pool)
+    run("mapregion", region_parameters(scene, str(tmp_path / "plants.gpkg"), WORKERS=1000), feedback)
+    cores = os.cpu_count()
+    assert started and max(started) <= min(cores, len(scene["tiles"]))
+    assert any("WORKERS: 1000 asked" in warning for warning in feedback.warnings)
