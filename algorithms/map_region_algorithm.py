@@ -101,7 +101,10 @@ class MapRegionAlgorithm(PlantMapping, FusionPvAlgorithm):
         output_crs = self.output_crs(parameters, context, tiles[0].crs)
 
         folder_path = self.results_folder(parameters, context)
-        os.makedirs(folder_path, exist_ok=True)
+        if not ResultsFolder.claim(folder_path):
+            raise QgsProcessingException(self.tr(
+                "OUTPUT: %s holds files this plugin did not write, and the resumable results of the run go there; "
+                "move them, or choose another OUTPUT.") % folder_path)
         priors = [prior_files(role_layers, parameter, folder_path, context, feedback)
                   for role_layers, parameter in zip(layers, (self.TRUSTED_PRIORS, self.CANDIDATE_PRIORS))]
         folder = ResultsFolder(folder_path, settings_of(tiles, priors, method, min_area, scale, offset))

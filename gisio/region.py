@@ -220,9 +220,23 @@ def _run(job, result):
 
 class ResultsFolder:
     """Finished job results beside the output (``<output>.tiles``), one file per job, written atomically, with
-    the settings they were made with: results of other settings are cleared rather than reused."""
+    the settings they were made with: results of other settings are cleared rather than reused. The folder is
+    marked as the plugin's (:data:`MARKER`); one that is not (a folder of the user's) is never cleared."""
 
     SETTINGS = "settings.pickle"
+    MARKER = ".made-by-fusion-pv-mapping"
+
+    @classmethod
+    def claim(cls, folder):
+        """Make ``folder`` the plugin's (created and marked) and return True, or return False when it holds
+        files the plugin did not write (no marker, no settings of an earlier run)."""
+        if os.path.isdir(folder) and os.listdir(folder) and not any(
+                os.path.exists(os.path.join(folder, name)) for name in (cls.MARKER, cls.SETTINGS)):
+            return False
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, cls.MARKER), "a", encoding="utf-8"):
+            pass
+        return True
 
     def __init__(self, folder, settings):
         self.folder = folder

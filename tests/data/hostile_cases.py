@@ -237,6 +237,8 @@ def _build_series_inputs(folder, chip, image):
 
 def _build_awkward_names(folder):
     """A band folder with a named pipe called like a band, and a folder for outputs of very long names."""
+    os.makedirs(os.path.join(folder, "mine.tiles"))  # a folder of the user's, named as mapregion's results
+    _text(os.path.join(folder, "mine.tiles", "field_notes.result"), "the user's, not a result\n")
     fifo = os.path.join(folder, "bands_fifo")
     shutil.copytree(os.path.join(folder, "bands"), fifo)
     os.mkfifo(os.path.join(fifo, "T18SVG_20220614T155632_B05_20m.tif"))
@@ -576,6 +578,8 @@ def _cases():
     for value in ("EPSG:999999", "not a crs", "EPSG:4978"):
         add("mapregion OUTPUT_CRS=%s" % value, "mapregion", region(OUTPUT_CRS=value), "OUTPUT_CRS",
             absent=[plants, ws + "out/plants.tiles"])
+    add("mapregion results beside OUTPUT in a folder of the user's", "mapregion", region(OUTPUT=ws + "mine.gpkg"),
+        "OUTPUT", absent=[ws + "mine.gpkg"])
     add("mapregion DASK_SCHEDULER=tls://127.0.0.1:1", "mapregion", region(DASK_SCHEDULER="tls://127.0.0.1:1"),
         "DASK_SCHEDULER", absent=[plants])
 

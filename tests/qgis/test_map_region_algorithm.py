@@ -278,3 +278,20 @@ def test_workers_are_capped_by_cores_and_by_jobs(fusionpv, feedback, scene, tmp_
     cores = os.cpu_count()
     assert started and max(started) <= min(cores, len(scene["tiles"]))
     assert any("WORKERS: 1000 asked" in warning for warning in feedback.warnings)
+
+
+def test_a_results_folder_of_the_users_is_never_cleared(fusionpv, feedback, scene, tmp_path):
+    """plants.tiles/ beside OUTPUT=plants.gpkg holding the user's files (one even named like a result) is refused,
+    its files untouched; the plugin's own folder (marked) is reused and cleared as before."""
+    folder = tmp_path / "plants.tiles"
+    folder.mkdir()
+    (folder / "my_notes.txt").write_text("mine")
+    (folder / "old.result").write_text("mine too")
+    output = str(tmp_path / "plants.gpkg")
+    message = run_fails("mapregion", region_parameters(scene, output), feedback)
+    assert "OUTPUT" in message and "did not write" in message
+    assert sorted(os.listdir(str(folder))) == ["my_notes.txt", "old.result"] and not os.path.exists(output)
+    own = str(tmp_path / "own.gpkg")
+    run("mapregion", region_parameters(scene, own), feedback)
+    run("mapregion", region_parameters(scene, own, MIN_AREA_PIXELS=7), feedback)  # other settings: cleared
+    assert os.path.exists(str(tmp_path / "own.tiles" / ".made-by-fusion-pv-mapping"))
