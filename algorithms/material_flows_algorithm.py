@@ -228,10 +228,8 @@ class MaterialFlowsAlgorithm(FusionPvAlgorithm):
         rows = []
         used = np.flatnonzero((result.inflow_m2 != 0) | (result.outflow_m2 != 0) | (result.stock_m2 != 0))
         start = int(used[0]) if used.size else 0  # no leading years before the first PV
-        for i, year in enumerate(result.years):
-            if i < start:
-                continue
-            values = [int(year), result.inflow_m2[i], result.outflow_m2[i], result.stock_m2[i],
+        for i in range(start, len(result.years)):
+            values = [int(result.years[i]), result.inflow_m2[i], result.outflow_m2[i], result.stock_m2[i],
                       result.inflow_m2[i] * power_density / 1e6, result.stock_m2[i] * power_density / 1e6,
                       flows["inflow"][i].sum(), flows["outflow"][i].sum(), flows["stock"][i].sum()]
             values += [result.recovered_t[s][i].sum() for s in SCENARIOS]

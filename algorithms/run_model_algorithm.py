@@ -10,7 +10,8 @@ from qgis.core import (QgsProcessingException, QgsProcessingParameterBand, QgsPr
 from ..core import model_runner as runner
 from ..core.bands import sentinel2_band_name
 from ..gisio.outputs import classes_on_load, ramp_on_load, raster_driver
-from ..gisio.raster import PRIOR_NAME_KEY, PV_PROBABILITY, BandWindows, RasterGrid, RasterWriter, SmallBlockCache, raster_info
+from ..gisio.raster import (PRIOR_NAME_KEY, PV_PROBABILITY, BandWindows, RasterGrid, RasterWriter, SmallBlockCache,
+                            raster_info)
 from .base import FusionPvAlgorithm, Group
 
 
@@ -31,9 +32,9 @@ class RunModelAlgorithm(FusionPvAlgorithm):
         "probability is a candidate prior for Extract PV plants).</p>"
         "<p><b>Input</b>: the BANDS in the model's channel order (default: the bands its metadata names, found by "
         "band description or, in a raster without descriptions, by the usual Earth Engine band layout; a model "
-        "whose bands cannot be found is refused; a model that names none takes the first bands). Values are divided by INPUT_SCALE, then standardised with the "
-        "model's <i>standardization_mean</i> and <i>standardization_std</i>. Nodata pixels are fed as 0 and stay "
-        "nodata ({class_nodata}) in the output.</p>"
+        "whose bands cannot be found is refused; a model that names none takes the first bands). Values are "
+        "divided by INPUT_SCALE, then standardised with the model's <i>standardization_mean</i> and "
+        "<i>standardization_std</i>. Nodata pixels are fed as 0 and stay nodata ({class_nodata}) in the output.</p>"
         "<p><b>Segmentation</b> (output 1 × C × rows × cols): tiles of TILE_SIZE pixels (0 = the model's "
         "<i>tiles_size</i>, else {tile}) are read with OVERLAP pixels around them (−1 = the model's "
         "<i>tiles_overlap</i> percent, else {overlap}); only their centres are written, so where the model sees at "

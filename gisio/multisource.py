@@ -38,9 +38,9 @@ def _sample(path, band_number):
     return values[keep]
 
 
-def overlaps_grid(path, crs_wkt, grid):
-    """Does the raster at ``path`` (in ``crs_wkt``) reach ``grid``? Its corners are compared in the grid's CRS."""
-    info = raster_info(path)
+def overlaps_grid(info, crs_wkt, grid):
+    """Does a raster (its ``raster_info``, in ``crs_wkt``) reach ``grid``? Its corners are compared in the grid's
+    CRS."""
     source, target = osr.SpatialReference(), osr.SpatialReference()
     source.ImportFromWkt(crs_wkt)
     target.ImportFromWkt(grid.crs_wkt)
@@ -62,10 +62,11 @@ def overlaps_grid(path, crs_wkt, grid):
 def s1_problems(path, crs_wkt, grid):
     """What looks wrong with a Sentinel-1 σ⁰ raster for the stack (messages to warn with; empty when nothing)."""
     problems = []
-    if not overlaps_grid(path, crs_wkt, grid):
+    info = raster_info(path)
+    if not overlaps_grid(info, crs_wkt, grid):
         problems.append("it does not overlap S2_INPUT (compared in the image's CRS): check its CRS; its channels "
                         "are 0.")
-    descriptions = [d.strip() for d in raster_info(path).descriptions]
+    descriptions = [d.strip() for d in info.descriptions]
     upper = [d.upper() for d in descriptions]
     if any(sentinel2_band_name(d) for d in descriptions):
         problems.append("its bands are described as Sentinel-2 bands (%s): give Sentinel-1 σ⁰ (VV, VH)."
@@ -89,7 +90,7 @@ def s1_problems(path, crs_wkt, grid):
 def dem_problems(path, crs_wkt, grid):
     """What looks wrong with a DEM for the stack (messages to warn with)."""
     problems = []
-    if not overlaps_grid(path, crs_wkt, grid):
+    if not overlaps_grid(raster_info(path), crs_wkt, grid):
         problems.append("it does not overlap S2_INPUT (compared in the image's CRS): check its CRS.")
     if _sample(path, 1).size == 0:
         problems.append("every value is nodata or NaN: slope and aspect cannot be computed.")

@@ -46,13 +46,13 @@ def prior_layer_name(layer):
     return prior_name(layer.source(), layer.name())
 
 
-def _report_overlap(layer, parameter, count, unit, feedback):
-    """Log how much of a prior layer is on the image (``count`` ``unit``), or warn that none is."""
+def _report_overlap(name, parameter, count, unit, feedback):
+    """Log how much of the prior layer ``name`` is on the image (``count`` ``unit``), or warn that none is."""
     if count:
-        feedback.pushInfo(tr("%s: '%s': %d %s.") % (parameter, prior_layer_name(layer), count, unit))
+        feedback.pushInfo(tr("%s: '%s': %d %s.") % (parameter, name, count, unit))
     else:
         feedback.pushWarning(tr("%s: '%s' does not overlap the image (no pixel centre inside); it is ignored.")
-                             % (parameter, prior_layer_name(layer)))
+                             % (parameter, name))
 
 
 def prior_source(layers, parameter, sentinel2, context, feedback):
@@ -62,14 +62,15 @@ def prior_source(layers, parameter, sentinel2, context, feedback):
     sources = []
     for layer in layers:
         check_prior_layer(layer, parameter)
+        name = prior_layer_name(layer)
         if layer.type() == QgsMapLayerType.VectorLayer:
             polygons = polygons_on_grid(layer, parameter, sentinel2.grid, sentinel2.crs, context, feedback)
-            source = PolygonPriors(polygons.wkbs, sentinel2.grid, layer.name())
-            _report_overlap(layer, parameter, len(polygons.wkbs), tr("polygon(s) reach the image"), feedback)
+            source = PolygonPriors(polygons.wkbs, sentinel2.grid, name)
+            _report_overlap(name, parameter, len(polygons.wkbs), tr("polygon(s) reach the image"), feedback)
         else:
             mask = _raster_mask(layer, parameter, sentinel2.grid)
-            source = ArrayPriors(mask, prior_layer_name(layer))
-            _report_overlap(layer, parameter, int(np.count_nonzero(mask)), tr("PV pixel(s) on the image"), feedback)
+            source = ArrayPriors(mask, name)
+            _report_overlap(name, parameter, int(np.count_nonzero(mask)), tr("PV pixel(s) on the image"), feedback)
         sources.append(source)
     return UnionPriors(sources)
 
@@ -80,13 +81,14 @@ def prior_mask(layers, parameter, sentinel2, context, feedback, named=None):
     mask = np.zeros((sentinel2.grid.height, sentinel2.grid.width), bool)
     for layer in layers:
         check_prior_layer(layer, parameter)
+        name = prior_layer_name(layer)
         if layer.type() == QgsMapLayerType.VectorLayer:
             polygons = polygons_on_grid(layer, parameter, sentinel2.grid, sentinel2.crs, context, feedback)
             layer_mask = rasterize_geometries(polygons.wkbs, sentinel2.grid)
         else:
             layer_mask = _raster_mask(layer, parameter, sentinel2.grid)
-        _report_overlap(layer, parameter, int(np.count_nonzero(layer_mask)), tr("PV pixel(s) on the image"), feedback)
+        _report_overlap(name, parameter, int(np.count_nonzero(layer_mask)), tr("PV pixel(s) on the image"), feedback)
         mask |= layer_mask
         if named is not None:
-            named.append((prior_layer_name(layer), layer_mask))
+            named.append((name, layer_mask))
     return mask

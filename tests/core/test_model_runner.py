@@ -7,6 +7,7 @@ import pytest
 from fusion_pv_mapping.core import model_runner as runner
 from fusion_pv_mapping.core.onnx_model import read_onnx
 from fusion_pv_mapping.core.progress import Cancelled, Progress
+import onnx_builder
 from onnx_builder import model as build_model, node
 from onnx_reference import evaluate
 
@@ -217,14 +218,8 @@ def test_cancel_stops_between_tiles(virginia):
 
 
 def two_output_model(path, metadata=None):
-    """A model with two outputs, features (1, 8, h, w) first and class scores (1, 3, h, w) second."""
-    rng = np.random.default_rng(7)
-    nodes = [node("Conv", ["input", "wf"], ["features"], kernel_shape=[1, 1]),
-             node("Conv", ["input", "wc"], ["logits"], kernel_shape=[1, 1]),
-             node("Softmax", ["logits"], ["classes"], axis=1)]
-    weights = {"wf": rng.normal(size=(8, 6, 1, 1)), "wc": rng.normal(size=(3, 6, 1, 1)) / 1000}
-    path.write_bytes(build_model(nodes, [1, 6, "h", "w"], {"features": [1, 8, "h", "w"], "classes": [1, 3, "h", "w"]},
-                                 weights, metadata))
+    """:func:`onnx_builder.two_output_model` written at ``path``; returns the path."""
+    path.write_bytes(onnx_builder.two_output_model(metadata))
     return str(path)
 
 
@@ -273,8 +268,7 @@ def test_a_model_that_names_its_bands_gets_them_by_name_or_is_refused():
 def test_a_model_answering_nan_gives_nodata_and_is_counted(tmp_path, virginia):
     """log(−x) of positive reflectance is NaN: no class 0 for it, nodata, and the run says how many pixels."""
     path = tmp_path / "nan.onnx"
-    path.write_bytes(build_model([node("Neg", ["input"], ["negative"]), node("Log", ["negative"], ["output"])],
-                                 [1, 6, "h", "w"], [1, 6, "h", "w"], metadata={"tiles_size": 32}))
+    path.write_bytes(onnx_builder.nan_model({"tiles_size": 32}))
     spec = runner.read_model_spec(str(path))
     for choice in (runner.BACKEND_OPENCV, runner.BACKEND_ONNXRUNTIME):
         if not runner.backend_available(choice):

@@ -15,7 +15,7 @@ import numpy as np
 from osgeo import gdal, ogr, osr
 
 from chip_data import AUSTRIA
-from onnx_builder import model as build_model, node
+from onnx_builder import model as build_model, nan_model, node, two_output_model
 from safe_fixture import make_safe
 
 MODEL = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "resources",
@@ -76,13 +76,19 @@ def _chip_centre(path):
     return x0 + dx * dataset.RasterXSize / 2, y0 + dy * dataset.RasterYSize / 2, dataset
 
 
-def _write_like(path, template, arrays, nodata=None, descriptions=None, srs=True):
-    """A GeoTIFF on ``template``'s grid holding ``arrays`` (bands)."""
+def _write_like(path, template, arrays, nodata=None, descriptions=None, srs=True, data_type=gdal.GDT_Int16,
+                geotransform=None, epsg=None):
+    """A GeoTIFF of ``data_type`` on ``template``'s grid holding ``arrays`` (bands); ``geotransform`` and ``epsg``
+    place it elsewhere or in another CRS, ``srs=False`` leaves it without one."""
     bands = len(arrays)
     target = gdal.GetDriverByName("GTiff").Create(path, template.RasterXSize, template.RasterYSize, bands,
-                                                   gdal.GDT_Int16)
-    target.SetGeoTransform(template.GetGeoTransform())
-    if srs:
+                                                   data_type)
+    target.SetGeoTransform(geotransform or template.GetGeoTransform())
+    if epsg:
+        reference = osr.SpatialReference()
+        reference.ImportFromEPSG(epsg)
+        target.SetProjection(reference.ExportToWkt())
+    elif srs:
         target.SetProjection(template.GetProjection())
     for number, array in enumerate(arrays, start=1):
         band = target.GetRasterBand(number)
@@ -158,27 +164,6 @@ def build_workspace(folder):
     return folder
 
 
-def _float_raster(path, template, arrays, descriptions=(), geotransform=None, epsg=None, nodata=None):
-    """A float32 GeoTIFF of ``arrays`` on ``template``'s grid (or another ``geotransform`` / CRS)."""
-    target = gdal.GetDriverByName("GTiff").Create(path, template.RasterXSize, template.RasterYSize, len(arrays),
-                                                   gdal.GDT_Float32)
-    target.SetGeoTransform(geotransform or template.GetGeoTransform())
-    if epsg:
-        srs = osr.SpatialReference()
-        srs.ImportFromEPSG(epsg)
-        target.SetProjection(srs.ExportToWkt())
-    else:
-        target.SetProjection(template.GetProjection())
-    for number, array in enumerate(arrays, start=1):
-        band = target.GetRasterBand(number)
-        band.WriteArray(array.astype(np.float32))
-        if nodata is not None:
-            band.SetNoDataValue(nodata)
-        if descriptions:
-            band.SetDescription(descriptions[number - 1])
-    target = None
-
-
 def _build_sentinel1(folder, chip, image):
     """Sentinel-1 σ⁰ rasters (dB) as they should be and as they go wrong, a DEM of nodata, and an S2 stack of
     the four bands GUM uses only."""
@@ -186,14 +171,15 @@ def _build_sentinel1(folder, chip, image):
     rng = np.random.default_rng(3)
     shape = image.shape[1:]
     vv, vh = -11 + rng.normal(0, 2, shape), -18 + rng.normal(0, 2, shape)
-    _float_raster(join("s1.tif"), chip, [vv, vh], ("VV", "VH"))
+    db = dict(descriptions=("VV", "VH"), data_type=gdal.GDT_Float32)
+    _write_like(join("s1.tif"), chip, [vv, vh], **db)
     x0, dx, rx, y0, ry, dy = chip.GetGeoTransform()
-    _float_raster(join("s1_elsewhere.tif"), chip, [vv, vh], ("VV", "VH"), (x0 + 5e5, dx, rx, y0, ry, dy))
-    _float_raster(join("s1_wrong_crs.tif"), chip, [vv, vh], ("VV", "VH"), epsg=4326)
-    _float_raster(join("s1_nan.tif"), chip, [np.full(shape, np.nan)] * 2, ("VV", "VH"))
-    _float_raster(join("s1_vv_hh.tif"), chip, [vv, vh], ("VV", "HH"))
-    _float_raster(join("s1_linear.tif"), chip, [10 ** (vv / 10), 10 ** (vh / 10)], ("VV", "VH"))
-    _float_raster(join("dem_nodata.tif"), chip, [np.full(shape, -9999.0)], nodata=-9999.0)
+    _write_like(join("s1_elsewhere.tif"), chip, [vv, vh], geotransform=(x0 + 5e5, dx, rx, y0, ry, dy), **db)
+    _write_like(join("s1_wrong_crs.tif"), chip, [vv, vh], epsg=4326, **db)
+    _write_like(join("s1_nan.tif"), chip, [np.full(shape, np.nan)] * 2, **db)
+    _write_like(join("s1_vv_hh.tif"), chip, [vv, vh], descriptions=("VV", "HH"), data_type=gdal.GDT_Float32)
+    _write_like(join("s1_linear.tif"), chip, [10 ** (vv / 10), 10 ** (vh / 10)], **db)
+    _write_like(join("dem_nodata.tif"), chip, [np.full(shape, -9999.0)], nodata=-9999.0, data_type=gdal.GDT_Float32)
     descriptions = [chip.GetRasterBand(n + 1).GetDescription() for n in range(chip.RasterCount)]
     four = [descriptions.index(name) for name in ("B04", "B03", "B02", "B08")]
     _write_like(join("s2_four_bands.tif"), chip, [image[number] for number in four],
@@ -205,15 +191,9 @@ def _build_models(folder, chip, image):
     join = lambda name: os.path.join(folder, name)  # noqa: E731
     rng = np.random.default_rng(7)
     with open(join("two_outputs.onnx"), "wb") as handle:
-        handle.write(build_model(
-            [node("Conv", ["input", "wf"], ["features"], kernel_shape=[1, 1]),
-             node("Conv", ["input", "wc"], ["logits"], kernel_shape=[1, 1]),
-             node("Softmax", ["logits"], ["classes"], axis=1)], [1, 6, "h", "w"],
-            {"features": [1, 8, "h", "w"], "classes": [1, 3, "h", "w"]},
-            {"wf": rng.normal(size=(8, 6, 1, 1)), "wc": rng.normal(size=(3, 6, 1, 1)) / 1000}))
+        handle.write(two_output_model())
     with open(join("nan.onnx"), "wb") as handle:
-        handle.write(build_model([node("Neg", ["input"], ["negative"]), node("Log", ["negative"], ["output"])],
-                                 [1, 6, "h", "w"], [1, 6, "h", "w"]))
+        handle.write(nan_model())
     with open(join("fixed_32.onnx"), "wb") as handle:
         handle.write(build_model([node("Conv", ["input", "w"], ["output"], kernel_shape=[1, 1])], [1, 6, 32, 32],
                                  [1, 2, 32, 32], {"w": rng.normal(size=(2, 6, 1, 1))}))

@@ -54,6 +54,23 @@ def node(op_type, inputs, outputs, **attributes):
             + _bytes_field(4, op_type) + b"".join(_bytes_field(5, _attribute(k, v)) for k, v in attributes.items()))
 
 
+def two_output_model(metadata=None):
+    """A 6-channel model with two outputs: features (1, 8, h, w) first, class scores (1, 3, h, w) second."""
+    rng = np.random.default_rng(7)
+    nodes = [node("Conv", ["input", "wf"], ["features"], kernel_shape=[1, 1]),
+             node("Conv", ["input", "wc"], ["logits"], kernel_shape=[1, 1]),
+             node("Softmax", ["logits"], ["classes"], axis=1)]
+    weights = {"wf": rng.normal(size=(8, 6, 1, 1)), "wc": rng.normal(size=(3, 6, 1, 1)) / 1000}
+    return model(nodes, [1, 6, "h", "w"], {"features": [1, 8, "h", "w"], "classes": [1, 3, "h", "w"]}, weights,
+                 metadata)
+
+
+def nan_model(metadata=None):
+    """A 6-channel model answering log(−x): NaN for every positive input."""
+    return model([node("Neg", ["input"], ["negative"]), node("Log", ["negative"], ["output"])], [1, 6, "h", "w"],
+                 [1, 6, "h", "w"], metadata=metadata)
+
+
 def model(nodes, input_shape, output_shape, weights=None, metadata=None, opset=13):
     """ModelProto bytes: one input ``input`` and one output ``output`` (shapes with ints or names), or several
     outputs when ``output_shape`` is a dict {name: shape} (in graph order)."""

@@ -70,11 +70,11 @@ LOADED_RUNS = (
     ("materialflows", {"INPUT": "{ws}/kamakura.gpkg", "YEAR_FIELD": "year", "AREA_FIELD": "panel_area_m2",
                        "OUTPUT": "{ws}/out/flows{n}.csv"}, {}),
     ("plantsovertime", {"INPUT": ["{ws}/series.nc"], "TRUSTED_PRIORS": ["{ws}/prior.tif"], "PERIOD": "1",
-                        "OUTPUT": "{ws}/out/over_time{n}.gpkg", "OUTPUT_PERIODS": "{ws}/out/periods{n}.tif"},
+                        "OUTPUT": "{ws}/out/over_time{n}.gpkg", "OUTPUT_PERIODS": "{ws}/out/periods{n}.tif",
+                        "OUTPUT_TABLE": "{ws}/out/periods{n}.csv"},
      {"OUTPUT": "categorizedSymbol", "OUTPUT_PERIODS": "paletted"}),
-    ("runmodel", {"INPUT": "{ws}/s2.tif", "MODEL": os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__)))), "resources", "models", "pv_segmenter.onnx"), "OUTPUT": "{ws}/out/classes{n}.tif",
-        "OUTPUT_PROBABILITIES": "{ws}/out/probabilities{n}.tif"},
+    ("runmodel", {"INPUT": "{ws}/s2.tif", "MODEL": "{ws}/model.onnx", "OUTPUT": "{ws}/out/classes{n}.tif",
+                  "OUTPUT_PROBABILITIES": "{ws}/out/probabilities{n}.tif"},
      {"OUTPUT": "paletted", "OUTPUT_PROBABILITIES": "singlebandpseudocolor"}),
 )
 
@@ -121,21 +121,12 @@ def check_style(algorithm, output, layer):
         assert background.label == "not PV" and background.color.alpha() == 0
 
 
-#: Runs whose every output is a temporary output, as the dialog's default "[Create temporary layer]" gives.
-TEMPORARY_RUNS = LOADED_RUNS[:5] + (
-    ("runmodel", {"INPUT": "{ws}/s2.tif", "MODEL": os.path.join(
-        os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "resources", "models",
-        "pv_segmenter.onnx"), "OUTPUT": "", "OUTPUT_PROBABILITIES": ""}, {}),
-    ("plantsovertime", {"INPUT": ["{ws}/series.nc"], "TRUSTED_PRIORS": ["{ws}/prior.tif"], "PERIOD": 1,
-                        "OUTPUT": "", "OUTPUT_PERIODS": "", "OUTPUT_TABLE": ""}, {}),
-)
-
-
-@pytest.mark.parametrize("algorithm, parameters, styled", TEMPORARY_RUNS, ids=[run[0] for run in TEMPORARY_RUNS])
+@pytest.mark.parametrize("algorithm, parameters, styled", LOADED_RUNS, ids=[run[0] for run in LOADED_RUNS])
 def test_temporary_outputs_register_no_phantom_layer(fusionpv, feedback, tmp_path, template, algorithm, parameters,
                                                      styled):
-    """With TEMPORARY_OUTPUT, exactly one layer per output is to be loaded, and each was written: checking the
-    destinations before the run registers none (else QGIS says "layers were not correctly generated")."""
+    """Each loaded run with every output TEMPORARY_OUTPUT (the dialog's default): exactly one layer per output is to
+    be loaded, and each was written; checking the destinations before the run registers none (else QGIS says
+    "layers were not correctly generated")."""
     import processing
     from qgis.core import (QgsMapLayer, QgsProcessing, QgsProcessingContext, QgsProcessingOutputLayerDefinition,
                            QgsProcessingParameterFileDestination, QgsProject)
