@@ -8,7 +8,8 @@ from qgis.core import (QgsCoordinateReferenceSystem, QgsProcessing, QgsProcessin
                        QgsProcessingParameterRasterDestination)
 
 from ..core import composite, over_time
-from ..core.periods import DAY, PERIOD_MONTHS, PERIOD_NAMES, PERIOD_YEAR, period_of_dates, periods_covering
+from ..core.periods import (DAY, PERIOD_NAMES, PERIOD_YEAR, months_covered, period_of_dates,
+                            periods_covering)
 from ..gisio.outputs import categories_on_load, classes_on_load, raster_driver
 from ..gisio.plant_layer import (PERIOD_FIELDS, SHAPEFILE_TEXT_WIDTH, STATUS_FIELD, history_features,
                                   history_fields, period_rows)
@@ -24,8 +25,10 @@ from .base import Group, PlantMapping, TimeSeriesAlgorithm
 FIRST_PERIOD_BAND = "first period with PV"
 #: How the plants are drawn by status: (status, legend, colour).
 STATUS_STYLE = [(over_time.STATUS_BUILT, "built during the series", "#1a9641"),
+                (over_time.STATUS_BUILT_UNCONFIRMED, "built near the end (unconfirmed)", "#a6d96a"),
                 (over_time.STATUS_FROM_START, "present from the start", "#2b83ba"),
                 (over_time.STATUS_REMOVED, "removed", "#d7191c"),
+                (over_time.STATUS_REMOVED_UNCONFIRMED, "removed near the end (unconfirmed)", "#fdae61"),
                 (over_time.STATUS_NOT_SEEN, "not seen (prior never confirmed)", "#9e9e9e")]
 
 
@@ -49,23 +52,33 @@ class PlantsOverTimeAlgorithm(PlantMapping, TimeSeriesAlgorithm):
         "composites without one count every valid pixel as clear.</p>"
         "<p>For every PERIOD (year, quarter or month) the clear observations are composited (per-pixel median) in "
         "the windows around the priors only, and every prior, trusted or candidate, is decided as the improved "
-        "method of Extract PV plants decides a candidate: by its contrast with its own surroundings in that period "
-        "(vegetated plants are dark in NIR in summer, snow covers them in winter: absolute thresholds do not "
-        "hold). A period is <i>no data</i> (-) when fewer than {observed:g} % of the prior's pixels have a clear "
-        "observation. Over time: absences between presences are gaps (snow, cloud, a green summer); absences "
-        "count as evidence only when together they last at least {absence} months, so a plant is <i>built</i> "
-        "when seen absent that long before its first presence, and <i>removed</i> when seen absent that long after "
-        "its last one; otherwise it was <i>present from start</i> (built in the first period or earlier). A prior "
-        "never confirmed is <i>not seen</i>.</p>"
+        "method of Extract PV plants decides a candidate: by its contrast with its own surroundings "
+        "(<i>presence_raw</i>; it gives the outline of each period). Then each plant is decided over its whole "
+        "series. For every month its PV evidence (0 to 1: the candidate test made continuous, at least 0.5 "
+        "exactly where the test passes) is weighted by its clear observations (full weight from {full_weight} "
+        "dates); a month is not observed when fewer than {observed:g} % of the prior's pixels are clear, or when "
+        "the prior glares (at least {glint:g} × brighter than around it in every band: panels glinting under a "
+        "low sun). The plant's life — absent, built, present, removed — is fitted to the whole monthly sequence: "
+        "each change must explain the evidence better by {change_cost:g} (a full month of certain evidence counts "
+        "1), and the state on either side of a change must persist: at least {support_months} observed months "
+        "supporting it, in at least {support_quarters} calendar quarters (a yearly composite stands for its 12 "
+        "months). PV shows the same contrast with its surroundings in every season; farmland follows its crop "
+        "calendar, so a bright spring or a harvested field is not a plant, and a green summer or snow is not a "
+        "removal. A change too close to the end of the series to persist is reported as <i>built (unconfirmed)"
+        "</i> or <i>removed (unconfirmed)</i> and does not change the presence. Statuses: <i>present from "
+        "start</i>, <i>built</i>, <i>removed</i>, the two unconfirmed ones, and <i>not seen</i>.</p>"
         "<p>OUTPUT: one feature per prior component (latest outline; the prior itself when never seen) with the "
         "fields of Extract PV plants and <i>first_seen</i> (start of the first period of presence), "
         "<i>first_seen_year</i>, <i>construction_period</i> (e.g. 2022-Q3; <i>by 2022-Q1</i> when present from "
         "start), <i>last_seen</i>, <i>periods_present</i>, <i>periods_observed</i>, <i>presence</i> (one character "
-        "per period, oldest first: 1 present, 0 absent, - no clear data, after the rules above), "
-        "<i>presence_raw</i> (the decisions before them) and <i>status</i>. For Material flows use "
-        "YEAR_FIELD = first_seen_year: for plants present from start it is only the first year of the series (a "
-        "censored year: they were built then or earlier). OUTPUT_PERIODS: one band per period (1 = PV), then a "
-        "band of the first period with PV (shown with a legend of the periods), "
+        "per period, oldest first: 1 present, 0 absent, - no clear data, from the fitted life), "
+        "<i>presence_raw</i> (each period decided alone), <i>status</i>, <i>evidence</i> (one character per "
+        "period: its weighted PV evidence in tenths, 0–9, - no data), <i>built_after</i> and <i>built_before</i> "
+        "(the last date observed without the plant and the first observed with it; <i>built_before</i> is empty "
+        "while the build is unconfirmed), <i>removed_after</i> and <i>removed_before</i> likewise. For Material "
+        "flows use YEAR_FIELD = first_seen_year: for plants present from start it is only the first year of the "
+        "series (a censored year: they were built then or earlier). OUTPUT_PERIODS: one band per period (1 = PV), "
+        "then a band of the first period with PV (shown with a legend of the periods), "
         "OUTPUT_TABLE: plants and PV area per period, OUTPUT_REPORT: a chart of both.</p>")
     PERIOD = "PERIOD"
     OUTPUT_PERIODS = "OUTPUT_PERIODS"
@@ -74,7 +87,9 @@ class PlantsOverTimeAlgorithm(PlantMapping, TimeSeriesAlgorithm):
 
     def help_values(self):
         return {"clear": ", ".join(map(str, composite.DEFAULT_CLEAR_CLASSES)),
-                "observed": 100 * over_time.MIN_OBSERVED_SHARE, "absence": over_time.MIN_ABSENCE_MONTHS}
+                "observed": 100 * over_time.MIN_OBSERVED_SHARE, "full_weight": over_time.FULL_WEIGHT_DATES,
+                "glint": over_time.GLINT_RATIO, "change_cost": over_time.CHANGE_COST,
+                "support_months": over_time.MIN_SUPPORT_MONTHS, "support_quarters": over_time.MIN_SUPPORT_QUARTERS}
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API name)
         self.add_time_series_parameters(self.tr("Time series (netCDF or dated stacks)"))
@@ -114,7 +129,7 @@ class PlantsOverTimeAlgorithm(PlantMapping, TimeSeriesAlgorithm):
             windows = SeriesWindows(series, self.parameterAsDouble(parameters, self.SCALE, context),
                                     self.parameterAsDouble(parameters, self.OFFSET, context), classes)
             histories = over_time.plants_over_time(
-                windows, trusted, candidate, periods, period_index, months_per_period=PERIOD_MONTHS[kind],
+                windows, trusted, candidate, periods, period_index, months_covered=months_covered(series.precisions),
                 min_area=self.parameterAsInt(parameters, self.MIN_AREA_PIXELS, context),
                 progress=self.core_progress(feedback, 10, 85))
         self._log_statuses(histories, feedback)

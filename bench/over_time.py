@@ -25,21 +25,46 @@ from scipy import ndimage
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "data"))
 import conftest  # noqa: E402,F401  (makes the repository importable as fusion_pv_mapping)
+from farmland_priors import farmland_priors  # noqa: E402
 from fusion_pv_mapping.core.bands import ROLE_BANDS  # noqa: E402
 from fusion_pv_mapping.core.over_time import ArraySeries, plants_over_time  # noqa: E402
-from fusion_pv_mapping.core.periods import (PERIOD_MONTHS, PERIOD_QUARTER, period_of_dates,  # noqa: E402
-                                            periods_covering)
+from fusion_pv_mapping.core.over_time import evidence_text  # noqa: E402
+from fusion_pv_mapping.core.periods import PERIOD_QUARTER, period_of_dates, periods_covering  # noqa: E402
 
-#: Truth per chip, read from its quarterly (and, where unclear, monthly) clear-sky images of 2022: the status, and
-#: the quarters in which the first presence is right ("" = any; None = never seen).
-BUILT_CHIPS = {"2004": ("built", ("2022-Q3", "2022-Q4")), "2011": ("built", ("2022-Q3", "2022-Q4"))}
+#: Truth per chip, read from its quarterly and monthly clear-sky images of 2022 (bench/README.md): the status, and
+#: for the plants built in 2022 the days between which their construction shows (first rows to dark panels).
+BUILT_CHIPS = {"2004": ("built", (datetime.date(2022, 6, 1), datetime.date(2022, 9, 30))),
+               "2011": ("built", (datetime.date(2022, 8, 1), datetime.date(2022, 9, 30)))}
 NEVER_CHIPS = {"1913": ("not seen", None), "1933": ("not seen", None)}
 
 
 def truth(chip):
-    """(status, acceptable first periods) of a chip: built ones, never-PV ones, else PV all year."""
-    return BUILT_CHIPS.get(chip) or NEVER_CHIPS.get(chip) or ("present from start", ("", ))
+    """(status, days of visible construction or None) of a chip: built ones, never-PV ones, else PV all year."""
+    return BUILT_CHIPS.get(chip) or NEVER_CHIPS.get(chip) or ("present from start", None)
+
+
+def agrees(history, status, construction):
+    """Is a history right: its status, and for a built plant an interval that meets the visible construction?"""
+    if history.status != status:
+        return False
+    return construction is None or (history.built_after <= construction[1] and history.built_before >= construction[0])
+
+
+def interval(history):
+    """The dates of a plant's changes: ``built after – before``, ``removed after – before`` (``…`` = not yet
+    confirmed)."""
+    parts = []
+    for name, after, before in (("built", history.built_after, history.built_before),
+                                ("removed", history.removed_after, history.removed_before)):
+        if after or before:
+            parts.append("%s %s – %s" % (name, after or "start", before or "…"))
+    return "; ".join(parts)
+
+
+def row(*cells):
+    print("| " + " | ".join(str(cell) for cell in cells) + " |")
 
 
 def read_series(path):
@@ -55,37 +80,6 @@ def read_series(path):
     return ArraySeries(dn, dates, clear), dates
 
 
-#: Parcels of at least this many pixels are priors on the farmland patch (before the 1 px erosion).
-MIN_PARCEL_PIXELS = 60
-#: Plant-sized rectangles on the farmland patch: how many, their sides (pixels, from–to) and the random seed.
-RECTANGLES, RECTANGLE_SIDES, SEED = 6, (5, 12), 2026
-
-
-def farmland_priors(labels):
-    """[(name, bool prior)] on the parcel raster ``labels`` (0 = not a parcel): each parcel of at least
-    :data:`MIN_PARCEL_PIXELS` pixels eroded by 1 px, then :data:`RECTANGLES` rectangles placed at random."""
-    priors = []
-    parcels, count = ndimage.label(labels > 0)
-    for number in range(1, count + 1):
-        parcel = parcels == number
-        if parcel.sum() >= MIN_PARCEL_PIXELS:
-            eroded = ndimage.binary_erosion(parcel, np.ones((3, 3), bool))
-            rows, cols = np.nonzero(parcel)
-            priors.append(("parcel %d (crop %d, %d px, rows %d-%d, cols %d-%d)" % (
-                number, np.bincount(labels[parcel]).argmax(), eroded.sum(), rows.min(), rows.max(), cols.min(),
-                cols.max()), eroded))
-    rng = np.random.default_rng(SEED)
-    for number in range(1, RECTANGLES + 1):
-        height, width = rng.integers(RECTANGLE_SIDES[0], RECTANGLE_SIDES[1] + 1, size=2)
-        top = int(rng.integers(0, labels.shape[0] - height + 1))
-        left = int(rng.integers(0, labels.shape[1] - width + 1))
-        prior = np.zeros(labels.shape, bool)
-        prior[top:top + height, left:left + width] = True
-        priors.append(("rectangle %d (rows %d-%d, cols %d-%d)" % (number, top, top + height - 1, left,
-                                                                  left + width - 1), prior))
-    return priors
-
-
 def farmland(folder, period):
     """The farmland patch: every prior alone as a candidate; prints a row per prior; returns how many were ever
     present (each is a false presence)."""
@@ -95,18 +89,16 @@ def farmland(folder, period):
     labels = gdal.Open(labels_path).ReadAsArray()
     periods = periods_covering(min(dates), max(dates), period)
     index = period_of_dates(dates, periods)
-    print("| prior | truth | raw | presence | first seen | last seen | status |")
-    print("|---|---|---|---|---|---|---|")
+    row("prior", "truth", "raw", "evidence", "presence", "status", "interval")
+    row(*["---"] * 7)
     present = 0
     priors = farmland_priors(labels)
     for name, prior in priors:
-        for history in plants_over_time(series, candidate=prior, periods=periods, period_index=index,
-                                        months_per_period=PERIOD_MONTHS[period]):
+        for history in plants_over_time(series, candidate=prior, periods=periods, period_index=index):
             seen = history.first is not None
             present += seen
-            print("| %s | never PV | %s | %s | %s | %s | %s |" % (
-                name, "".join(history.raw), history.presence, periods[history.first].label if seen else "",
-                periods[history.last].label if seen else "", history.status))
+            row(name, "never PV", "".join(history.raw), evidence_text(history.period_evidence), history.presence,
+                history.status, interval(history))
     print("\n%d of %d farmland priors were ever present (every presence is false), %s." % (
         present, len(priors), "years" if period == 0 else "quarters" if period == 1 else "months"))
     return present
@@ -122,8 +114,8 @@ def main():
     if args.flanders:
         farmland(args.flanders, args.period)
         return
-    print("| chip | truth | raw | presence | first seen | status | agrees |")
-    print("|---|---|---|---|---|---|---|")
+    row("chip", "truth", "raw", "evidence", "presence", "first seen", "status", "interval", "agrees")
+    row(*["---"] * 9)
     agree = 0
     paths = sorted(glob.glob(os.path.join(args.data, "netcdf", "S2_2022_*.nc")),
                    key=lambda p: int(os.path.basename(p)[8:-3]))
@@ -134,15 +126,15 @@ def main():
         prior = ndimage.binary_dilation(reference, np.ones((3, 3), bool))
         periods = periods_covering(datetime.date(2022, 1, 1), datetime.date(2022, 12, 31), args.period)
         histories = plants_over_time(series, periods=periods, period_index=period_of_dates(dates, periods),
-                                     months_per_period=PERIOD_MONTHS[args.period], **{args.role: prior})
-        status, firsts = truth(chip)
+                                     **{args.role: prior})
+        status, construction = truth(chip)
         for history in histories:
             first = periods[history.first].label if history.first is not None else None
-            ok = history.status == status and (firsts is None or "" in firsts or first in firsts)
+            ok = agrees(history, status, construction)
             agree += ok
-            truth_text = status + (" (%s)" % " or ".join(firsts) if firsts and "" not in firsts else "")
-            print("| %s | %s | %s | %s | %s | %s | %s |" % (chip, truth_text, "".join(history.raw), history.presence,
-                                                          first or "", history.status, "yes" if ok else "no"))
+            truth_text = status + (" (shows %s – %s)" % construction if construction else "")
+            row(chip, truth_text, "".join(history.raw), evidence_text(history.period_evidence), history.presence,
+                first or "", history.status, interval(history), "yes" if ok else "no")
     print("\n%d of %d prior components agree with the truth (%s priors grown by 1 px)." % (agree, len(paths),
                                                                                           args.role))
 

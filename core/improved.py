@@ -31,17 +31,19 @@ method uses the prior itself as a noisy label, plant by plant:
    smoothed fraction reaches :data:`COARSE_KEEP_FRACTION`.
 5. **Candidates** are first tested for plausibility against their ring. Water is rejected (median MNDWI of the
    core ≥ 0). A candidate passes when its NDPI is clearly higher (AUC ≥ :data:`STRONG_NDPI_AUC`), or when it
-   shows two of three PV signals: higher NDPI (AUC ≥ :data:`MIN_NDPI_AUC`); darker in NIR (median B8 at least
+   shows two of four PV signals: higher NDPI (AUC ≥ :data:`MIN_NDPI_AUC`); darker in NIR (median B8 at least
    :data:`MIN_NIR_DROP` below the ring's); a blue peak (median B2 at least :data:`MIN_BLUE_RISE` above the ring's
-   and rising at least as much as B4). PV panels reflect more in SWIR1 than in NIR and SWIR2 (Zeng et al. 2025),
+   and rising at least as much as B4); much bluer relative to red than the ring
+   (:data:`DARK_BLUE_RED_GAIN`). PV panels reflect more in SWIR1 than in NIR and SWIR2 (Zeng et al. 2025),
    absorb in NIR and have a reflectance peak at 400–500 nm from their glass and cells (He et al. 2026, SPPI),
    whereas soil, roofs and roads brighten more in red than in blue; a core much redder than blue (median B4 ≥
    :data:`MAX_RED_BLUE_RATIO` × B2) is bare soil and rejected. Every candidate must also be bluer relative to red
    than its ring (B2/B4 gain ≥ :data:`MIN_BLUE_RED_GAIN`) unless NDPI and NIR are decisive
-   (:data:`DECISIVE_NDPI_AUC`, :data:`DECISIVE_NIR_DROP`); a dark plant in brighter surroundings, whose NDPI may
-   be below its ring's, passes when it is darker in NIR and SWIR1 and clearly bluer (:data:`DARK_BLUE_RED_GAIN`).
-   Farmland, forest, towns and water show at most one of these signals. Candidates that pass are outlined as in
-   steps 3 and 4.
+   (:data:`DECISIVE_NDPI_AUC`, :data:`DECISIVE_NIR_DROP`). A plant in bright surroundings (bare soil, gravel,
+   roofs) may be no higher in NDPI, no darker in NIR or no brighter in blue than its ring, but it stays much bluer
+   relative to red. Farmland, forest, towns and water show at most one of these signals.
+   :func:`pv_evidence` is the same test made continuous (0–1, at least 0.5 exactly when it passes). Candidates
+   that pass are outlined as in steps 3 and 4.
 
 Each plant gets a ``confidence`` (0–1): how well NDPI separates its core from its ring (2·AUC − 1, clipped), and
 a per-plant NDPI ``threshold``: the NDPI of a pixel that is :data:`PEEL_FRACTION` PV between its core and ring
@@ -73,7 +75,7 @@ MIN_BLUE_RISE = 0.002
 #: PV reflects about as much in blue as in red (B4/B2 of 0.7–1.4 on the Austrian plants through 2022), bare
 #: fields 1.5–2.1.
 MAX_RED_BLUE_RATIO = 1.5
-#: A candidate that is not clearly higher in NDPI must show this many of the three PV signals.
+#: A candidate that is not clearly higher in NDPI must show this many of the four PV signals.
 MIN_PV_SIGNALS = 2
 #: Every candidate must be bluer relative to red than its surroundings: its median B2/B4 at least this many times
 #: the ring's (:func:`blue_red_gain`). PV glass and cells peak at 400–500 nm; on the Austrian plants through 2022
@@ -86,9 +88,10 @@ MIN_BLUE_RED_GAIN = 1.05
 #: placements on the Virginia scene.
 DECISIVE_NDPI_AUC = 0.9
 DECISIVE_NIR_DROP = 0.2
-#: A dark plant in bright surroundings (bare soil, gravel, roofs) may have a lower NDPI than its ring: it passes when
-#: it is clearly bluer relative to red (gain ≥ this) and darker than the ring in NIR and in SWIR1 (each by at least
-#: MIN_NIR_DROP, relative).
+#: A candidate at least this many times bluer relative to red than its ring (B2/B4 gain) shows a PV signal of its own
+#: (*much bluer*): a plant in bright surroundings (bare soil, gravel, roofs) may show no other signal but one. 23
+#: Austrian plants' 2022 medians placed in the village of the Flanders series passed 166 of 177 times with the three
+#: other signals alone, 177 with this one; non-PV candidates on the Virginia scene stay at 1.8 %.
 DARK_BLUE_RED_GAIN = 1.2
 MIN_CORE_PIXELS = 10
 MIN_RING_PIXELS = 8
@@ -382,8 +385,8 @@ def blue_red_gain(reflectance, core, ring):
 def plausible_pv(reflectance, core, ring, auc, higher_ndpi):
     """(passes, reason): is the core PV-like compared with its ring? Not water, not bare soil, bluer relative to red
     than the ring (:data:`MIN_BLUE_RED_GAIN`), and then either NDPI clearly higher (AUC ≥ :data:`STRONG_NDPI_AUC`),
-    or two of three PV signals: higher NDPI (AUC ≥ :data:`MIN_NDPI_AUC`), darker in NIR, a blue peak; or dark in
-    bright surroundings: darker in NIR and SWIR1 and clearly bluer relative to red (:data:`DARK_BLUE_RED_GAIN`).
+    or two of four PV signals: higher NDPI (AUC ≥ :data:`MIN_NDPI_AUC`), darker in NIR, a blue peak, much bluer
+    relative to red (:data:`DARK_BLUE_RED_GAIN`).
     ``auc`` is :func:`ndpi_auc` of core and ring, ``higher_ndpi`` whether the core's median NDPI is above the
     ring's."""
     green, swir1 = reflectance[core][:, GREEN], reflectance[core][:, SWIR1]
@@ -403,14 +406,59 @@ def plausible_pv(reflectance, core, ring, auc, higher_ndpi):
         return True, "NDPI clearly higher than its surroundings"
     signals = {"higher NDPI": higher_ndpi and auc >= MIN_NDPI_AUC,
                "lower NIR": nir_drop >= MIN_NIR_DROP,
-               "blue peak": blue_peak(reflectance, core, ring)}
+               "blue peak": blue_peak(reflectance, core, ring),
+               "much bluer": gain >= DARK_BLUE_RED_GAIN}
     seen = [name for name, present in signals.items() if present]
     if len(seen) >= MIN_PV_SIGNALS:
         return True, "PV signals against its surroundings: " + ", ".join(seen)
-    if gain >= DARK_BLUE_RED_GAIN and signals["lower NIR"] and relative_drop(reflectance, core, ring,
-                                                                              SWIR1) >= MIN_NIR_DROP:
-        return True, "dark and blue in bright surroundings (lower NIR and SWIR1, B2/B4 gain %.2f)" % gain
     return False, "only %s of %d PV signals (%s)" % (len(seen), len(signals), ", ".join(seen) or "none")
+
+
+#: Half-widths of the ramps that make the candidate test continuous (:func:`pv_evidence`): each threshold of
+#: :func:`plausible_pv` is the middle of a ramp from 0 to 1 this wide on either side.
+AUC_SOFTNESS = 0.1
+GAIN_SOFTNESS = 0.05
+DROP_SOFTNESS = 0.05
+BLUE_RISE_SOFTNESS = 0.002
+RED_BLUE_SOFTNESS = 0.1
+MNDWI_SOFTNESS = 0.05
+
+
+def passing(value, threshold, softness):
+    """How clearly ``value`` reaches ``threshold``: 0 at ``threshold − softness`` or below, 1 at ``threshold +
+    softness`` or above, 0.5 at the threshold itself (0 for NaN)."""
+    if value != value:
+        return 0.0
+    return float(np.clip((value - threshold + softness) / (2 * softness), 0, 1))
+
+
+def pv_evidence(reflectance, index, core, ring):
+    """How PV-like a core is against its ring, from 0 (not at all) to 1 (clearly): :func:`plausible_pv` made
+    continuous. Every threshold of the test becomes a ramp (:func:`passing`) that is 0.5 at the threshold, *and*
+    becomes a minimum, *or* a maximum and *two of four* the second largest, so the evidence is at least 0.5
+    exactly when the test passes, and tells a narrow pass or rejection from a clear one.
+    ``reflectance`` is (rows, cols, 6) in B2, B3, B4, B8, B11, B12 order, ``index`` the NDPI."""
+    green, swir1 = reflectance[core][:, GREEN], reflectance[core][:, SWIR1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mndwi = median((green - swir1) / (green + swir1))
+    blue, red = (median(reflectance[..., band][core]) for band in (BLUE, RED))
+    higher = median(index[core]) > median(index[ring])
+    auc = ndpi_auc(index, core, ring) if higher else 0.0
+    gain = blue_red_gain(reflectance, core, ring)
+    nir_drop = relative_drop(reflectance, core, ring, NIR)
+    blue_rise = blue - median(reflectance[..., BLUE][ring])
+    red_rise = red - median(reflectance[..., RED][ring])
+    land = min(passing(-mndwi, 0, MNDWI_SOFTNESS), passing(-red / blue if blue > 0 else -np.inf,
+                                                            -MAX_RED_BLUE_RATIO, RED_BLUE_SOFTNESS))
+    decisive = min(passing(auc, DECISIVE_NDPI_AUC, AUC_SOFTNESS),
+                   passing(nir_drop, DECISIVE_NIR_DROP, DROP_SOFTNESS))
+    signals = sorted((passing(auc, MIN_NDPI_AUC, AUC_SOFTNESS), passing(nir_drop, MIN_NIR_DROP, DROP_SOFTNESS),
+                      min(passing(blue_rise, MIN_BLUE_RISE, BLUE_RISE_SOFTNESS),
+                          passing(blue_rise - red_rise, 0, BLUE_RISE_SOFTNESS)),
+                      passing(gain, DARK_BLUE_RED_GAIN, GAIN_SOFTNESS)))
+    bluer = min(passing(gain, MIN_BLUE_RED_GAIN, GAIN_SOFTNESS),
+                max(passing(auc, STRONG_NDPI_AUC, AUC_SOFTNESS), signals[-MIN_PV_SIGNALS]))
+    return min(land, max(decisive, bluer))
 
 
 def refine_component(reflectance, index, component, free, candidate, valid):

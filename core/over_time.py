@@ -1,19 +1,31 @@
-"""PV plants over time: when each prior became PV, period by period (year, quarter or month).
+"""PV plants over time: when each prior became PV (or stopped being PV), decided over its whole series.
 
-For every period the clear observations of the period are composited (per-pixel median, as
-:mod:`.composite` does) in the windows around the priors only, and every prior component is decided as the
-improved method decides a candidate (:func:`.improved.decide_component`): by the contrast of the plant with its
-own surroundings *in that period*, never by an absolute threshold (vegetated plants have negative NDPI in summer,
-snow covers plants in winter). The per-period decisions (``1`` PV, ``0`` not PV, ``-`` no data) are then settled
-over time by :func:`settle_presence`:
+Two levels of evidence are taken from the clear observations (per-pixel medians, as :mod:`.composite` makes them)
+in the windows around the priors only:
 
-- a period is *no data* (``-``), not absence, when fewer than :data:`MIN_OBSERVED_SHARE` of the prior's pixels
-  have a clear observation in it, or when its surroundings cannot be seen;
-- absences between two presences (snow, cloud, a green summer) are not a removal: the plant stays;
-- absences are evidence only when, together, they last at least :data:`MIN_ABSENCE_MONTHS` months (two quarters,
-  six months, or one year): snow and a green season last less. So a plant once seen stays unless that much
-  observed absence follows its last presence (``removed``), and absences before its first presence mean it was
-  not built yet (``built``) only when there are that many; shorter runs of absence at either end are gaps too.
+- **Per period** (year, quarter or month): every prior component is decided as the improved method decides a
+  candidate (:func:`.improved.decide_component`), by its contrast with its own surroundings in that period. These
+  decisions (``presence_raw``: ``1`` PV, ``0`` not PV, ``-`` no data) give the plant's outline in each period.
+- **Per month**, whatever the period: how PV-like the prior is against its surroundings, 0 to 1
+  (:func:`.improved.pv_evidence`), weighted by how many clear observations of the prior the month had (full weight
+  from :data:`FULL_WEIGHT_DATES` dates). A month is *not observed* when fewer than :data:`MIN_OBSERVED_SHARE` of
+  the prior's pixels have a clear observation in it, or when its surroundings cannot be seen.
+
+The plant's life is then fitted to the whole monthly sequence by :func:`fit_life`: absent, then present, then
+possibly absent again (built, removed). Every month agrees with the state it is given by ``weight × cover ×``
+``(evidence −`` :data:`EVIDENCE_LEVEL` ``)`` (cover: the months its observations stand for, 12 for a yearly
+composite); a build or a removal must explain the evidence better by :data:`CHANGE_COST`, and a
+state next to a change must persist: it needs at least :data:`MIN_SUPPORT_MONTHS` observed months supporting it
+(evidence at or above the level for presence, below it for absence) in at least :data:`MIN_SUPPORT_QUARTERS`
+calendar quarters. PV shows the same contrast with its surroundings in every season; farmland follows its crop
+calendar (bare in spring and after harvest, green between), so a few PV-like months of one season are not a plant,
+and a green summer or a snowy winter is not a removal. A build or a removal that the end of the series leaves too
+short to persist is *unconfirmed*: it is reported (``built (unconfirmed)``, ``removed (unconfirmed)``) but does
+not change the presence. A period is no data (``-``) when none of its months was observed, else present when one
+of its months is.
+
+The dates of a change are an interval of real acquisitions: the last date observed without the plant and the first
+date observed with it (a date is observed for a prior when :data:`MIN_OBSERVED_SHARE` of its pixels are clear).
 
 Memory does not grow with the number of dates: each read window is composited in row strips of at most
 :data:`STRIP_VALUES` values per band, and only the dates of one period are read at a time.
@@ -27,7 +39,7 @@ from .bands import ROLES
 from .components import label_plants
 from .composite import OUTPUT_NODATA, clear_median
 from .fusion import DEFAULT_MIN_AREA_PIXELS, SOURCE_NAMES, normalise_priors
-from .improved import decide_component, prior_components
+from .improved import MIN_RING_PIXELS, core_and_ring, decide_component, prior_components, pv_evidence
 from .progress import NO_PROGRESS
 from .windows import READ_TARGET, group_windows, sub_window
 
@@ -36,11 +48,25 @@ STATUS_FROM_START = "present from start"
 STATUS_BUILT = "built"
 STATUS_REMOVED = "removed"
 STATUS_NOT_SEEN = "not seen"
-#: A period is observed for a prior when at least this share of its pixels has a clear observation in it.
+STATUS_BUILT_UNCONFIRMED = "built (unconfirmed)"
+STATUS_REMOVED_UNCONFIRMED = "removed (unconfirmed)"
+#: A period, month or date is observed for a prior when at least this share of its pixels has a clear observation.
 MIN_OBSERVED_SHARE = 0.5
-#: Observed absence (months, summed over absent periods) needed before a first presence to call a plant built
-#: then, or after its last presence to call it removed.
-MIN_ABSENCE_MONTHS = 6
+#: Monthly evidence (0–1) at or above this supports presence, below it absence.
+EVIDENCE_LEVEL = 0.5
+#: A month's evidence has full weight from this many observed dates (half with one).
+FULL_WEIGHT_DATES = 2
+#: A build or a removal must explain the monthly evidence better than no change by this much. A month of full
+#: weight whose evidence is certain (0 or 1) explains it by 1, so one such month is not enough and two are.
+CHANGE_COST = 1.5
+#: A state next to a change persists when its supporting observed months stand for at least this many months ...
+MIN_SUPPORT_MONTHS = 3
+#: ... in at least this many calendar quarters (two seasons).
+MIN_SUPPORT_QUARTERS = 2
+#: A month in which the prior is at least this many times brighter than its surroundings in all six bands cannot be
+#: read, and is not observed: the specular glint of tilted panels under a low sun (Austrian plants in October to
+#: January show 1.5–6 times), or haze or cloud the mask missed. Farmland never showed it (Flanders, 2017–18).
+GLINT_RATIO = 1.5
 #: Values per band read at once (dates × rows × columns) when compositing a window: bounds memory.
 STRIP_VALUES = 1 << 22
 
@@ -75,21 +101,34 @@ class CompositeBands(BandSource):
         self.nodata_by_role = {role: OUTPUT_NODATA for role in ROLES}
 
 
-def period_composite(series, window, times):
-    """Per-pixel median of the clear observations at ``times`` in ``window``: int16 DN keyed by role,
-    :data:`~.composite.OUTPUT_NODATA` where no observation is clear. Read in row strips so that memory does not
-    grow with the number of dates."""
+def window_composites(series, window, time_groups, masks=()):
+    """Per-pixel medians of the clear observations in ``window``, one per group of time steps of ``time_groups``:
+    a list of int16 DN keyed by role (:data:`~.composite.OUTPUT_NODATA` where no observation is clear), and the
+    clear pixels of each bool ``mask`` (window shape) at every time step of the groups (in sorted order), an
+    int array (masks, times). Read once, in row strips, so that memory does not grow with the number of dates."""
     rows, cols = window
     height, width = rows.stop - rows.start, cols.stop - cols.start
-    composite = {role: np.full((height, width), OUTPUT_NODATA, np.int16) for role in ROLES}
-    step = max(1, STRIP_VALUES // max(1, len(times) * width))
+    times = np.unique(np.concatenate([np.asarray(group, int) for group in time_groups]))
+    positions = [np.searchsorted(times, group) for group in time_groups]
+    composites = [{role: np.full((height, width), OUTPUT_NODATA, np.int16) for role in ROLES} for _ in time_groups]
+    clear_pixels = np.zeros((len(masks), times.size), int)
+    step = max(1, STRIP_VALUES // max(1, times.size * width))
     for top in range(0, height, step):
         strip = slice(rows.start + top, min(rows.start + top + step, rows.stop))
+        local = slice(top, top + strip.stop - strip.start)
         dn, clear = series.read(strip, cols, times)
         clear = clear & np.logical_and.reduce([valid_dn(dn[role]) for role in ROLES])
-        for role in ROLES:
-            composite[role][top:top + strip.stop - strip.start] = clear_median(dn[role], clear)
-    return composite
+        for composite, at in zip(composites, positions):
+            for role in ROLES:
+                composite[role][local] = clear_median(dn[role][at], clear[at])
+        for number, mask in enumerate(masks):
+            clear_pixels[number] += clear[:, mask[local]].sum(axis=1)
+    return composites, clear_pixels
+
+
+def period_composite(series, window, times):
+    """Per-pixel median of the clear observations at ``times`` in ``window`` (see :func:`window_composites`)."""
+    return window_composites(series, window, [times])[0][0]
 
 
 def valid_dn(values):
@@ -98,20 +137,196 @@ def valid_dn(values):
 
 
 @dataclass
+class Life:
+    """A plant's life fitted to its monthly evidence: present in months ``[start, end)`` (``start == end``: never),
+    whether a build at ``start`` (> 0) and a removal at ``end`` (< months) are confirmed."""
+    start: int
+    end: int
+    months: int
+    build_confirmed: bool = True
+    removal_confirmed: bool = True
+
+    @property
+    def seen(self):
+        return self.end > self.start and self.build_confirmed
+
+    @property
+    def built(self):
+        return self.start > 0 and self.end > self.start
+
+    @property
+    def removed(self):
+        return self.seen and self.end < self.months
+
+    @property
+    def status(self):
+        if self.end == self.start:
+            return STATUS_NOT_SEEN
+        if not self.build_confirmed:
+            return STATUS_BUILT_UNCONFIRMED
+        if self.removed:
+            return STATUS_REMOVED if self.removal_confirmed else STATUS_REMOVED_UNCONFIRMED
+        return STATUS_BUILT if self.built else STATUS_FROM_START
+
+    def present_months(self):
+        """Bool per month: the plant is there (an unconfirmed build is not yet, an unconfirmed removal not yet
+        gone)."""
+        present = np.zeros(self.months, bool)
+        if self.seen:
+            present[self.start:self.end if self.removal_confirmed else self.months] = True
+        return present
+
+
+def _support_bounds(supports):
+    """For a bool per month: the first supporting month at or after each month, and the last before each month,
+    as arrays of months + 1 entries (months = none after; -1 = none before)."""
+    count = supports.size
+    first_from = np.full(count + 1, count)
+    last_before = np.full(count + 1, -1)
+    for month in range(count - 1, -1, -1):
+        first_from[month] = month if supports[month] else first_from[month + 1]
+    for month in range(count):
+        last_before[month + 1] = month if supports[month] else last_before[month]
+    return first_from, last_before
+
+
+class Support:
+    """The months that support one state (presence or absence), to ask whether they persist in a run of months."""
+
+    def __init__(self, supports, cover, month_numbers):
+        self.covered = np.concatenate([[0], np.cumsum(np.where(supports, cover, 0))])
+        self.first_from, self.last_before = _support_bounds(supports)
+        self.first_quarter = np.append(month_numbers // 3, 0)
+        self.last_quarter = np.append((month_numbers + cover - 1) // 3, 0)
+
+    def persists(self, start, end):
+        """Do the supporting months in [start, end) (arrays) persist: they cover at least
+        :data:`MIN_SUPPORT_MONTHS` months, in at least :data:`MIN_SUPPORT_QUARTERS` calendar quarters (from the
+        first supporting month's quarter to the end of the last one's cover)."""
+        first, last = self.first_from[start], self.last_before[end]
+        found = last >= 0
+        spread = np.zeros(found.shape, int)
+        spread[found] = self.last_quarter[last[found]] - self.first_quarter[first[found]] + 1
+        return (self.covered[end] - self.covered[start] >= MIN_SUPPORT_MONTHS) & (spread >= MIN_SUPPORT_QUARTERS)
+
+
+def fit_life(evidence, weights, month_numbers, cover=None):
+    """The :class:`Life` that best explains monthly ``evidence`` (0–1 per month, NaN = not observed) with their
+    ``weights`` (0–1). ``month_numbers`` are the months' :func:`month_number` (their calendar quarters follow),
+    ``cover`` the months each month's observations stand for (1; 12 for a yearly composite). See the module
+    docstring for the model; every (start, end) is scored at once."""
+    evidence = np.asarray(evidence, float)
+    months = evidence.size
+    observed = np.isfinite(evidence)
+    cover = np.ones(months, int) if cover is None else np.asarray(cover, int)
+    month_numbers = np.asarray(month_numbers, int)
+    score = np.where(observed, np.asarray(weights, float) * cover * (np.nan_to_num(evidence) - EVIDENCE_LEVEL), 0.0)
+    cumulative = np.concatenate([[0.0], np.cumsum(score)])
+    present = Support(observed & (evidence >= EVIDENCE_LEVEL), cover, month_numbers)
+    absent = Support(observed & (evidence < EVIDENCE_LEVEL), cover, month_numbers)
+    start, end = np.meshgrid(np.arange(months + 1), np.arange(months + 1), indexing="ij")
+    start, end = start[start < end], end[start < end]
+    # present months agree by their score, absent ones by its opposite; each change costs
+    fit = 2 * (cumulative[end] - cumulative[start]) - cumulative[months]
+    fit -= CHANGE_COST * ((start > 0).astype(int) + (end < months))
+    unchanged = (start == 0) & (end == months)
+    present_persists = present.persists(start, end)
+    absent_before = absent.persists(np.zeros_like(start), start)
+    absent_after = absent.persists(end, np.full_like(end, months))
+    unconfirmed_build = (start > 0) & (end == months) & ~present_persists
+    allowed = (unchanged | present_persists | unconfirmed_build) & ((start == 0) | absent_before)
+    best = None
+    if allowed.any():
+        choice = np.flatnonzero(allowed)[np.argmax(fit[allowed])]
+        if fit[choice] > -cumulative[months]:   # better than never present
+            best = choice
+    if best is None:
+        return Life(0, 0, months)
+    # the fit is the same wherever a change falls between two observed months: put it at the later one
+    next_observed, _ = _support_bounds(observed)
+    return Life(int(next_observed[start[best]]) if start[best] else 0, int(next_observed[end[best]]), months,
+                not unconfirmed_build[best], end[best] == months or bool(absent_after[best]))
+
+
+def month_number(day):
+    """Months since year 0 of a date: consecutive months differ by 1."""
+    return day.year * 12 + day.month - 1
+
+
+class EvidenceMonths:
+    """The months of a run (from the first period's start to the last one's end) and the month of each date of the
+    series (-1 for dates left out)."""
+
+    def __init__(self, periods, dates, period_index):
+        self.first = month_number(periods[0].start)
+        self.count = month_number(periods[-1].end) - self.first
+        self.of_date = np.array([month_number(day) - self.first if index >= 0 else -1
+                                 for day, index in zip(dates, period_index)], int)
+        self.numbers = self.first + np.arange(self.count)
+        self.of_period = [np.arange(month_number(period.start) - self.first, month_number(period.end) - self.first)
+                          for period in periods]
+
+    def groups(self, times):
+        """(month, its time steps) for every month holding some of the time steps ``times``."""
+        months = self.of_date[times]
+        return [(month, times[months == month]) for month in np.unique(months)]
+
+
+@dataclass
 class PlantHistory:
     """One prior component through the periods: its window and prior mask, role, per-period decisions and the
-    outlines (bool masks in the window) of the periods where it was PV; after :meth:`settle`, its presence."""
+    outlines (bool masks in the window) of the periods where it was PV; its monthly evidence, weights, cover
+    (months its observations stand for) and observed dates; after :meth:`settle`, its life, presence and status."""
     window: tuple
     prior: np.ndarray
     candidate: bool
     raw: list = field(default_factory=list)
     outlines: dict = field(default_factory=dict)
     results: dict = field(default_factory=dict)
+    evidence: dict = field(default_factory=dict)
+    weights: dict = field(default_factory=dict)
+    cover: dict = field(default_factory=dict)
+    observed_dates: dict = field(default_factory=dict)
+    life: Life = None
     presence: str = ""
     status: str = ""
+    period_evidence: list = field(default_factory=list)
+    built_after: object = None
+    built_before: object = None
+    removed_after: object = None
+    removed_before: object = None
 
-    def settle(self, months_per_period):
-        self.presence, self.status = settle_presence("".join(self.raw), months_per_period)
+    def settle(self, months):
+        """Fit the life to the monthly evidence and derive presence, status and dates (``months``: EvidenceMonths)."""
+        evidence = np.full(months.count, np.nan)
+        weights = np.zeros(months.count)
+        cover = np.ones(months.count, int)
+        for month, value in self.evidence.items():
+            evidence[month], weights[month], cover[month] = value, self.weights[month], self.cover[month]
+        self.life = fit_life(evidence, weights, months.numbers, cover)
+        self.status = self.life.status
+        present = self.life.present_months()
+        self.presence = "".join(
+            NO_DATA if not np.isfinite(evidence[span]).any() else PRESENT if present[span].any() else ABSENT
+            for span in months.of_period)
+        self.period_evidence = [weighted_mean(evidence[span], weights[span]) for span in months.of_period]
+        life = self.life
+        if life.built:
+            self.built_after = self.last_observed_before(life.start)
+            self.built_before = self.first_observed_from(life.start) if life.build_confirmed else None
+        if life.removed:
+            self.removed_after = self.last_observed_before(life.end)
+            self.removed_before = self.first_observed_from(life.end) if life.removal_confirmed else None
+
+    def last_observed_before(self, month):
+        """The last date observed for this prior in a month before ``month`` (None when there is none)."""
+        before = [day for number, days in self.observed_dates.items() if number < month for day in days]
+        return max(before) if before else None
+
+    def first_observed_from(self, month):
+        """The first date observed for this prior in ``month`` or later (None when there is none)."""
+        after = [day for number, days in self.observed_dates.items() if number >= month for day in days]
+        return min(after) if after else None
 
     @property
     def source(self):
@@ -134,9 +349,12 @@ class PlantHistory:
 
     def outline_in(self, period):
         """Outline of the plant in ``period``: its own, else that of the nearest period with one (earlier
-        first); None when the plant is not there."""
+        first), else the prior (a presence the monthly evidence confirmed though no period decided it); None when
+        the plant is not there."""
         if not self.exists_in(period):
             return None
+        if not self.outlines:
+            return self.prior
         seen = sorted(self.outlines, key=lambda p: (abs(p - period), p > period))
         return self.outlines[seen[0]]
 
@@ -146,22 +364,18 @@ class PlantHistory:
         return max(self.outlines) if self.outlines else None
 
 
-def settle_presence(raw, months_per_period=3):
-    """(presence, status) from per-period decisions ``raw`` (``1``/``0``/``-`` per period, oldest first) of
-    ``months_per_period`` months each; see the module docstring for the rules."""
-    first, last = raw.find(PRESENT), raw.rfind(PRESENT)
-    if first < 0:
-        return raw, STATUS_NOT_SEEN
-    presence = list(raw)
-    leading = [period for period in range(first) if raw[period] == ABSENT]
-    trailing = [period for period in range(last + 1, len(raw)) if raw[period] == ABSENT]
-    built = len(leading) * months_per_period >= MIN_ABSENCE_MONTHS
-    removed = len(trailing) * months_per_period >= MIN_ABSENCE_MONTHS
-    gaps = [period for period in range(first, last) if raw[period] == ABSENT]
-    for period in gaps + ([] if built else leading) + ([] if removed else trailing):
-        presence[period] = PRESENT
-    status = STATUS_REMOVED if removed else STATUS_BUILT if built else STATUS_FROM_START
-    return "".join(presence), status
+def weighted_mean(values, weights):
+    """Mean of the finite ``values`` weighted by ``weights`` (NaN when none is finite)."""
+    finite = np.isfinite(values)
+    if not finite.any():
+        return float("nan")
+    return float(np.average(values[finite], weights=np.maximum(weights[finite], 1e-9)))
+
+
+def evidence_text(values):
+    """Per-period evidence as one character per period: its tenth (``0``–``9``, 1.0 shown as ``9``), ``-`` for
+    no data."""
+    return "".join(NO_DATA if value != value else str(min(9, int(value * 10))) for value in values)
 
 
 def decide_in_period(bands, dn, history, in_prior, min_area):
@@ -179,14 +393,46 @@ def decide_in_period(bands, dn, history, in_prior, min_area):
     return PRESENT, labels > 0, result
 
 
-def plants_over_time(series, trusted=None, candidate=None, periods=(), period_index=(), *, months_per_period=3,
+def month_evidence(bands, dn, history, in_prior):
+    """PV evidence (0–1) of a prior in one month's composite DN ``dn`` (its window); None when the month does not
+    observe it: fewer than :data:`MIN_OBSERVED_SHARE` of its pixels, no ring to compare with, or a glare
+    (:func:`glaring`)."""
+    index, valid = bands.ndpi(dn)
+    prior = history.prior
+    if np.count_nonzero(prior & valid) < MIN_OBSERVED_SHARE * np.count_nonzero(prior):
+        return None
+    core, ring = core_and_ring(prior & valid, valid & ~in_prior)
+    if np.count_nonzero(ring) < MIN_RING_PIXELS or not core.any():
+        return None
+    reflectance = bands.reflectance(dn)
+    if glaring(reflectance, core, ring):
+        return None
+    return pv_evidence(reflectance, index, core, ring)
+
+
+def glaring(reflectance, core, ring):
+    """Is the core at least :data:`GLINT_RATIO` times brighter than its ring (medians) in every band?"""
+    core_median, ring_median = (np.median(reflectance[pixels], axis=0) for pixels in (core, ring))
+    return bool(np.all(core_median >= GLINT_RATIO * ring_median))
+
+
+def _in_read_window(mask, read_window, window):
+    """``mask`` (of ``window``) placed in an array of ``read_window``."""
+    placed = np.zeros((read_window[0].stop - read_window[0].start, read_window[1].stop - read_window[1].start), bool)
+    placed[window[0].start - read_window[0].start:window[0].stop - read_window[0].start,
+           window[1].start - read_window[1].start:window[1].stop - read_window[1].start] = mask
+    return placed
+
+
+def plants_over_time(series, trusted=None, candidate=None, periods=(), period_index=(), *, months_covered=None,
                      min_area=DEFAULT_MIN_AREA_PIXELS, progress=NO_PROGRESS):
     """The history of every prior component (a list of :class:`PlantHistory`, settled) through ``periods``.
 
     ``series`` is an :class:`ArraySeries` or any object with its ``shape``, ``block_shape``, ``read_target``,
-    ``scale``, ``offset`` and ``read(rows, cols, times)``; ``period_index`` gives the period of each of its dates
-    (-1 = left out), and ``months_per_period`` their length. Priors are bool masks of ``series.shape``; candidates
-    are taken where no trusted prior is.
+    ``scale``, ``offset``, ``dates`` (``datetime.date`` per time step) and ``read(rows, cols, times)``;
+    ``period_index`` gives the period of each of its dates (-1 = left out), ``months_covered`` how many months each
+    date stands for (None: 1 each; 12 for a yearly composite). Priors are bool masks of ``series.shape``;
+    candidates are taken where no trusted prior is.
     """
     trusted, candidate = normalise_priors(series.shape, trusted, candidate)
     in_prior = trusted | candidate
@@ -195,27 +441,47 @@ def plants_over_time(series, trusted=None, candidate=None, periods=(), period_in
     groups = group_windows(series, [history.window for history in histories])
     bands = CompositeBands(series.scale, series.offset)
     period_index = np.asarray(period_index)
+    months = EvidenceMonths(periods, series.dates, period_index)
+    covered = np.ones(len(series.dates), int) if months_covered is None else np.asarray(months_covered, int)
     steps = max(1, len(periods) * len(groups))
     for number, period in enumerate(periods):
         times = np.flatnonzero(period_index == number)
         progress.step(100.0 * number * len(groups) / steps, "Period %s: %d date(s)" % (period.label, times.size))
+        month_groups = months.groups(times)
         for done, (read_window, members) in enumerate(groups):
             progress.check()
-            composite = period_composite(series, read_window, times) if times.size else None
-            for position in members:
+            if not times.size:
+                for position in members:
+                    histories[position].raw.append(NO_DATA)
+                continue
+            time_groups = [times] + ([] if len(month_groups) == 1 else [group for _, group in month_groups])
+            masks = [_in_read_window(histories[position].prior, read_window, histories[position].window)
+                     for position in members]
+            composites, clear_pixels = window_composites(series, read_window, time_groups, masks)
+            monthly = composites[-len(month_groups):]
+            for position, clear in zip(members, clear_pixels):
                 history = histories[position]
-                if composite is None:
-                    history.raw.append(NO_DATA)
-                    continue
+                within = in_prior[history.window]
                 state, outline, result = decide_in_period(
-                    bands, sub_window(composite, read_window, history.window), history, in_prior[history.window],
-                    min_area)
+                    bands, sub_window(composites[0], read_window, history.window), history, within, min_area)
                 history.raw.append(state)
                 if outline is not None:
                     history.outlines[number] = outline
                 if result is not None:
                     history.results[number] = result
+                seen = clear >= MIN_OBSERVED_SHARE * np.count_nonzero(history.prior)
+                for (month, month_times), composite in zip(month_groups, monthly):
+                    evidence = month_evidence(bands, sub_window(composite, read_window, history.window), history,
+                                              within)
+                    if evidence is None:
+                        continue
+                    observed = month_times[seen[np.searchsorted(times, month_times)]]
+                    history.evidence[month] = evidence
+                    history.weights[month] = min(max(covered[observed].sum(), 1), FULL_WEIGHT_DATES) / FULL_WEIGHT_DATES
+                    history.cover[month] = int(covered[month_times].max())
+                    history.observed_dates[month] = [series.dates[time] for time in (
+                        observed if observed.size else month_times)]
             progress.step(100.0 * (number * len(groups) + done + 1) / steps)
     for history in histories:
-        history.settle(months_per_period)
+        history.settle(months)
     return histories

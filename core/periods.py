@@ -10,6 +10,8 @@ PERIOD_NAMES = {PERIOD_YEAR: "Year", PERIOD_QUARTER: "Quarter", PERIOD_MONTH: "M
 
 #: Precision of a date read from a name: a whole day, or a year alone (a yearly composite).
 DAY, YEAR = "day", "year"
+#: Months an observation stands for, by the precision of its date: a scene its month, a yearly composite its year.
+PRECISION_MONTHS = {DAY: 1, YEAR: 12}
 
 # 2021-06-14, 2021_06_14 or 20210614 (optionally with a time), else a year standing alone (_2021, 2021.tif)
 _DAY_IN_NAME = re.compile(r"(?<!\d)((?:19|20)\d\d)[-_]?(\d\d)[-_]?(\d\d)(?:T\d{6})?(?!\d)")
@@ -66,6 +68,11 @@ def period_of_dates(dates, periods):
         found = [number for number, period in enumerate(periods) if period.start <= day < period.end]
         index.append(found[0] if found else -1)
     return index
+
+
+def months_covered(precisions):
+    """Months each observation stands for (:data:`PRECISION_MONTHS`), from the precisions of its dates."""
+    return [PRECISION_MONTHS[precision] for precision in precisions]
 
 
 def date_in_name(name):

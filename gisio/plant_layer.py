@@ -4,7 +4,7 @@ from qgis.PyQt.QtCore import QDate
 from qgis.core import QgsGeometry
 
 from ..core import improved
-from ..core.over_time import ABSENT, NO_DATA, PRESENT, STATUS_FROM_START
+from ..core.over_time import ABSENT, NO_DATA, PRESENT, evidence_text
 from .context import CONTEXT_FIELDS
 from .outputs import number_or_null
 from .raster import window_grid
@@ -55,9 +55,11 @@ STATUS_FIELD = "status"
 #: Fields added by plants over time (README, "PV plants over time").
 TIME_FIELDS = (("first_seen", "date"), ("first_seen_year", "int"), ("construction_period", "string", 16),
                ("last_seen", "date"), ("periods_present", "int"), ("periods_observed", "int"),
-               ("presence", "string"), ("presence_raw", "string"), (STATUS_FIELD, "string", 18))
+               ("presence", "string"), ("presence_raw", "string"), (STATUS_FIELD, "string", 24),
+               ("evidence", "string"), ("built_after", "date"), ("built_before", "date"), ("removed_after", "date"),
+               ("removed_before", "date"))
 #: The fields holding one character per period.
-PRESENCE_FIELDS = ("presence", "presence_raw")
+PRESENCE_FIELDS = ("presence", "presence_raw", "evidence")
 #: The widest text field of a Shapefile (dBASE): a presence of more periods needs another format.
 SHAPEFILE_TEXT_WIDTH = 254
 #: Fields of the per-period table.
@@ -98,7 +100,7 @@ def history_features(histories, periods, grid, crs, context, is_cancelled, layer
         construction = None
         if seen:
             label = periods[first].label
-            construction = label if history.status != STATUS_FROM_START else "by " + label
+            construction = label if history.life.built else "by " + label
         features.append(make_feature(fields, [
             plant_id, area.measureArea(geometry), int(outline.sum()), history.source, "improved",
             number_or_null(result.threshold if result else None), number_or_null(result.confidence if result else None),
@@ -108,7 +110,8 @@ def history_features(histories, periods, grid, crs, context, is_cancelled, layer
             _qdate(periods[first].start) if seen else None, periods[first].start.year if seen else None,
             construction, _qdate(periods[last].last_day) if seen else None, history.presence.count(PRESENT),
             sum(state != NO_DATA for state in history.raw), history.presence, "".join(history.raw),
-            history.status], geometry))
+            history.status, evidence_text(history.period_evidence), _qdate(history.built_after),
+            _qdate(history.built_before), _qdate(history.removed_after), _qdate(history.removed_before)], geometry))
     return features
 
 

@@ -73,10 +73,11 @@ class TimeSeries:
 
 class SeriesWindows:
     """A :class:`TimeSeries` as the core's plants-over-time reads it: windows of the six role bands at chosen
-    dates, with their clear observations (SCL and nodata), and the scale and offset of its DN."""
+    dates, with their clear observations (SCL and nodata), the dates, and the scale and offset of its DN."""
 
     def __init__(self, series, scale, offset, clear_classes, block_shape=(256, 256)):
         self.series, self.scale, self.offset, self.clear_classes = series, scale, offset, clear_classes
+        self.dates = series.dates
         self.shape = (series.grid.height, series.grid.width)
         self.block_shape = block_shape
         self.read_target = READ_TARGET

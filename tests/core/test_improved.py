@@ -255,7 +255,7 @@ def test_a_vegetated_plant_with_low_ndpi_contrast_is_confirmed_by_nir_and_blue(c
     dn, reference = bands_by_role(chips["bestdate_802"]), chips["reference_802"]
     result = fuse(dn, None, reference, method=METHOD_IMPROVED)
     component, = result.components
-    assert component.evidence == "PV signals against its surroundings: lower NIR, blue peak"
+    assert component.evidence == "PV signals against its surroundings: lower NIR, blue peak, much bluer"
     assert iou(result.mask, reference) > 0.95
     reflectance = reflectance_of(dn)
     core, ring = improved.core_and_ring(reference, ~reference)
@@ -312,7 +312,8 @@ BAND_NAMES = dict(zip(ROLES, ("B02", "B03", "B04", "B08", "B11", "B12")))
 
 def test_a_dark_plant_in_brighter_surroundings_is_confirmed():
     """Chip 1953 on three real dates (bare soil, harvested fields): the ring's NDPI is above the plant's, yet the
-    plant is darker in NIR and SWIR1 and much bluer relative to red than its ring, so it is confirmed whole."""
+    plant is darker in NIR and much bluer relative to red than its ring (two PV signals), so it is confirmed
+    whole."""
     arrays = np.load(BRIGHT_SURROUNDINGS)
     reference = arrays["reference"]
     for date in range(len(arrays["days"])):
@@ -322,7 +323,7 @@ def test_a_dark_plant_in_brighter_surroundings_is_confirmed():
         core, ring = improved.core_and_ring(reference, ~reference)
         assert improved.blue_red_gain(reflectance, core, ring) >= improved.DARK_BLUE_RED_GAIN
         result = fuse(dn, None, reference, method=METHOD_IMPROVED)
-        assert "dark and blue in bright surroundings" in result.components[0].evidence
+        assert result.components[0].evidence.endswith("lower NIR, much bluer")
         assert iou(result.mask, reference) >= 0.9
         assert np.median(index[core]) < np.median(index[ring])
 
@@ -399,3 +400,23 @@ def test_refined_means_the_same_for_trusted_and_candidate_priors(chips):
             unchanged = np.array_equal(as_trusted.mask, prior)
             assert refined_values[0] == {not unchanged} or not refined_values[0], (chip, kind)
     assert compared >= 3
+
+
+VILLAGE = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data", "farmland_flanders",
+                       "village_plant_179.npz")
+
+
+def test_a_plant_in_a_bright_village_passes_on_being_much_bluer():
+    """The 2022 median of plant 179 placed among the streets, red roofs and gravel of the real Flanders village
+    (2018 median): no higher NDPI and no lower NIR than around it, a blue peak and a B2/B4 gain far above
+    DARK_BLUE_RED_GAIN. With the first three signals alone it was rejected ("only 1 of 3 PV signals")."""
+    arrays = np.load(VILLAGE)
+    dn = {role: arrays[band] for role, band in BAND_NAMES.items()}
+    outline = arrays["outline"]
+    core, ring = improved.core_and_ring(outline, ~outline)
+    reflectance = reflectance_of(dn)
+    assert improved.relative_drop(reflectance, core, ring, improved.NIR) < improved.MIN_NIR_DROP
+    assert improved.blue_red_gain(reflectance, core, ring) >= improved.DARK_BLUE_RED_GAIN
+    result = fuse(dn, None, outline, method=METHOD_IMPROVED)
+    assert result.components[0].evidence == "PV signals against its surroundings: blue peak, much bluer"
+    assert iou(result.mask, outline) >= 0.8

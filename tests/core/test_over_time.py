@@ -1,4 +1,6 @@
-"""Plants over time on the real 2022 series of three Austrian chips (arrays of series.npz), and its rules."""
+"""Plants over time: the life fitted to hand-made monthly evidence, the real 2022 series of three Austrian chips
+(series.npz) and two real crops (glint_1309.npz), and the real 2017–18 series of Flanders farmland with no PV
+(flanders_series.npz)."""
 import datetime
 import os
 
@@ -9,14 +11,20 @@ from scipy import ndimage
 from fusion_pv_mapping.core import over_time
 from fusion_pv_mapping.core.bands import ROLES
 from fusion_pv_mapping.core.composite import OUTPUT_NODATA, clear_median
+from fusion_pv_mapping.core import improved
 from fusion_pv_mapping.core.improved import ndpi_auc, plausible_pv
-from fusion_pv_mapping.core.over_time import (ArraySeries, CompositeBands, period_composite, plants_over_time,
-                                              settle_presence)
+from fusion_pv_mapping.core.over_time import (ArraySeries, CompositeBands, fit_life, month_number,
+                                              period_composite, plants_over_time)
 from fusion_pv_mapping.core.periods import (DAY, PERIOD_MONTH, PERIOD_QUARTER, PERIOD_YEAR, YEAR, date_in_name,
                                             period_of_dates, periods_covering)
 from fusion_pv_mapping.core.progress import Cancelled, Progress
+from farmland_priors import farmland_priors
 
-SERIES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data", "austria_pv", "series.npz")
+DATA = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data")
+SERIES = os.path.join(DATA, "austria_pv", "series.npz")
+GLINT = os.path.join(DATA, "austria_pv", "glint_1309.npz")
+FLANDERS = os.path.join(DATA, "farmland_flanders", "flanders_series.npz")
+EPOCH = datetime.date(1990, 1, 1)
 VARIABLES = dict(zip(ROLES, ("B02", "B03", "B04", "B08", "B11", "B12")))
 #: SCL: 8 = cloud, medium probability.
 CLOUD = 8
@@ -33,7 +41,7 @@ def chip_series(arrays, chip, scl=None):
     dn = {role: arrays["%s_%s" % (chip, name)] for role, name in VARIABLES.items()}
     scl = arrays["%s_SCL" % chip] if scl is None else scl
     clear = np.isin(scl, (4, 5, 6)) & (dn["RED"] != FILL)
-    dates = [datetime.date(1990, 1, 1) + datetime.timedelta(days=int(d)) for d in arrays["%s_days" % chip]]
+    dates = [EPOCH + datetime.timedelta(days=int(d)) for d in arrays["%s_days" % chip]]
     return ArraySeries(dn, dates, clear), dates, arrays["%s_reference" % chip]
 
 
@@ -41,10 +49,15 @@ def grown(mask):
     return ndimage.binary_dilation(mask, np.ones((3, 3), bool))
 
 
+def over(series, dates, kind, **priors):
+    """plants_over_time by periods of ``kind`` covering the series."""
+    periods = periods_covering(min(dates), max(dates), kind)
+    return plants_over_time(series, periods=periods, period_index=period_of_dates(dates, periods), **priors)
+
+
 def quarterly(series, dates, **priors):
     periods = periods_covering(datetime.date(2022, 1, 1), datetime.date(2022, 12, 31), PERIOD_QUARTER)
-    return plants_over_time(series, periods=periods, period_index=period_of_dates(dates, periods),
-                            months_per_period=3, **priors)
+    return plants_over_time(series, periods=periods, period_index=period_of_dates(dates, periods), **priors)
 
 
 # --- periods and dates ------------------------------------------------------------------------------------------
@@ -74,26 +87,109 @@ def test_dates_in_file_names(name, expected):
     assert date_in_name(name) == expected
 
 
-# --- the rules over time ---------------------------------------------------------------------------------------
+# --- the life fitted to monthly evidence (hand-made sequences) -------------------------------------------------
 
-@pytest.mark.parametrize("raw, months, presence, status", [
-    ("1111", 3, "1111", over_time.STATUS_FROM_START),
-    ("1001", 3, "1111", over_time.STATUS_FROM_START),     # a snowy winter and a green summer are gaps
-    ("0111", 3, "1111", over_time.STATUS_FROM_START),     # one quarter of absence is not evidence of building
-    ("0011", 3, "0011", over_time.STATUS_BUILT),          # two quarters are
-    ("-011", 3, "-111", over_time.STATUS_FROM_START),
-    ("-111", 3, "-111", over_time.STATUS_FROM_START),     # no data is not absence
-    ("0111", 12, "0111", over_time.STATUS_BUILT),         # a whole year of absence is evidence
-    ("1100", 3, "1100", over_time.STATUS_REMOVED),
-    ("1110", 3, "1111", over_time.STATUS_FROM_START),     # one trailing quarter is a gap
-    ("11-0-0", 3, "11-0-0", over_time.STATUS_REMOVED),
-    ("0000", 3, "0000", over_time.STATUS_NOT_SEEN),
-    ("----", 3, "----", over_time.STATUS_NOT_SEEN),
-    ("000001111111", 1, "111111111111", over_time.STATUS_FROM_START),  # five months
-    ("000000111111", 1, "000000111111", over_time.STATUS_BUILT),       # six months
-])
-def test_settle_presence(raw, months, presence, status):
-    assert settle_presence(raw, months) == (presence, status)
+FIRST_MONTH = month_number(datetime.date(2019, 1, 1))
+
+
+def life_of(evidence, weights=None, cover=None, first=FIRST_MONTH):
+    """fit_life of a monthly sequence starting in January 2019 (full weights unless given)."""
+    evidence = np.asarray(evidence, float)
+    weights = np.ones(evidence.size) if weights is None else np.asarray(weights, float)
+    return fit_life(evidence, weights, first + np.arange(evidence.size), cover)
+
+
+def crop_year():
+    """A year of farmland as the evidence sees it: winter cover, bare bright soil in March–April (PV-like), a green
+    crop, a bright stubble after the August harvest, ploughed in autumn."""
+    return [0.1, 0.2, 0.8, 0.9, 0.1, 0.0, 0.1, 0.7, 0.6, 0.2, 0.1, 0.3]
+
+
+@pytest.mark.parametrize("years", [1, 7])
+def test_a_crop_calendar_is_never_pv(years):
+    """Two PV-like seasons a year, every year, are not a plant: each is too short to persist, and together they
+    explain less than the green months that come between them."""
+    life = life_of(crop_year() * years)
+    assert life.status == over_time.STATUS_NOT_SEEN and not life.present_months().any()
+
+
+def test_a_crop_calendar_with_every_other_month_missing_is_never_pv():
+    evidence = np.array(crop_year() * 7)
+    evidence[1::2] = np.nan
+    assert life_of(evidence).status == over_time.STATUS_NOT_SEEN
+
+
+@pytest.mark.parametrize("years", [1, 7])
+def test_a_plant_through_snow_cloud_and_green_summers_is_there_from_the_start(years):
+    year = [np.nan, 0.2, 0.9, 0.8, 0.9, 0.3, 0.4, 0.9, 0.9, 0.8, 0.9, np.nan]  # snow in Dec–Feb, green June–July
+    life = life_of(year * years)
+    assert life.status == over_time.STATUS_FROM_START and life.present_months().all()
+
+
+def test_a_build_is_dated_to_its_month():
+    evidence = [0.1] * 30 + [0.9] * 54
+    life = life_of(evidence)
+    assert life.status == over_time.STATUS_BUILT and (life.start, life.end) == (30, 84)
+    assert life.present_months().tolist() == [False] * 30 + [True] * 54
+
+
+def test_a_removal_is_dated_to_its_month():
+    life = life_of([0.8] * 40 + [0.2] * 44)
+    assert life.status == over_time.STATUS_REMOVED and (life.start, life.end) == (0, 40)
+
+
+def test_built_then_removed():
+    life = life_of([0.0] * 12 + [1.0] * 24 + [0.0] * 12)
+    assert life.status == over_time.STATUS_REMOVED and (life.start, life.end) == (12, 36)
+
+
+def test_a_build_in_one_year_needs_two_quarters_of_presence():
+    built = life_of([0.1] * 8 + [0.9] * 4)                 # September–December: Q3 and Q4
+    assert built.status == over_time.STATUS_BUILT and built.start == 8
+    late = life_of([0.1] * 10 + [0.9] * 2)                 # November–December only: too short to confirm
+    assert late.status == over_time.STATUS_BUILT_UNCONFIRMED and late.start == 10
+    assert not late.present_months().any() and not late.seen
+
+
+def test_a_late_removal_is_unconfirmed_and_the_plant_stays():
+    life = life_of([0.9] * 22 + [0.0] * 2)
+    assert life.status == over_time.STATUS_REMOVED_UNCONFIRMED and life.end == 22
+    assert life.present_months().all()
+
+
+def test_one_absent_month_at_either_end_is_no_event():
+    assert life_of([0.9] * 23 + [0.0]).status == over_time.STATUS_FROM_START
+    assert life_of([0.0] + [0.9] * 23).status == over_time.STATUS_FROM_START
+
+
+def test_a_short_absence_at_the_start_is_not_a_build():
+    """Two absent months in one quarter do not persist: the plant was there from the start."""
+    life = life_of([0.1, 0.1] + [0.9] * 22)
+    assert life.status == over_time.STATUS_FROM_START and life.present_months().all()
+
+
+def test_weights_count_the_observations_of_a_month():
+    """Two trailing months of absence with full weight are a (not yet confirmed) removal; each seen on one date
+    only (half weight), they do not outweigh the cost of a change."""
+    evidence = [0.9] * 22 + [0.0] * 2
+    assert life_of(evidence).status == over_time.STATUS_REMOVED_UNCONFIRMED
+    assert life_of(evidence, [1.0] * 22 + [0.5] * 2).status == over_time.STATUS_FROM_START
+
+
+def test_yearly_composites_stand_for_their_year():
+    """One composite a year (dated 1 January, standing for 12 months): two years without the plant, then five with
+    it, is a build in 2021."""
+    evidence = np.full(84, np.nan)
+    evidence[::12] = [0.1, 0.1, 0.9, 0.9, 0.8, 0.9, 0.9]
+    cover = np.full(84, 12)
+    life = life_of(evidence, cover=cover)
+    assert life.status == over_time.STATUS_BUILT and life.start == 24
+    assert life_of(evidence).status != over_time.STATUS_BUILT      # as single months they would not persist
+
+
+def test_nothing_observed_is_not_seen():
+    life = life_of([np.nan] * 12)
+    assert life.status == over_time.STATUS_NOT_SEEN
 
 
 # --- real plants through 2022 ----------------------------------------------------------------------------------
@@ -133,8 +229,8 @@ def test_period_without_clear_data_is_no_data(series_arrays):
     scl[[datetime.date(2022, 4, 1) <= d < datetime.date(2022, 7, 1) for d in dates]] = CLOUD
     series, dates, reference = chip_series(series_arrays, "9", scl)
     (history,) = quarterly(series, dates, trusted=grown(reference))
-    assert history.raw[1] == over_time.NO_DATA and history.presence[1:] == "-11"
-    assert history.exists_in(1) and history.outline_in(1) is history.outlines[2]
+    assert history.raw[1] == over_time.NO_DATA and history.presence == "1-11"
+    assert history.exists_in(1) and history.outline_in(1) is history.outlines[0]  # the nearest, earlier first
 
 
 def test_bare_soil_is_not_pv():
@@ -150,6 +246,151 @@ def test_bare_soil_is_not_pv():
     assert not passes and "soil-like" in reason
     reflectance[core] = (0.07, 0.08, 0.09, 0.17, 0.23, 0.14)  # real PV core of chip 101 in Q1
     assert plausible_pv(reflectance, core, ring, ndpi_auc(index, core, ring), True)[0]
+
+
+def test_a_plant_built_mid_series_gets_the_interval_of_its_construction(series_arrays):
+    """Chip 2004 by month: rows show from June and panels go up in September (bench/README.md). The plant is built
+    in July 2022, between two real acquisitions with nothing observed between them."""
+    series, dates, reference = chip_series(series_arrays, "2004")
+    (history,) = over(series, dates, PERIOD_MONTH, candidate=grown(reference))
+    assert history.status == over_time.STATUS_BUILT and history.presence == "000000111111"
+    after, before = history.built_after, history.built_before
+    assert datetime.date(2022, 6, 1) <= after < before <= datetime.date(2022, 9, 30)
+    assert after in dates and before in dates
+    observed = [day for days in history.observed_dates.values() for day in days]
+    assert not [day for day in observed if after < day < before]
+    assert history.removed_after is None and history.removed_before is None
+    assert over_time.evidence_text(history.period_evidence)[:6] == "000000"
+
+
+def test_a_stable_plant_stays_through_snow_and_a_green_summer_by_month(series_arrays):
+    """Chip 9 by month: snow in Q1, grass between the rows in summer; April and June are rejected on their own
+    (presence_raw), the plant is there from the start."""
+    series, dates, reference = chip_series(series_arrays, "9")
+    (history,) = over(series, dates, PERIOD_MONTH, candidate=grown(reference))
+    assert history.raw.count(over_time.ABSENT) == 2
+    assert history.status == over_time.STATUS_FROM_START and set(history.presence) <= {"1", "-"}
+
+
+def test_a_plant_first_seen_in_the_last_season_is_an_unconfirmed_build(series_arrays):
+    """Chip 2004 with July–September clouded over: the plant shows only in October–December, one quarter at the end
+    of the series. It is reported as built after its last absent date, not yet confirmed, and not shown as there."""
+    scl = series_arrays["2004_SCL"].copy()
+    _, dates, _ = chip_series(series_arrays, "2004")
+    scl[[datetime.date(2022, 7, 1) <= day < datetime.date(2022, 10, 1) for day in dates]] = CLOUD
+    series, dates, reference = chip_series(series_arrays, "2004", scl)
+    (history,) = over(series, dates, PERIOD_MONTH, candidate=grown(reference))
+    assert history.raw[-3:] == list("111") and history.status == over_time.STATUS_BUILT_UNCONFIRMED
+    assert history.presence == "000000---000" and history.first is None
+    assert history.built_after == max(day for day in dates if day.month == 6) and history.built_before is None
+
+
+def mirrored(series, dates):
+    """The series with its acquisitions in reverse order, each dated as far from the end of 2022 as it was from its
+    start: chip 2004 then shows a plant dismantled in mid-2022."""
+    mirror = [datetime.date(2022, 12, 31) - (day - datetime.date(2022, 1, 1)) for day in dates]
+    order = np.argsort(mirror)
+    return (ArraySeries({role: band[order] for role, band in series.dn_by_role.items()}, [mirror[t] for t in order],
+                        series.clear[order]), [mirror[t] for t in order])
+
+
+def test_a_removal_is_dated_and_a_late_one_is_unconfirmed(series_arrays):
+    """Chip 2004 mirrored in time: PV in January–June, bare farmland from July. Removed between two real
+    acquisitions; cut at the end of August, the absence is one quarter long: unconfirmed, the plant stays."""
+    series, dates, reference = chip_series(series_arrays, "2004")
+    series, dates = mirrored(series, dates)
+    (history,) = over(series, dates, PERIOD_MONTH, candidate=grown(reference))
+    assert history.status == over_time.STATUS_REMOVED and history.presence.endswith("000000")
+    assert history.removed_after.month == 6 and history.removed_before.month == 7
+    kept = [t for t, day in enumerate(dates) if day <= datetime.date(2022, 8, 31)]
+    cut = ArraySeries({role: band[kept] for role, band in series.dn_by_role.items()}, [dates[t] for t in kept],
+                      series.clear[kept])
+    (late,) = over(cut, [dates[t] for t in kept], PERIOD_MONTH, candidate=grown(reference))
+    assert late.raw[-2:] == list("00") and late.status == over_time.STATUS_REMOVED_UNCONFIRMED
+    assert late.presence.endswith("11") and late.removed_after == history.removed_after
+    assert late.removed_before is None
+
+
+def test_monthly_evidence_is_the_candidate_test_made_continuous(series_arrays):
+    """On every observed month of the three real chips and of the Flanders farmland priors: evidence ≥ 0.5 exactly
+    when the candidate test passes, and both outcomes occur."""
+    cases = [chip_series(series_arrays, chip)[:2] + (grown(chip_series(series_arrays, chip)[2]),)
+             for chip in ("9", "2004", "1913")]
+    flanders, flanders_dates, labels = flanders_series()
+    cases += [(flanders, flanders_dates, prior) for _, prior in farmland_priors(labels)[::3]]
+    outcomes = []
+    bands = CompositeBands(10000.0, 0.0)
+    for series, dates, prior in cases:
+        for month in sorted({(day.year, day.month) for day in dates}):
+            times = np.array([t for t, day in enumerate(dates) if (day.year, day.month) == month])
+            dn = period_composite(series, whole(series), times)
+            index, valid = bands.ndpi(dn)
+            core, ring = improved.core_and_ring(prior & valid, valid & ~prior)
+            if not core.any() or ring.sum() < improved.MIN_RING_PIXELS:
+                continue
+            reflectance = bands.reflectance(dn)
+            passes, _ = plausible_pv(reflectance, core, ring, ndpi_auc(index, core, ring),
+                                     np.median(index[core]) > np.median(index[ring]))
+            evidence = improved.pv_evidence(reflectance, index, core, ring)
+            assert 0 <= evidence <= 1 and (evidence >= 0.5) == passes
+            outcomes.append(passes)
+    assert len(outcomes) > 60 and 10 < sum(outcomes) < len(outcomes) - 10
+
+
+def test_a_glaring_month_is_not_observed():
+    """Chip 1309 in September and November 2022: in November the panels glint under the low sun, 2–6 times brighter
+    than their surroundings in every band. That month is not evidence of anything (without the rule it scores 0,
+    an absence); September's is clear PV."""
+    arrays = np.load(GLINT)
+    dn = {role: arrays[band] for role, band in VARIABLES.items()}
+    dates = [EPOCH + datetime.timedelta(days=int(d)) for d in arrays["days"]]
+    series = ArraySeries(dn, dates, arrays["clear"])
+    bands = CompositeBands(10000.0, 0.0)
+    prior = grown(arrays["reference"])
+    history = over_time.PlantHistory(whole(series), prior, True)
+    for month, expected in ((9, "clear PV"), (11, "glare")):
+        times = np.array([t for t, day in enumerate(dates) if day.month == month])
+        dn = period_composite(series, whole(series), times)
+        index, valid = bands.ndpi(dn)
+        core, ring = improved.core_and_ring(prior & valid, valid & ~prior)
+        glare = over_time.glaring(bands.reflectance(dn), core, ring)
+        evidence = over_time.month_evidence(bands, dn, history, prior)
+        if expected == "glare":
+            assert glare and evidence is None
+            assert improved.pv_evidence(bands.reflectance(dn), index, core, ring) == 0
+        else:
+            assert not glare and evidence >= 0.9
+
+
+def whole(series):
+    """The window of a whole series."""
+    return slice(0, series.shape[0]), slice(0, series.shape[1])
+
+
+def flanders_series():
+    """(ArraySeries, dates, parcel register) of the real Flanders farmland series."""
+    arrays = np.load(FLANDERS)
+    dn = {role: arrays[band] for role, band in VARIABLES.items()}
+    dates = [EPOCH + datetime.timedelta(days=int(d)) for d in arrays["days"]]
+    return ArraySeries(dn, dates, arrays["clear"]), dates, arrays["crop_type"]
+
+
+@pytest.mark.parametrize("kind", [PERIOD_YEAR, PERIOD_QUARTER, PERIOD_MONTH])
+def test_farmland_is_never_pv(kind):
+    """Flanders, 2017-08 to 2018-11, no PV: every parcel of at least 60 px (eroded by 1 px) and ten plant-sized
+    rectangles, each alone as a candidate. Some periods look like PV on their own (presence_raw), none is ever
+    present and nothing is dated."""
+    series, dates, labels = flanders_series()
+    priors = farmland_priors(labels)
+    raw_presences, statuses = 0, set()
+    for name, prior in priors:
+        (history,) = over(series, dates, kind, candidate=prior)
+        raw_presences += over_time.PRESENT in history.raw
+        statuses.add(history.status)
+        assert over_time.PRESENT not in history.presence, name
+        assert history.built_after is history.built_before is history.removed_after is None, name
+    assert statuses == {over_time.STATUS_NOT_SEEN}
+    assert raw_presences >= 2
 
 
 # --- reading: only around priors, in bounded strips ------------------------------------------------------------

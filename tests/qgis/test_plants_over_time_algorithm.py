@@ -65,6 +65,11 @@ def test_quarters_of_a_plant_built_in_2022(fusionpv, feedback, tmp_path):
     assert plant["first_seen"].toPyDate() == datetime.date(2022, 7, 1) and plant["first_seen_year"] == 2022
     assert plant["construction_period"] == "2022-Q3" and plant["last_seen"].toPyDate() == datetime.date(2022, 12, 31)
     assert (plant["periods_present"], plant["periods_observed"]) == (2, 4)
+    # the interval of its construction: two real acquisitions, from the fitted monthly life
+    after, before = plant["built_after"].toPyDate(), plant["built_before"].toPyDate()
+    assert datetime.date(2022, 6, 1) <= after < before <= datetime.date(2022, 9, 30)
+    assert not plant["removed_after"] and not plant["removed_before"]
+    assert [int(tenths) >= 5 for tenths in plant["evidence"]] == [False, False, True, True]
     reference = gdal.Open(os.path.join(DATA, "pv_mask_2004.tif")).ReadAsArray() > 0
     periods = gdal.Open(out["periods.tif"])
     assert [periods.GetRasterBand(n).GetDescription() for n in range(1, 5)] == ["2022-Q1", "2022-Q2", "2022-Q3",
@@ -115,10 +120,49 @@ def test_yearly_composites_without_scl(fusionpv, feedback, tmp_path):
     (plant,) = features(result["OUTPUT"])
     assert plant["presence"] == "11" and plant["construction_period"] == "by 2021"
     assert plant["first_seen_year"] == 2021 and plant["status"] == "present from start"
+    assert plant["evidence"] == "99" and not plant["built_after"]
     with pytest.raises(QgsProcessingException, match="PERIOD: .*dated by its year only"):
         run("plantsovertime", {"INPUT": paths, "PERIOD": 1, "TRUSTED_PRIORS": prior,
                                "OUTPUT": str(tmp_path / "quarters.gpkg")}, feedback)
     assert not os.path.exists(str(tmp_path / "quarters.gpkg"))
+
+
+def yearly_composite(chip, months, path):
+    """A clear-sky composite of the chip's real 2022 dates in ``months`` (per-pixel median of SCL 4, 5, 6), written
+    as a yearly composite would be: 11 bands described B01…B12, no SCL, nodata -32768."""
+    first = gdal.Open('NETCDF:"%s":B02' % netcdf(chip))
+    days = [float(first.GetRasterBand(i + 1).GetMetadataItem("NETCDF_DIM_t")) for i in range(first.RasterCount)]
+    wanted = [(datetime.date(1990, 1, 1) + datetime.timedelta(days=day)).month in months for day in days]
+    clear = np.isin(gdal.Open('NETCDF:"%s":SCL' % netcdf(chip)).ReadAsArray()[wanted], (4, 5, 6))
+    names = [name for name in VARIABLES if name != "SCL"]
+    dataset = gdal.GetDriverByName("GTiff").Create(path, first.RasterXSize, first.RasterYSize, len(names),
+                                                   gdal.GDT_Int16)
+    dataset.SetGeoTransform(first.GetGeoTransform())
+    dataset.SetProjection(first.GetProjection())
+    for number, name in enumerate(names, start=1):
+        values = gdal.Open('NETCDF:"%s":%s' % (netcdf(chip), name)).ReadAsArray()[wanted].astype(float)
+        median = np.nanmedian(np.where(clear & (values != 32767), values, np.nan), axis=0)
+        band = dataset.GetRasterBand(number)
+        band.SetDescription(name)
+        band.SetNoDataValue(-32768)
+        band.WriteArray(np.where(np.isnan(median), -32768, np.round(median)).astype(np.int16))
+    dataset = None
+    return path
+
+
+def test_yearly_composites_date_a_build_to_its_year(fusionpv, feedback, tmp_path):
+    """Three yearly composites of real imagery (each standing for its whole year): chip 2004 before it was built
+    (its January–June), then twice after (October–December). Built in 2022, between the 2021 and 2022 composites."""
+    paths = [yearly_composite("2004", range(1, 7), str(tmp_path / "S2_median_2021.tif"))]
+    paths += [yearly_composite("2004", (10, 11, 12), str(tmp_path / ("S2_median_%d.tif" % year)))
+              for year in (2022, 2023)]
+    result = run("plantsovertime", {"INPUT": paths, "PERIOD": 0, "CANDIDATE_PRIORS": [os.path.join(DATA,
+                                    "pv_mask_2004.tif")], "OUTPUT": str(tmp_path / "plants.gpkg")}, feedback)
+    (plant,) = features(result["OUTPUT"])
+    assert plant["presence_raw"] == "011" and plant["presence"] == "011" and plant["status"] == "built"
+    assert plant["construction_period"] == "2022" and plant["first_seen_year"] == 2022
+    assert plant["built_after"].toPyDate() == datetime.date(2021, 1, 1)
+    assert plant["built_before"].toPyDate() == datetime.date(2022, 1, 1)
 
 
 def test_chain_to_material_flows(fusionpv, feedback, tmp_path):
