@@ -151,6 +151,23 @@ def _dask_client(scheduler):
                                                 scheduler, type(error).__name__, error, hint))
 
 
+class _Call:
+    """``run(job)``, pickled so that unpickling it runs it (``pickle.loads`` of its bytes returns the result)."""
+
+    def __init__(self, run, job):
+        self.run, self.job = run, job
+
+    def __reduce__(self):
+        return self.run, (self.job,)
+
+
+def sealed_call(run, job):
+    """``run(job)`` as bytes for a Dask task ``pickle.loads(bytes)``: the scheduler passes the bytes on without
+    unpickling them (it does not have the plugin; the workers import it, see :func:`package_bootstrap`), and the
+    worker's ``pickle.loads`` runs the job."""
+    return pickle.dumps(_Call(run, job), protocol=pickle.HIGHEST_PROTOCOL)
+
+
 def _run_on_dask(jobs, run, scheduler, on_result, is_cancelled):
     client = _dask_client(scheduler)
     try:
@@ -159,7 +176,8 @@ def _run_on_dask(jobs, run, scheduler, on_result, is_cancelled):
         except ImportError as error:
             raise EngineError("DASK_SCHEDULER", "the Dask workers cannot import the plugin: %s. Give every worker "
                                                 "the plugin folder at the same path (a shared folder)." % error)
-        running = list(client.map(run, jobs, pure=False, key=["fusionpv-" + job.key for job in jobs]))
+        running = [client.submit(pickle.loads, sealed_call(run, job), pure=False, key="fusionpv-" + job.key)
+                   for job in jobs]
         while running:
             for future in [future for future in running if future.done()]:
                 running.remove(future)
