@@ -132,8 +132,20 @@ class FusionPvAlgorithm(QgsProcessingAlgorithm):
             value = parameters.get(definition.name())
             if not definition.checkValueIsAcceptable(value, context):
                 return False, self.tr("%s: %s is not a valid value for '%s'.") % (
-                    definition.name(), "nothing" if value in (None, "") else repr(value), definition.description())
+                    definition.name(), self._unacceptable(definition, value, context), definition.description())
         return ok, message
+
+    @staticmethod
+    def _unacceptable(definition, value, context):
+        """What of ``value`` a parameter refuses: of a list, the items it refuses alone (a layer list of a hundred
+        tiles names the one it cannot load); else the value."""
+        if value in (None, ""):
+            return "nothing"
+        if isinstance(value, (list, tuple)):
+            refused = [item for item in value if not definition.checkValueIsAcceptable([item], context)]
+            if refused and len(refused) < len(value):
+                return ", ".join(map(repr, refused))
+        return repr(value)
 
     def _failure_message(self, error):
         """A message for a failure while reading or writing, naming the parameter whose file it concerns."""

@@ -1,6 +1,7 @@
 """``fusionpv:mapregion``: PV plants over many Sentinel-2 tiles in one run, merged, resumable, on all cores or a
 Dask cluster."""
 import os
+from dataclasses import replace
 
 from qgis.core import (QgsCoordinateReferenceSystem, QgsCoordinateTransform, QgsGeometry, QgsProcessing,
                        QgsProcessingException, QgsProcessingParameterCrs, QgsProcessingParameterEnum,
@@ -57,7 +58,8 @@ class MapRegionAlgorithm(PlantMapping, FusionPvAlgorithm):
         "<p><b>Resumable</b>: each finished tile is kept in the folder <i>OUTPUT</i>.tiles beside the output. Run "
         "again with the same settings and only the unfinished tiles are done; other settings clear the folder. A "
         "tile that fails is reported in OUTPUT_TILES (tile, status done / reused / failed, plants, seconds, "
-        "error) and the others go on. Cancel stops handing out tiles; finished ones stay for a resume.</p>")
+        "error) and the others go on; the groups it owned are then decided by the tiles that own them once it is "
+        "left out. Cancel stops handing out tiles; finished ones stay for a resume.</p>")
     INPUT = "INPUT"
     METHOD = "METHOD"
     WORKERS = "WORKERS"
@@ -101,10 +103,22 @@ class MapRegionAlgorithm(PlantMapping, FusionPvAlgorithm):
         output_crs = self.output_crs(parameters, context, tiles[0].crs)
 
         folder_path = self.results_folder(parameters, context)
+        new_folder = not os.path.exists(folder_path)
         if not ResultsFolder.claim(folder_path):
             raise QgsProcessingException(self.tr(
                 "OUTPUT: %s holds files this plugin did not write, and the resumable results of the run go there; "
                 "move them, or choose another OUTPUT.") % folder_path)
+        try:
+            return self.map_tiles(parameters, context, feedback, tiles, layers, method, min_area, scale, offset,
+                                  workers, scheduler, output_crs, folder_path)
+        except BaseException:
+            if new_folder:
+                ResultsFolder.discard_if_unused(folder_path)  # a refused or failed run leaves nothing behind
+            raise
+
+    def map_tiles(self, parameters, context, feedback, tiles, layers, method, min_area, scale, offset, workers,
+                  scheduler, output_crs, folder_path):
+        """The run once its parameters are read and its results folder claimed."""
         priors = [prior_files(role_layers, parameter, folder_path, context, feedback)
                   for role_layers, parameter in zip(layers, (self.TRUSTED_PRIORS, self.CANDIDATE_PRIORS))]
         folder = ResultsFolder(folder_path, settings_of(tiles, priors, method, min_area, scale, offset))
@@ -140,17 +154,14 @@ class MapRegionAlgorithm(PlantMapping, FusionPvAlgorithm):
             feedback.setProgress(5 + 90 * len([r for rs in results.values() for r in rs if r["status"] != REUSED])
                                  / max(len(jobs), 1))
 
-        try:
-            finished = run_jobs(jobs, run_tile_job, workers, scheduler, on_result, feedback.isCanceled)
-        except EngineError as error:
-            raise QgsProcessingException("%s: %s" % (error.parameter, error))
-        if not finished:
-            raise QgsProcessingException(CANCELLED + " " + self.tr(
-                "Finished tiles are kept in %s; run again to resume.") % folder.folder)
-        done = [result for number in sorted(results) for result in results[number] if result["status"] != FAILED]
-        if not done:
+        self.run_or_stop(jobs, workers, scheduler, on_result, feedback, folder)
+        failed = sorted(number for number, parts in results.items() if any(r["status"] == FAILED for r in parts))
+        if len(failed) == len(tiles):
             raise QgsProcessingException(self.tr("INPUT: every tile failed; the first error: %s") % next(
-                result["error"] for rs in results.values() for result in rs))
+                result["error"] for rs in results.values() for result in rs if result["error"]))
+        done = [result for number in sorted(results) if number not in failed for result in results[number]]
+        if failed:
+            done += self.decide_for_failed(failed, jobs, tiles, folder, workers, scheduler, feedback)
         feedback.setProgressText(self.tr("Merging the plants of %d tile(s)") % len(tiles))
         plant_counts = {}
         features = self.plant_features(plants_in_order(done), tiles, output_crs, context, plant_counts)
@@ -160,6 +171,47 @@ class MapRegionAlgorithm(PlantMapping, FusionPvAlgorithm):
         outputs.update(self.write_tiles(parameters, context, tiles, results, plant_counts))
         feedback.pushInfo(self.tr("%d PV plant(s) mapped over %d tile(s).") % (len(features), len(tiles)))
         return outputs
+
+    def run_or_stop(self, jobs, workers, scheduler, on_result, feedback, folder):
+        """Run the jobs; an engine that cannot start or a cancel stops the run with a message."""
+        try:
+            finished = run_jobs(jobs, run_tile_job, workers, scheduler, on_result, feedback.isCanceled)
+        except EngineError as error:
+            raise QgsProcessingException("%s: %s" % (error.parameter, error))
+        if not finished:
+            raise QgsProcessingException(CANCELLED + " " + self.tr(
+                "Finished tiles are kept in %s; run again to resume.") % folder.folder)
+
+    def decide_for_failed(self, failed, jobs, tiles, folder, workers, scheduler, feedback):
+        """The results of a second pass: the groups the ``failed`` tiles owned, each decided by the tile that owns
+        it once they are left out (kept in the results folder like the others)."""
+        template = jobs[0] if jobs else None
+        if template is None:  # every job was reused: nothing failed in this run
+            return []
+        rescue, results = [], []
+        for number, tile in enumerate(tiles):
+            if number in failed:
+                continue
+            job = replace(template, tile=number, part=0, parts=1, path=tile.path, band_numbers=tile.band_numbers,
+                          nodata=tile.nodata, failed=tuple(failed))
+            stored = folder.load(job.key)
+            if stored is not None:
+                results.append(stored)
+            else:
+                rescue.append(job)
+        feedback.pushInfo(self.tr("The groups of %d failed tile(s) go to the other tiles that hold them: %d job(s).")
+                          % (len(failed), len(rescue)))
+
+        def on_result(result):
+            folder.store(result)
+            if result["status"] == FAILED:
+                feedback.pushWarning(self.tr("Tile %s failed too: %s") % (tiles[result["tile"]].name,
+                                                                          result["error"]))
+            else:
+                results.append(result)
+
+        self.run_or_stop(rescue, workers, scheduler, on_result, feedback, folder)
+        return results
 
     def worker_count(self, parameters, context, feedback):
         """WORKERS, 0 meaning every core, at most the cores of this machine (more processes only wait)."""

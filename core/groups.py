@@ -39,20 +39,24 @@ class PriorSource:
 
 
 class ArrayPriors(PriorSource):
-    """The prior pieces of a bool mask in memory: its 8-connected components."""
+    """The prior pieces of a bool mask in memory: its 8-connected components. The mask may reach beyond the raster
+    by ``pad`` pixels on every side (as a mask warped onto a tile grid grown by ``pad``): the boxes of pieces that
+    cross the raster's edge are then whole, as those of polygons are, so that tiles of a region agree on them."""
 
-    def __init__(self, mask, name=""):
-        self.mask, self.name = np.asarray(mask, bool), name
+    def __init__(self, mask, name="", pad=0):
+        self.mask, self.name, self.pad = np.asarray(mask, bool), name, pad
         if not self.mask.any():
             return
         labels, _ = label_components(self.mask)
         found = [f for f in ndimage.find_objects(labels) if f is not None]
         del labels
-        self.boxes = np.array([(r.start, c.start, r.stop, c.stop) for r, c in found], np.int64).reshape(-1, 4)
+        self.boxes = np.array([(r.start - pad, c.start - pad, r.stop - pad, c.stop - pad) for r, c in found],
+                              np.int64).reshape(-1, 4)
 
     def render(self, window, members):
         # the members of a group are all the pieces its window touches, so the mask can be taken as it is
-        return self.mask[window].copy()
+        rows, cols = window
+        return self.mask[rows.start + self.pad:rows.stop + self.pad, cols.start + self.pad:cols.stop + self.pad].copy()
 
 
 def prior_source(priors, shape):

@@ -97,12 +97,19 @@ class TileOwnership:
     this tile's own included; ``same_grid[j]`` tells whether tile j is on this tile's pixel grid.
     """
 
-    def __init__(self, index, quads, same_grid):
+    def __init__(self, index, quads, same_grid, absent=()):
         self.index = index
         self.quads = [np.asarray(quad, float) for quad in quads]
         self.same_grid = list(same_grid)
         #: (x0, y0, x1, y1) of the quads that are axis-aligned rectangles (tiles on this grid), for speed.
         self.rectangles = [_as_rectangle(quad) for quad in self.quads]
+        #: Tiles left out, as if they were not given (tiles that failed).
+        self.absent = frozenset(absent)
+        self.counted = [tile for tile in range(len(self.quads)) if tile not in self.absent]
+
+    def without(self, tiles):
+        """The ownership of the same tile when ``tiles`` are left out (their groups go to the tiles that are left)."""
+        return TileOwnership(self.index, self.quads, self.same_grid, self.absent | set(tiles))
 
     def tolerance(self, tile):
         """Pixels of slack when comparing with tile ``tile`` (see the module)."""
@@ -112,7 +119,8 @@ class TileOwnership:
         """Does every part of ``rectangle`` (x0, y0, x1, y1) that lies in some tile lie in ``tile``, with ``slack``
         pixels to spare (negative slack forgives)?"""
         target = self.rectangles[tile]
-        for quad, aligned in zip(self.quads, self.rectangles):
+        for other in self.counted:
+            quad, aligned = self.quads[other], self.rectangles[other]
             if aligned is not None and target is not None:
                 piece = _intersection(aligned, rectangle)
                 if piece is not None and min(piece[0] - target[0], piece[1] - target[1], target[2] - piece[2],
@@ -124,21 +132,26 @@ class TileOwnership:
                 return False
         return True
 
-    def owner_depth(self, box, margin):
+    def owner_depth(self, box, margin, tile=None):
         """The depth (pixels) of the centre of a group's ``box`` (top, left, bottom, right in this tile's pixels)
-        when this tile decides the group (its window being the box grown by ``margin``), else None. The merge
-        uses the depth to choose between two tiles on different grids that both decided a group."""
+        when this tile (or ``tile``) decides the group (its window being the box grown by ``margin``), else None.
+        The merge uses the depth to choose between two tiles on different grids that both decided a group."""
+        tile = self.index if tile is None else tile
         top, left, bottom, right = box
         rectangle = (left - margin, top - margin, right + margin, bottom + margin)
         centre = ((left + right) / 2.0, (top + bottom) / 2.0)
-        if self.can_decide(self.index, rectangle, -SAME_GRID_TOLERANCE):
-            rivals = [tile for tile in range(len(self.quads)) if tile != self.index and self.can_decide(
-                tile, rectangle, -self.tolerance(tile) if self.same_grid[tile] else self.tolerance(tile))]
-        elif any(self.can_decide(tile, rectangle, -self.tolerance(tile)) for tile in range(len(self.quads))):
+        if self.can_decide(tile, rectangle, -SAME_GRID_TOLERANCE):
+            rivals = [other for other in self.counted if other != tile and self.can_decide(
+                other, rectangle, -self.tolerance(other) if self.same_grid[other] else self.tolerance(other))]
+        elif any(self.can_decide(other, rectangle, -self.tolerance(other)) for other in self.counted):
             return None
         else:  # wider than every overlap: the tile where its centre lies deepest decides what it holds of it
-            rivals = [tile for tile in range(len(self.quads)) if tile != self.index]
-        return self._deepest(centre, rivals)
+            rivals = [other for other in self.counted if other != tile]
+        return self._deepest(centre, rivals, tile)
+
+    def owner(self, box, margin):
+        """The tile that decides a group (see :meth:`owner_depth`), seen from this tile; None when none does."""
+        return next((tile for tile in self.counted if self.owner_depth(box, margin, tile) is not None), None)
 
     def reaches_another_tile(self, box):
         """Does a plant with pixel ``box`` (top, left, bottom, right; bottom and right exclusive) reach an edge of
@@ -155,13 +168,13 @@ class TileOwnership:
             return _point_depth(self.rectangles[tile], point)
         return float(depth(self.quads[tile], point)[0])
 
-    def _deepest(self, centre, rivals):
-        """This tile's depth of ``centre`` if no rival tile holds it deeper (see the module), else None."""
-        own = self.depth_of(self.index, centre)
-        for tile in rivals:
-            tolerance = self.tolerance(tile)
-            other = self.depth_of(tile, centre)
-            if other > own + tolerance or (self.same_grid[tile] and abs(other - own) <= tolerance
-                                           and tile < self.index):
+    def _deepest(self, centre, rivals, tile):
+        """Tile ``tile``'s depth of ``centre`` if no rival tile holds it deeper (see the module), else None."""
+        own = self.depth_of(tile, centre)
+        for other in rivals:
+            tolerance = self.tolerance(other)
+            depth_there = self.depth_of(other, centre)
+            if depth_there > own + tolerance or (self.same_grid[other] and abs(depth_there - own) <= tolerance
+                                                 and other < tile):
                 return None
         return own

@@ -1,16 +1,14 @@
 """Where region jobs run: in this process, in local worker processes, or on a ``dask.distributed`` cluster.
 
-Local workers are fresh Python interpreters (QGIS's own, one per job, the job and its result passed as pickle
-files); Dask workers are the cluster's. Both import this plugin under its own package name from its folder (see
+Local workers are fresh Python interpreters (QGIS's own, one per job, the job and its result pickled through its
+stdin and stdout); Dask workers are the cluster's. Both import this plugin under its own package name from its folder (see
 :func:`package_bootstrap`), so it works from whatever folder QGIS loaded it, and on a cluster when every worker
 sees the plugin folder at the same path.
 """
 import os
 import pickle
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
@@ -81,34 +79,28 @@ def run_jobs(jobs, run, workers, scheduler, on_result, is_cancelled):
 _WORKER = """
 import pickle, sys
 %s
-with open(sys.argv[1], "rb") as handle:
-    run, job = pickle.load(handle)
-result = run(job)
-with open(sys.argv[2], "wb") as handle:
-    pickle.dump(result, handle, protocol=pickle.HIGHEST_PROTOCOL)
+run, job = pickle.load(sys.stdin.buffer)
+out, sys.stdout = sys.stdout.buffer, sys.stderr  # the result alone goes to stdout
+pickle.dump(run(job), out, protocol=pickle.HIGHEST_PROTOCOL)
+out.flush()
 """
 
 
 def _run_in_process(interpreter, run, job, processes):
     """``run(job)`` in a fresh worker process (kept in ``processes`` while it runs): its result, or
-    ``job.failure(message)`` when the process dies."""
-    folder = tempfile.mkdtemp(prefix="fusionpv-job-")
-    job_path, result_path = os.path.join(folder, "job.pickle"), os.path.join(folder, "result.pickle")
+    ``job.failure(message)`` when the process dies. The job goes to the worker on its stdin and the result comes
+    back on its stdout: no file is left behind, even when this process is killed."""
+    process = subprocess.Popen([interpreter, "-c", _WORKER % package_bootstrap()], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    processes.add(process)
     try:
-        with open(job_path, "wb") as handle:
-            pickle.dump((run, job), handle, protocol=pickle.HIGHEST_PROTOCOL)
-        process = subprocess.Popen([interpreter, "-c", _WORKER % package_bootstrap(), job_path, result_path],
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        processes.add(process)
-        _, errors = process.communicate()
-        processes.discard(process)
-        if process.returncode != 0 or not os.path.exists(result_path):
-            tail = errors.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
-            return job.failure("the worker process ended with code %s %s" % (process.returncode, tail[0]))
-        with open(result_path, "rb") as handle:
-            return pickle.load(handle)
+        output, errors = process.communicate(pickle.dumps((run, job), protocol=pickle.HIGHEST_PROTOCOL))
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        processes.discard(process)
+    if process.returncode != 0 or not output:
+        tail = errors.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
+        return job.failure("the worker process ended with code %s %s" % (process.returncode, tail[0]))
+    return pickle.loads(output)
 
 
 def _run_in_processes(jobs, run, workers, on_result, is_cancelled):

@@ -6,6 +6,7 @@ Everything a job needs travels in a :class:`TileJob` and everything it gives bac
 free of QGIS objects); a job never raises, a failure comes back as its ``error``.
 """
 import os
+import shutil
 import pickle
 import resource
 import time
@@ -59,10 +60,15 @@ class TileJob:
     grids: list
     #: Threads this job decides groups on (0: the core's default); 1 when local processes already fill the cores.
     threads: int = 0
+    #: Tiles that failed: when given, the job decides only the groups those tiles owned that this tile owns once
+    #: they are left out (a second pass, so that no group is lost with its tile).
+    failed: tuple = ()
 
     @property
     def key(self):
         """The name of this job's result in the results folder."""
+        if self.failed:
+            return "tile%04d_for_failed_%s" % (self.tile, "_".join("%04d" % tile for tile in self.failed))
         return "tile%04d_part%dof%d" % (self.tile, self.part + 1, self.parts)
 
     def failure(self, error, seconds=0.0):
@@ -140,15 +146,22 @@ def read_polygons(prior, grid):
     return PolygonPriors(wkbs, grid, prior.name)
 
 
+#: A raster prior is warped onto its tile's grid grown by this many pixels on every side, so that a plant crossing
+#: the tile's edge is seen whole (up to this far beyond it), as a polygon is, and the tiles agree on its group.
+RASTER_PRIOR_PAD = 256
+
+
 def read_priors(priors, grid):
     """The prior pieces of one role (a list of :class:`PriorFile`) on ``grid``."""
     sources = []
+    pad = RASTER_PRIOR_PAD
+    padded = window_grid(grid, (slice(-pad, grid.height + pad), slice(-pad, grid.width + pad)))
     for prior in priors:
         if prior.kind == "vector":
             sources.append(read_polygons(prior, grid))
         else:
-            sources.append(ArrayPriors(warp_mask(prior.path, pv_band_number(prior.path), grid, prior.crs_wkt),
-                                       prior.name))
+            sources.append(ArrayPriors(warp_mask(prior.path, pv_band_number(prior.path), padded, prior.crs_wkt),
+                                       prior.name, pad))
     return UnionPriors(sources)
 
 
@@ -196,11 +209,14 @@ def tight_box(window, mask):
 
 def _run(job, result):
     grid = grid_of(job.path)
-    ownership = tile_ownership(job.tile, job.grids)
+    everyone = tile_ownership(job.tile, job.grids)
+    ownership = everyone.without(job.failed)
     trusted, candidate = read_priors(job.trusted, grid), read_priors(job.candidate, grid)
 
     def choose(groups):
         owned = [group for group in groups if ownership.owner_depth(group.box, GROUP_MARGIN) is not None]
+        if job.failed:  # only what the failed tiles would have decided
+            owned = [group for group in owned if everyone.owner(group.box, GROUP_MARGIN) in job.failed]
         return share(owned, job.part, job.parts)
 
     with SmallBlockCache(GROUP_READ_CACHE_MB):
@@ -237,6 +253,12 @@ class ResultsFolder:
         with open(os.path.join(folder, cls.MARKER), "a", encoding="utf-8"):
             pass
         return True
+
+    @classmethod
+    def discard_if_unused(cls, folder):
+        """Remove ``folder``, made by this run, when it holds no job result (a run refused or failed before any)."""
+        if os.path.isdir(folder) and not any(name.endswith(".result") for name in os.listdir(folder)):
+            shutil.rmtree(folder, ignore_errors=True)
 
     def __init__(self, folder, settings):
         self.folder = folder

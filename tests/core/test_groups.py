@@ -150,3 +150,15 @@ def test_agreement_halves_the_doubt_per_further_product():
     assert agreed_confidence(0.6, 2) == pytest.approx(1 - 0.4 * AGREEMENT_DOUBT)
     assert agreed_confidence(0.6, 3) == pytest.approx(1 - 0.4 * AGREEMENT_DOUBT ** 2)
     assert np.isnan(agreed_confidence(float("nan"), 3))
+
+
+def test_a_padded_mask_gives_whole_boxes_across_the_raster_edge():
+    """A mask warped onto the raster grown by 3 px: a piece crossing the left edge keeps its whole box (reaching
+    beyond the raster), and a window of the raster draws the raster's own pixels."""
+    mask = np.zeros((10 + 6, 12 + 6), bool)
+    mask[5:8, 1:6] = True            # raster columns -2 … 2
+    priors = ArrayPriors(mask, pad=3)
+    assert priors.boxes.tolist() == [[2, -2, 5, 3]]
+    window = (slice(0, 10), slice(0, 12))
+    drawn = priors.render(window, [0])
+    assert drawn.shape == (10, 12) and drawn.sum() == 9 and drawn[2:5, 0:3].all()

@@ -561,7 +561,11 @@ def _cases():
     add("mapregion results beside OUTPUT in a folder of the user's", "mapregion", region(OUTPUT=ws + "mine.gpkg"),
         "OUTPUT", absent=[ws + "mine.gpkg"])
     add("mapregion DASK_SCHEDULER=tls://127.0.0.1:1", "mapregion", region(DASK_SCHEDULER="tls://127.0.0.1:1"),
-        "DASK_SCHEDULER", absent=[plants])
+        "DASK_SCHEDULER", absent=[plants, ws + "out/plants.tiles"])
+    add("mapregion a file that is not a raster among the tiles", "mapregion", region(INPUT=[s2, ws + "garbage.tif"]),
+        "INPUT", absent=[plants, ws + "out/plants.tiles"])
+    add("mapregion a truncated tile listed first", "mapregion", region(INPUT=[ws + "truncated.tif", s2]),
+        "INPUT", absent=[plants, ws + "out/plants.tiles"])
 
     # outputs anywhere
     add("extract OUTPUT is a folder", "extractpvplants", extract(TRUSTED_PRIORS=[ws + "prior.tif"], OUTPUT=ws + "out/"),

@@ -107,6 +107,38 @@ def test_four_overlapping_tiles_give_the_whole_scene(fusionpv, feedback, scene, 
         assert feature["sources"] == ", ".join(expected) and feature["n_sources"] == len(expected)
 
 
+def test_raster_mask_priors_on_overlapping_tiles_give_the_whole_scene_once(fusionpv, feedback, scene, tmp_path):
+    """The priors as raster masks (0/1 on the scene grid) instead of polygons: every plant once, as on the scene."""
+    masks = {role: os.path.join(os.path.dirname(scene["scene"]), role + "_mask.tif") for role in ("trusted",
+                                                                                                  "candidate")}
+    priors = dict(TRUSTED_PRIORS=[masks["trusted"]], CANDIDATE_PRIORS=[masks["candidate"]])
+    whole_scene = str(tmp_path / "whole.gpkg")
+    run("extractpvplants", dict(INPUT=scene["scene"], OUTPUT=whole_scene, **priors), feedback)
+    output = str(tmp_path / "plants.gpkg")
+    run("mapregion", region_parameters(scene, output, WORKERS=1, **priors), feedback)
+    rows, expected = plant_rows(output), plant_rows(whole_scene)
+    assert len(rows) == len(expected) >= 9
+    assert sorted((p, s) for _, p, s in rows) == sorted((p, s) for _, p, s in expected)
+    assert len([wkb for wkb, _, _ in rows if _crosses_a_tile_edge(wkb, scene)]) >= 3
+
+
+def test_raster_mask_priors_wider_than_the_overlap_give_one_plant(fusionpv, feedback, scene, tmp_path):
+    """Two tiles overlapping by 8 px, cut through the plants of the middle column: as raster masks, each tile sees
+    only its piece of such a plant, yet the plants are those of the same priors as polygons, each once."""
+    left, right = str(tmp_path / "left.tif"), str(tmp_path / "right.tif")
+    gdal.Translate(left, scene["scene"], srcWin=[0, 0, 100, 192])
+    gdal.Translate(right, scene["scene"], srcWin=[92, 0, 100, 192])
+    masks = {role: os.path.join(os.path.dirname(scene["scene"]), role + "_mask.tif") for role in ("trusted",
+                                                                                                  "candidate")}
+    as_polygons, as_masks = str(tmp_path / "polygons.gpkg"), str(tmp_path / "masks.gpkg")
+    run("mapregion", region_parameters(scene, as_polygons, INPUT=[left, right], WORKERS=1), feedback)
+    run("mapregion", region_parameters(scene, as_masks, INPUT=[left, right], WORKERS=1,
+                                       TRUSTED_PRIORS=[masks["trusted"]], CANDIDATE_PRIORS=[masks["candidate"]]),
+        feedback)
+    rows, expected = plant_rows(as_masks), plant_rows(as_polygons)
+    assert sorted((p, s) for _, p, s in rows) == sorted((p, s) for _, p, s in expected)
+
+
 def _crosses_a_tile_edge(wkb, scene):
     geometry = ogr.CreateGeometryFromWkb(wkb)
     for path in scene["tiles"]:
@@ -283,6 +315,39 @@ def test_engine_errors_name_their_parameter(fusionpv, feedback, scene, tmp_path)
         assert "DASK_SCHEDULER" in message and expected in message and "Traceback" not in message
     message = run_fails("mapregion", region_parameters(scene, output, INPUT=[scene["tiles"][0]] * 2), feedback)
     assert "INPUT" in message and "twice" in message
+
+
+def truncated_copy(path, target):
+    """A copy of a tile cut to a third of its bytes: GDAL opens it, reading its pixels fails."""
+    with open(path, "rb") as source, open(target, "wb") as copy:
+        data = source.read()
+        copy.write(data[:len(data) // 3])
+    return target
+
+
+def test_a_tile_that_fails_hands_its_groups_to_the_tiles_that_also_hold_them(fusionpv, feedback, scene, tmp_path):
+    """One of the four overlapping tiles is truncated: its job fails. The groups it owned are decided by the next
+    best tile, so the plants are those of the run without it; the failure is reported by name."""
+    tiles = list(scene["tiles"])
+    without = str(tmp_path / "without.gpkg")
+    run("mapregion", region_parameters(scene, without, INPUT=tiles[:1] + tiles[2:], WORKERS=1), feedback)
+    tiles[1] = truncated_copy(tiles[1], str(tmp_path / "broken_tile.tif"))
+    output, table = str(tmp_path / "plants.gpkg"), str(tmp_path / "tiles.csv")
+    run("mapregion", region_parameters(scene, output, INPUT=tiles, WORKERS=1, OUTPUT_TILES=table), feedback)
+    assert sorted(plant_rows(output)) == sorted(plant_rows(without))
+    assert any("broken_tile" in warning and "failed" in warning for warning in feedback.warnings)
+    rows = {row["tile"]: row for row in csv.DictReader(open(table))}
+    assert rows["broken_tile"]["status"] == "failed" and "cannot read" in rows["broken_tile"]["error"]
+
+
+def test_an_unreadable_tile_is_named(fusionpv, feedback, scene, tmp_path):
+    bad = tmp_path / "not_a_raster.tif"
+    bad.write_text("this is not a raster")
+    message = run_fails("mapregion", region_parameters(scene, str(tmp_path / "plants.gpkg"),
+                                                       INPUT=scene["tiles"] + [str(bad)]), feedback)
+    assert "INPUT" in message and "not_a_raster" in message
+    assert not any(os.path.basename(tile) in message for tile in scene["tiles"])
+    assert not os.path.exists(str(tmp_path / "plants.tiles"))
 
 
 @pytest.mark.parametrize("split", [None, 10, 33])

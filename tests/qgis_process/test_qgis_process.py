@@ -130,3 +130,46 @@ def test_graphical_model_chains_the_shipped_model_into_extract(qgis, tmp_path):
     reference_dataset = gdal.Open(os.path.join(DATA, "pv_mask_152.tif"))
     reference = int(reference_dataset.GetRasterBand(1).ReadAsArray().sum())
     assert 0.7 * reference <= sum(row["pixels"] for row in rows) <= 1.3 * reference
+
+
+def test_a_killed_region_run_leaves_no_worker_files_and_resumes(qgis, tmp_path):
+    """mapregion with two worker processes, killed (SIGKILL) once some tiles are done: its orphaned workers leave
+    nothing in TMPDIR, and the rerun does only the tiles that were not finished, with the plants of a clean run."""
+    import glob
+    import shutil
+    import signal
+    import subprocess
+    import time
+    from region_scene import build_scene
+    scene = build_scene(str(tmp_path))
+    tiles = list(scene["tiles"])
+    for copy in range(8):  # more jobs than the run needs, so that it is still under way when killed
+        tiles.append(shutil.copy(tiles[copy % 4], str(tmp_path / ("copy_%d.tif" % copy))))
+    parameters = ["INPUT=%s" % tile for tile in tiles] + [
+        "TRUSTED_PRIORS=%s" % scene["trusted"], "CANDIDATE_PRIORS=%s" % scene["candidate"], "WORKERS=2"]
+    output = str(tmp_path / "plants.gpkg")
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    killed = subprocess.Popen([qgis.command, "run", "fusionpv:mapregion", "--", *parameters, "OUTPUT=" + output],
+                              env=dict(qgis.env, TMPDIR=str(temporary)), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not glob.glob(str(tmp_path / "plants.tiles" / "*.result")):
+        assert killed.poll() is None and time.time() < deadline, "the run ended before any tile was kept"
+        time.sleep(0.05)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    kept = len(glob.glob(str(tmp_path / "plants.tiles" / "*.result")))
+    assert not os.path.exists(output) and kept < len(tiles)
+    time.sleep(5)  # the orphaned workers finish their jobs, or fail to hand their results back
+    assert not glob.glob(str(temporary / "fusionpv-job-*"))
+    completed = qgis.run("run", "fusionpv:mapregion", "--", *parameters, "OUTPUT=" + output)
+    assert completed.returncode == 0, completed.stderr
+    assert "%d tile(s): " % len(tiles) in completed.stdout and " already done in " in completed.stdout
+    clean = str(tmp_path / "clean.gpkg")
+    assert qgis.run("run", "fusionpv:mapregion", "--", *parameters, "OUTPUT=" + clean).returncode == 0
+
+    def plants(path):
+        dataset = ogr.Open(path)  # held while its layer is read
+        return sorted((feature.GetGeometryRef().ExportToWkt(), feature["pixels"]) for feature in dataset.GetLayer(0))
+    assert plants(output) == plants(clean)
