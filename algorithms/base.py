@@ -26,7 +26,7 @@ from ..gisio.messages import CANCELLED, tr
 from ..gisio.outputs import (RESOURCES, StagedOutputs, check_writable, file_destination, raster_driver,
                               same_file, style_on_load)
 from ..gisio.tables import CSV_LAYER_OPTIONS, for_csv, write_and_close
-from ..gisio.priors import prior_mask, prior_source
+from ..gisio.priors import prior_source
 from ..gisio.sentinel2 import BAND_PARAMETERS, open_sentinel2
 from ..gisio.time_series import netcdf_series, stacks_series
 from ..gisio.vector import gdal_wkt
@@ -463,13 +463,6 @@ class PlantMapping:
             raise QgsProcessingException(self.tr(
                 "TRUSTED_PRIORS, CANDIDATE_PRIORS: give at least one PV prior layer (polygons or a raster mask)."))
         return trusted, candidate
-
-    def prior_masks(self, layers, image, context, feedback, named=None):
-        """(trusted, candidate) bool masks on the grid of ``image`` of the layers :meth:`prior_layers` gave; each
-        layer's (name, mask) is appended to ``named`` when it is given."""
-        feedback.setProgressText(self.tr("Placing the PV priors on the image grid"))
-        return tuple(prior_mask(role_layers, parameter, image, context, feedback, named)
-                     for role_layers, parameter in zip(layers, (self.TRUSTED_PRIORS, self.CANDIDATE_PRIORS)))
 
     def prior_sources(self, layers, image, context, feedback):
         """(trusted, candidate) prior pieces (``core.groups.PriorSource``) on the grid of ``image`` of the layers

@@ -123,8 +123,7 @@ class PlantsOverTimeAlgorithm(PlantMapping, TimeSeriesAlgorithm):
                 sum(index >= 0 for index in period_index), len(periods), periods[0].label, periods[-1].label,
                 ", ".join(series.sources)))
             image = Sentinel2Image(series.grid, self._crs(series), None)
-            layer_masks = []
-            trusted, candidate = self.prior_masks(layers, image, context, feedback, layer_masks)
+            trusted, candidate = self.prior_sources(layers, image, context, feedback)
             feedback.setProgress(10)
             windows = SeriesWindows(series, self.parameterAsDouble(parameters, self.SCALE, context),
                                     self.parameterAsDouble(parameters, self.OFFSET, context), classes)
@@ -134,9 +133,7 @@ class PlantsOverTimeAlgorithm(PlantMapping, TimeSeriesAlgorithm):
                 progress=self.core_progress(feedback, 10, 85))
         self._log_statuses(histories, feedback)
         feedback.setProgressText(self.tr("Building plant polygons"))
-        features = history_features(histories, periods, image.grid, image.crs, context, feedback.isCanceled,
-                                    layer_masks)
-        del layer_masks
+        features = history_features(histories, periods, image.grid, image.crs, context, feedback.isCanceled)
         self.check_cancelled(feedback)
         results = {}
         rows = period_rows(histories, periods, image.grid.pixel_area)

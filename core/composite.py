@@ -21,22 +21,29 @@ def clear_observations(scl, clear_classes=DEFAULT_CLEAR_CLASSES):
 
 def clear_median(values, clear, nodata=None):
     """Median over time (axis 0) of the clear observations of one band: int16 DN, :data:`OUTPUT_NODATA` where no
-    observation is clear. ``values`` is (t, rows, cols); ``clear`` bool of the same shape."""
-    usable = clear & np.isfinite(values) if np.issubdtype(np.asarray(values).dtype, np.floating) else clear.copy()
+    observation is clear. ``values`` is (t, rows, cols); ``clear`` bool of the same shape. Only the pixels with a
+    clear observation are converted and sorted."""
+    values = np.asarray(values)
+    usable = clear & np.isfinite(values) if np.issubdtype(values.dtype, np.floating) else clear.copy()
     if nodata is not None:
         usable &= values != nodata
-    data = np.where(usable, values, np.nan).astype(np.float64)
     count = usable.sum(axis=0)
-    median = np.full(count.shape, float(OUTPUT_NODATA))
+    median = np.full(count.shape, OUTPUT_NODATA, np.int16)
     has = count > 0
     if has.any():
-        # sort once; NaNs go last, so the middle of the first ``count`` values is the median
-        ordered = np.sort(data[:, has], axis=0)
-        n = count[has]
-        low = np.take_along_axis(ordered, ((n - 1) // 2)[None], axis=0)[0]
-        high = np.take_along_axis(ordered, (n // 2)[None], axis=0)[0]
-        median[has] = np.round((low + high) / 2.0)
-    return np.clip(median, OUTPUT_NODATA, np.iinfo(np.int16).max).astype(np.int16)
+        data = values[:, has].astype(np.float64)
+        if data.shape[0] == 1:  # one observation: itself
+            middle = data[0]
+        else:
+            data[~usable[:, has]] = np.nan
+            # sort once; NaNs go last, so the middle of the first ``count`` values is the median
+            ordered = np.sort(data, axis=0)
+            n = count[has]
+            low = np.take_along_axis(ordered, ((n - 1) // 2)[None], axis=0)[0]
+            high = np.take_along_axis(ordered, (n // 2)[None], axis=0)[0]
+            middle = (low + high) / 2.0
+        median[has] = np.clip(np.round(middle), OUTPUT_NODATA, np.iinfo(np.int16).max)
+    return median
 
 
 def composite(bands, scl, clear_classes=DEFAULT_CLEAR_CLASSES, nodata=None, keep=None):

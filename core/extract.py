@@ -206,6 +206,16 @@ def paper_group_plants(window, shape, gathered, kept, choices, min_area, width, 
                         np.array(refined_by_role(*choices)), min_area, named_layers)
 
 
+def group_masks(trusted, candidate, group, window):
+    """The priors of one group drawn in its ``window``: ((trusted, candidate) bool masks, candidates only where no
+    trusted prior is; [(layer name, bool mask)] of its named prior layers)."""
+    layers = [prior.layers(window, members) if members else []
+              for prior, members in ((trusted, group.trusted), (candidate, group.candidate))]
+    masks = normalise_priors(masks_shape(window), *[np.logical_or.reduce([mask for _, mask in role])
+                                                    if role else None for role in layers])
+    return masks, [(name, mask) for name, mask in layers[0] + layers[1] if name]
+
+
 def decide_groups(bands, trusted, candidate, groups, windows, paper, min_area, progress, threads=None):
     """Each prior group in its window, on both cores: [(position, outcome, (trusted pixels, candidate pixels)),
     …] in group order; the outcome is :func:`improved_group`'s, or (:func:`prior_ndpi`'s, the group's named prior
@@ -217,12 +227,8 @@ def decide_groups(bands, trusted, candidate, groups, windows, paper, min_area, p
     def decide(position):
         """Read one group's window and decide (improved) or measure (paper) the group. One read per group: GDAL's
         block cache serves neighbours, and far less than the blocks' area is copied."""
-        group, window = groups[position], windows[position]
-        layers = [prior.layers(window, members) if members else []
-                  for prior, members in ((trusted, group.trusted), (candidate, group.candidate))]
-        masks = normalise_priors(masks_shape(window), *[np.logical_or.reduce([mask for _, mask in role])
-                                                        if role else None for role in layers])
-        named = [(name, mask) for name, mask in layers[0] + layers[1] if name]
+        window = windows[position]
+        masks, named = group_masks(trusted, candidate, groups[position], window)
         dn = shared.get().read(*window)
         counts = tuple(int(np.count_nonzero(mask)) for mask in masks)
         if paper:

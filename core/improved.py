@@ -429,7 +429,7 @@ def passing(value, threshold, softness):
     softness`` or above, 0.5 at the threshold itself (0 for NaN)."""
     if value != value:
         return 0.0
-    return float(np.clip((value - threshold + softness) / (2 * softness), 0, 1))
+    return min(1.0, max(0.0, float((value - threshold + softness) / (2 * softness))))
 
 
 def pv_evidence(reflectance, index, core, ring):

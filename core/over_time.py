@@ -38,7 +38,9 @@ from .bandsource import BandSource
 from .bands import ROLES
 from .components import label_plants
 from .composite import OUTPUT_NODATA, clear_median
-from .fusion import DEFAULT_MIN_AREA_PIXELS, SOURCE_NAMES, normalise_priors
+from .extract import group_masks
+from .fusion import DEFAULT_MIN_AREA_PIXELS, SOURCE_NAMES
+from .groups import group_priors, prior_source
 from .improved import MIN_RING_PIXELS, core_and_ring, decide_component, prior_components, pv_evidence
 from .progress import NO_PROGRESS
 from .windows import READ_TARGET, group_windows, sub_window
@@ -104,25 +106,35 @@ class CompositeBands(BandSource):
 def window_composites(series, window, time_groups, masks=()):
     """Per-pixel medians of the clear observations in ``window``, one per group of time steps of ``time_groups``:
     a list of int16 DN keyed by role (:data:`~.composite.OUTPUT_NODATA` where no observation is clear), and the
-    clear pixels of each bool ``mask`` (window shape) at every time step of the groups (in sorted order), an
-    int array (masks, times). Read once, in row strips, so that memory does not grow with the number of dates."""
+    clear pixels of each ``(sub-window, bool mask)`` of ``masks`` (its window inside ``window``, in the same
+    coordinates as ``window``) at every time step of the groups (in sorted order), an int array (masks, times).
+    With ``masks``, only their windows are composited (nodata elsewhere). Read once, in row strips, so that memory
+    does not grow with the number of dates."""
     rows, cols = window
     height, width = rows.stop - rows.start, cols.stop - cols.start
     times = np.unique(np.concatenate([np.asarray(group, int) for group in time_groups]))
     positions = [np.searchsorted(times, group) for group in time_groups]
     composites = [{role: np.full((height, width), OUTPUT_NODATA, np.int16) for role in ROLES} for _ in time_groups]
     clear_pixels = np.zeros((len(masks), times.size), int)
+    needed = np.zeros((height, width), bool) if masks else np.ones((height, width), bool)
+    for (part_rows, part_cols), _ in masks:  # only the windows of the masks are composited
+        needed[part_rows.start - rows.start:part_rows.stop - rows.start,
+               part_cols.start - cols.start:part_cols.stop - cols.start] = True
     step = max(1, STRIP_VALUES // max(1, times.size * width))
-    for top in range(0, height, step):
-        strip = slice(rows.start + top, min(rows.start + top + step, rows.stop))
-        local = slice(top, top + strip.stop - strip.start)
+    for top in range(rows.start, rows.stop, step):
+        strip = slice(top, min(top + step, rows.stop))
+        local = slice(top - rows.start, strip.stop - rows.start)
         dn, clear = series.read(strip, cols, times)
-        clear = clear & np.logical_and.reduce([valid_dn(dn[role]) for role in ROLES])
+        clear = clear & np.logical_and.reduce([valid_dn(dn[role]) for role in ROLES]) & needed[local]
         for composite, at in zip(composites, positions):
             for role in ROLES:
                 composite[role][local] = clear_median(dn[role][at], clear[at])
-        for number, mask in enumerate(masks):
-            clear_pixels[number] += clear[:, mask[local]].sum(axis=1)
+        for number, (part, mask) in enumerate(masks):
+            first, last = max(part[0].start, strip.start), min(part[0].stop, strip.stop)
+            if first < last:
+                inside = mask[first - part[0].start:last - part[0].start]
+                seen = clear[:, first - top:last - top, part[1].start - cols.start:part[1].stop - cols.start]
+                clear_pixels[number] += seen[:, inside].sum(axis=1)
     return composites, clear_pixels
 
 
@@ -280,6 +292,10 @@ class PlantHistory:
     window: tuple
     prior: np.ndarray
     candidate: bool
+    #: Pixels of the window in any prior (the ring is taken outside them), and the named prior layers the prior
+    #: comes from.
+    in_prior: np.ndarray = None
+    sources: list = field(default_factory=list)
     raw: list = field(default_factory=list)
     outlines: dict = field(default_factory=dict)
     results: dict = field(default_factory=dict)
@@ -416,28 +432,37 @@ def glaring(reflectance, core, ring):
     return bool(np.all(core_median >= GLINT_RATIO * ring_median))
 
 
-def _in_read_window(mask, read_window, window):
-    """``mask`` (of ``window``) placed in an array of ``read_window``."""
-    placed = np.zeros((read_window[0].stop - read_window[0].start, read_window[1].stop - read_window[1].start), bool)
-    placed[window[0].start - read_window[0].start:window[0].stop - read_window[0].start,
-           window[1].start - read_window[1].start:window[1].stop - read_window[1].start] = mask
-    return placed
+def prior_histories(trusted, candidate, shape, choose=None):
+    """An empty :class:`PlantHistory` for every prior component, group by group (:mod:`.groups`): the priors
+    (bool masks or ``PriorSource`` s) are drawn in each group's window only, never as whole masks.
+    ``choose(groups)``, when given, returns the groups to take (the groups a tile of a region owns)."""
+    trusted, candidate = prior_source(trusted, shape), prior_source(candidate, shape)
+    groups = group_priors(trusted, candidate)
+    histories = []
+    for group in groups if choose is None else choose(groups):
+        window = group.window(shape)
+        masks, named = group_masks(trusted, candidate, group, window)
+        in_prior = masks[0] | masks[1]
+        for part, component, is_candidate in prior_components(*masks, in_prior.shape):
+            placed = (slice(window[0].start + part[0].start, window[0].start + part[0].stop),
+                      slice(window[1].start + part[1].start, window[1].start + part[1].stop))
+            sources = list(dict.fromkeys(name for name, mask in named if mask[part][component].any()))
+            histories.append(PlantHistory(placed, component, is_candidate, in_prior[part], sources))
+    return histories
 
 
 def plants_over_time(series, trusted=None, candidate=None, periods=(), period_index=(), *, months_covered=None,
-                     min_area=DEFAULT_MIN_AREA_PIXELS, progress=NO_PROGRESS):
+                     min_area=DEFAULT_MIN_AREA_PIXELS, choose=None, progress=NO_PROGRESS):
     """The history of every prior component (a list of :class:`PlantHistory`, settled) through ``periods``.
 
     ``series`` is an :class:`ArraySeries` or any object with its ``shape``, ``block_shape``, ``read_target``,
     ``scale``, ``offset``, ``dates`` (``datetime.date`` per time step) and ``read(rows, cols, times)``;
     ``period_index`` gives the period of each of its dates (-1 = left out), ``months_covered`` how many months each
-    date stands for (None: 1 each; 12 for a yearly composite). Priors are bool masks of ``series.shape``;
-    candidates are taken where no trusted prior is.
+    date stands for (None: 1 each; 12 for a yearly composite). Priors are bool masks of ``series.shape`` or
+    ``core.groups.PriorSource`` s; candidates are taken where no trusted prior is; ``choose`` as in
+    :func:`prior_histories`.
     """
-    trusted, candidate = normalise_priors(series.shape, trusted, candidate)
-    in_prior = trusted | candidate
-    histories = [PlantHistory(window, component, is_candidate)
-                 for window, component, is_candidate in prior_components(trusted, candidate, series.shape)]
+    histories = prior_histories(trusted, candidate, series.shape, choose)
     groups = group_windows(series, [history.window for history in histories])
     bands = CompositeBands(series.scale, series.offset)
     period_index = np.asarray(period_index)
@@ -455,15 +480,14 @@ def plants_over_time(series, trusted=None, candidate=None, periods=(), period_in
                     histories[position].raw.append(NO_DATA)
                 continue
             time_groups = [times] + ([] if len(month_groups) == 1 else [group for _, group in month_groups])
-            masks = [_in_read_window(histories[position].prior, read_window, histories[position].window)
-                     for position in members]
+            masks = [(histories[position].window, histories[position].prior) for position in members]
             composites, clear_pixels = window_composites(series, read_window, time_groups, masks)
             monthly = composites[-len(month_groups):]
             for position, clear in zip(members, clear_pixels):
                 history = histories[position]
-                within = in_prior[history.window]
                 state, outline, result = decide_in_period(
-                    bands, sub_window(composites[0], read_window, history.window), history, within, min_area)
+                    bands, sub_window(composites[0], read_window, history.window), history, history.in_prior,
+                    min_area)
                 history.raw.append(state)
                 if outline is not None:
                     history.outlines[number] = outline
@@ -472,7 +496,7 @@ def plants_over_time(series, trusted=None, candidate=None, periods=(), period_in
                 seen = clear >= MIN_OBSERVED_SHARE * np.count_nonzero(history.prior)
                 for (month, month_times), composite in zip(month_groups, monthly):
                     evidence = month_evidence(bands, sub_window(composite, read_window, history.window), history,
-                                              within)
+                                              history.in_prior)
                     if evidence is None:
                         continue
                     observed = month_times[seen[np.searchsorted(times, month_times)]]

@@ -80,10 +80,10 @@ def _qdate(day):
     return QDate(day.year, day.month, day.day) if day is not None else None
 
 
-def history_features(histories, periods, grid, crs, context, is_cancelled, layer_masks=()):
+def history_features(histories, periods, grid, crs, context, is_cancelled):
     """One multipolygon feature per prior component of ``histories`` (core ``PlantHistory``): its latest outline,
-    or the prior itself when it was never seen, with the names of the ``layer_masks`` ((name, whole-grid bool
-    mask) per prior layer) its prior overlaps; stops early when ``is_cancelled()``."""
+    or the prior itself when it was never seen, with the names of the prior layers it comes from; stops early when
+    ``is_cancelled()``."""
     fields = history_fields(len(periods))
     area = ellipsoidal_area(crs, context)
     features = []
@@ -105,8 +105,7 @@ def history_features(histories, periods, grid, crs, context, is_cancelled, layer
             plant_id, area.measureArea(geometry), int(outline.sum()), history.source, "improved",
             number_or_null(result.threshold if result else None), number_or_null(result.confidence if result else None),
             int(bool(result and improved.changed(result))),
-            *provenance_values(list(dict.fromkeys(
-                name for name, mask in layer_masks if mask[history.window][history.prior].any()))),
+            *provenance_values(history.sources),
             _qdate(periods[first].start) if seen else None, periods[first].start.year if seen else None,
             construction, _qdate(periods[last].last_day) if seen else None, history.presence.count(PRESENT),
             sum(state != NO_DATA for state in history.raw), history.presence, "".join(history.raw),

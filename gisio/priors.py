@@ -6,7 +6,7 @@ from qgis.core import QgsMapLayerType, QgsProcessingException
 from ..core.groups import ArrayPriors, UnionPriors
 from .messages import tr
 from .raster import RasterReadError, prior_name, pv_band_number, warp_mask
-from .shapes import PolygonPriors, rasterize_geometries
+from .shapes import PolygonPriors
 from .vector import gdal_wkt, polygons_on_grid
 
 
@@ -75,20 +75,3 @@ def prior_source(layers, parameter, sentinel2, context, feedback):
     return UnionPriors(sources)
 
 
-def prior_mask(layers, parameter, sentinel2, context, feedback, named=None):
-    """Union (bool, image grid) of prior ``layers`` given for ``parameter``; a layer that misses the image is a
-    warning. Each layer's own mask is appended to the list ``named`` as (name, mask) when it is given."""
-    mask = np.zeros((sentinel2.grid.height, sentinel2.grid.width), bool)
-    for layer in layers:
-        check_prior_layer(layer, parameter)
-        name = prior_layer_name(layer)
-        if layer.type() == QgsMapLayerType.VectorLayer:
-            polygons = polygons_on_grid(layer, parameter, sentinel2.grid, sentinel2.crs, context, feedback)
-            layer_mask = rasterize_geometries(polygons.wkbs, sentinel2.grid)
-        else:
-            layer_mask = _raster_mask(layer, parameter, sentinel2.grid)
-        _report_overlap(name, parameter, int(np.count_nonzero(layer_mask)), tr("PV pixel(s) on the image"), feedback)
-        mask |= layer_mask
-        if named is not None:
-            named.append((name, layer_mask))
-    return mask
