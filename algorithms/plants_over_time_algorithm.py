@@ -13,7 +13,7 @@ from ..core.periods import (DAY, PERIOD_NAMES, PERIOD_YEAR, months_covered, peri
 from ..gisio.outputs import categories_on_load, classes_on_load, raster_driver
 from ..gisio.plant_layer import (PERIOD_FIELDS, SHAPEFILE_TEXT_WIDTH, STATUS_FIELD, history_features,
                                   history_fields, period_rows)
-from ..gisio.raster import RasterWriter
+from ..gisio.raster import GROUP_READ_CACHE_MB, RasterWriter, SmallBlockCache
 from ..gisio.reports import plants_over_time_report
 from ..gisio.sentinel2 import Sentinel2Image
 from ..gisio.tables import make_feature, make_fields
@@ -127,10 +127,12 @@ class PlantsOverTimeAlgorithm(PlantMapping, TimeSeriesAlgorithm):
             feedback.setProgress(10)
             windows = SeriesWindows(series, self.parameterAsDouble(parameters, self.SCALE, context),
                                     self.parameterAsDouble(parameters, self.OFFSET, context), classes)
-            histories = over_time.plants_over_time(
-                windows, trusted, candidate, periods, period_index, months_covered=months_covered(series.precisions),
-                min_area=self.parameterAsInt(parameters, self.MIN_AREA_PIXELS, context),
-                progress=self.core_progress(feedback, 10, 85))
+            with SmallBlockCache(GROUP_READ_CACHE_MB):  # windows are read in raster order, each once a period
+                histories = over_time.plants_over_time(
+                    windows, trusted, candidate, periods, period_index,
+                    months_covered=months_covered(series.precisions),
+                    min_area=self.parameterAsInt(parameters, self.MIN_AREA_PIXELS, context),
+                    progress=self.core_progress(feedback, 10, 85))
         self._log_statuses(histories, feedback)
         feedback.setProgressText(self.tr("Building plant polygons"))
         features = history_features(histories, periods, image.grid, image.crs, context, feedback.isCanceled)

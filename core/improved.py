@@ -501,10 +501,16 @@ def decide_component(bands, dn, component, in_prior, candidate):
     ``in_prior`` marks the window's pixels in any prior. None when the component has no valid pixel; ``refined``
     is set when the method changed the component's outline (peeled, grown or shifted), trusted or candidate."""
     index, valid = bands.ndpi(dn)
+    return decide_measured(bands.reflectance(dn), index, valid, component, in_prior, candidate)
+
+
+def decide_measured(reflectance, index, valid, component, in_prior, candidate):
+    """:func:`decide_component` on a window already measured: its reflectance (rows, cols, 6), NDPI and valid
+    pixels."""
     component = component & valid
     if not component.any():
         return None
-    result = refine_component(bands.reflectance(dn), index, component, valid & ~in_prior, candidate, valid)
+    result = refine_component(reflectance, index, component, valid & ~in_prior, candidate, valid)
     result.refined = changed(result)
     return result
 

@@ -41,9 +41,9 @@ from .composite import OUTPUT_NODATA, clear_median
 from .extract import group_masks
 from .fusion import DEFAULT_MIN_AREA_PIXELS, SOURCE_NAMES
 from .groups import group_priors, prior_source
-from .improved import MIN_RING_PIXELS, core_and_ring, decide_component, prior_components, pv_evidence
+from .improved import MIN_RING_PIXELS, core_and_ring, decide_measured, prior_components, pv_evidence
 from .progress import NO_PROGRESS
-from .windows import READ_TARGET, group_windows, sub_window
+from .windows import READ_TARGET, sub_window
 
 PRESENT, ABSENT, NO_DATA = "1", "0", "-"
 STATUS_FROM_START = "present from start"
@@ -394,13 +394,31 @@ def evidence_text(values):
     return "".join(NO_DATA if value != value else str(min(9, int(value * 10))) for value in values)
 
 
-def decide_in_period(bands, dn, history, in_prior, min_area):
-    """Decision (``1``/``0``/``-``) and outline of one prior in one period's composite DN ``dn`` (its window)."""
-    index, valid = bands.ndpi(dn)
-    prior = history.prior
-    if np.count_nonzero(prior & valid) < MIN_OBSERVED_SHARE * np.count_nonzero(prior):
+@dataclass
+class Measured:
+    """One composite window measured once for every decision on it: NDPI, valid pixels, reflectance (rows, cols,
+    6 in B2, B3, B4, B8, B11, B12 order)."""
+    index: np.ndarray
+    valid: np.ndarray
+    reflectance: np.ndarray
+
+    @classmethod
+    def of(cls, bands, dn):
+        index, valid = bands.ndpi(dn)
+        return cls(index, valid, bands.reflectance(dn))
+
+    def observes(self, prior):
+        """Are at least :data:`MIN_OBSERVED_SHARE` of the prior's pixels valid?"""
+        return np.count_nonzero(prior & self.valid) >= MIN_OBSERVED_SHARE * np.count_nonzero(prior)
+
+
+def decide_in_period(measured, history, min_area):
+    """Decision (``1``/``0``/``-``), outline and component result of one prior in one period's composite (its
+    window, :class:`Measured`)."""
+    if not measured.observes(history.prior):
         return NO_DATA, None, None
-    result = decide_component(bands, dn, prior, in_prior, True)
+    result = decide_measured(measured.reflectance, measured.index, measured.valid, history.prior, history.in_prior,
+                             True)
     if result is None or result.undecided:
         return NO_DATA, None, result
     labels, count = label_plants(result.kept, min_area)
@@ -409,21 +427,19 @@ def decide_in_period(bands, dn, history, in_prior, min_area):
     return PRESENT, labels > 0, result
 
 
-def month_evidence(bands, dn, history, in_prior):
-    """PV evidence (0–1) of a prior in one month's composite DN ``dn`` (its window); None when the month does not
-    observe it: fewer than :data:`MIN_OBSERVED_SHARE` of its pixels, no ring to compare with, or a glare
+def month_evidence(measured, history):
+    """PV evidence (0–1) of a prior in one month's composite (its window, :class:`Measured`); None when the month
+    does not observe it: fewer than :data:`MIN_OBSERVED_SHARE` of its pixels, no ring to compare with, or a glare
     (:func:`glaring`)."""
-    index, valid = bands.ndpi(dn)
-    prior = history.prior
-    if np.count_nonzero(prior & valid) < MIN_OBSERVED_SHARE * np.count_nonzero(prior):
+    if not measured.observes(history.prior):
         return None
-    core, ring = core_and_ring(prior & valid, valid & ~in_prior)
+    valid = measured.valid
+    core, ring = core_and_ring(history.prior & valid, valid & ~history.in_prior)
     if np.count_nonzero(ring) < MIN_RING_PIXELS or not core.any():
         return None
-    reflectance = bands.reflectance(dn)
-    if glaring(reflectance, core, ring):
+    if glaring(measured.reflectance, core, ring):
         return None
-    return pv_evidence(reflectance, index, core, ring)
+    return pv_evidence(measured.reflectance, measured.index, core, ring)
 
 
 def glaring(reflectance, core, ring):
@@ -435,20 +451,24 @@ def glaring(reflectance, core, ring):
 def prior_histories(trusted, candidate, shape, choose=None):
     """An empty :class:`PlantHistory` for every prior component, group by group (:mod:`.groups`): the priors
     (bool masks or ``PriorSource`` s) are drawn in each group's window only, never as whole masks.
-    ``choose(groups)``, when given, returns the groups to take (the groups a tile of a region owns)."""
+    ``choose(groups)``, when given, returns the groups to take (the groups a tile of a region owns). Returns the
+    histories and, per group, (its window, the positions of its histories): the group is the unit that is read."""
     trusted, candidate = prior_source(trusted, shape), prior_source(candidate, shape)
     groups = group_priors(trusted, candidate)
-    histories = []
+    histories, windows = [], []
     for group in groups if choose is None else choose(groups):
         window = group.window(shape)
         masks, named = group_masks(trusted, candidate, group, window)
         in_prior = masks[0] | masks[1]
+        first = len(histories)
         for part, component, is_candidate in prior_components(*masks, in_prior.shape):
             placed = (slice(window[0].start + part[0].start, window[0].start + part[0].stop),
                       slice(window[1].start + part[1].start, window[1].start + part[1].stop))
             sources = list(dict.fromkeys(name for name, mask in named if mask[part][component].any()))
             histories.append(PlantHistory(placed, component, is_candidate, in_prior[part], sources))
-    return histories
+        if len(histories) > first:
+            windows.append((window, list(range(first, len(histories)))))
+    return histories, windows
 
 
 def plants_over_time(series, trusted=None, candidate=None, periods=(), period_index=(), *, months_covered=None,
@@ -462,8 +482,7 @@ def plants_over_time(series, trusted=None, candidate=None, periods=(), period_in
     ``core.groups.PriorSource`` s; candidates are taken where no trusted prior is; ``choose`` as in
     :func:`prior_histories`.
     """
-    histories = prior_histories(trusted, candidate, series.shape, choose)
-    groups = group_windows(series, [history.window for history in histories])
+    histories, groups = prior_histories(trusted, candidate, series.shape, choose)
     bands = CompositeBands(series.scale, series.offset)
     period_index = np.asarray(period_index)
     months = EvidenceMonths(periods, series.dates, period_index)
@@ -485,9 +504,8 @@ def plants_over_time(series, trusted=None, candidate=None, periods=(), period_in
             monthly = composites[-len(month_groups):]
             for position, clear in zip(members, clear_pixels):
                 history = histories[position]
-                state, outline, result = decide_in_period(
-                    bands, sub_window(composites[0], read_window, history.window), history, history.in_prior,
-                    min_area)
+                period = Measured.of(bands, sub_window(composites[0], read_window, history.window))
+                state, outline, result = decide_in_period(period, history, min_area)
                 history.raw.append(state)
                 if outline is not None:
                     history.outlines[number] = outline
@@ -495,8 +513,9 @@ def plants_over_time(series, trusted=None, candidate=None, periods=(), period_in
                     history.results[number] = result
                 seen = clear >= MIN_OBSERVED_SHARE * np.count_nonzero(history.prior)
                 for (month, month_times), composite in zip(month_groups, monthly):
-                    evidence = month_evidence(bands, sub_window(composite, read_window, history.window), history,
-                                              history.in_prior)
+                    measured = period if composite is composites[0] else Measured.of(
+                        bands, sub_window(composite, read_window, history.window))
+                    evidence = month_evidence(measured, history)
                     if evidence is None:
                         continue
                     observed = month_times[seen[np.searchsorted(times, month_times)]]

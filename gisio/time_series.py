@@ -85,14 +85,21 @@ class SeriesWindows:
     def read(self, rows, cols, times):
         times = [int(time) for time in times]
         clear = self.series.clear(rows, cols, times, self.clear_classes)
-        dn = {}
-        for role, band in ROLE_BANDS.items():
-            values = self.series.read_entries([self.series.sources[band][time] for time in times], rows, cols)
-            for position, time in enumerate(times):
-                nodata = self.series.nodata_by_date[time]
-                if nodata is not None:
-                    clear[position] &= values[position] != nodata
-            dn[role] = values
+        sources = self.series.sources
+        if all(len({sources[band][time][0] for band in ROLE_BANDS.values()}) == 1 for time in times):
+            # stacks: the role bands of a date in one read
+            by_date = [self.series.read_entries([sources[band][time] for band in ROLE_BANDS.values()], rows, cols)
+                       for time in times]
+            dn = {role: np.stack([values[number] for values in by_date]) if by_date else
+                  np.zeros((0, rows.stop - rows.start, cols.stop - cols.start))
+                  for number, role in enumerate(ROLE_BANDS)}
+        else:  # a file per band (netCDF variables): a band's dates in one read
+            dn = {role: self.series.read_entries([sources[band][time] for time in times], rows, cols)
+                  for role, band in ROLE_BANDS.items()}
+        for position, time in enumerate(times):
+            nodata = self.series.nodata_by_date[time]
+            if nodata is not None:
+                clear[position] &= np.logical_and.reduce([values[position] != nodata for values in dn.values()])
         return dn, clear
 
 

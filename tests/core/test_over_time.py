@@ -347,14 +347,14 @@ def test_a_glaring_month_is_not_observed():
     series = ArraySeries(dn, dates, arrays["clear"])
     bands = CompositeBands(10000.0, 0.0)
     prior = grown(arrays["reference"])
-    history = over_time.PlantHistory(whole(series), prior, True)
+    history = over_time.PlantHistory(whole(series), prior, True, prior)
     for month, expected in ((9, "clear PV"), (11, "glare")):
         times = np.array([t for t, day in enumerate(dates) if day.month == month])
         dn = period_composite(series, whole(series), times)
         index, valid = bands.ndpi(dn)
         core, ring = improved.core_and_ring(prior & valid, valid & ~prior)
         glare = over_time.glaring(bands.reflectance(dn), core, ring)
-        evidence = over_time.month_evidence(bands, dn, history, prior)
+        evidence = over_time.month_evidence(over_time.Measured.of(bands, dn), history)
         if expected == "glare":
             assert glare and evidence is None
             assert improved.pv_evidence(bands.reflectance(dn), index, core, ring) == 0
