@@ -1,7 +1,8 @@
 """PV plants over time: when each prior became PV (or stopped being PV), decided over its whole series.
 
-Two levels of evidence are taken from the clear observations (per-pixel medians, as :mod:`.composite` makes them)
-in the windows around the priors only:
+The priors are gathered into groups (:mod:`.groups`), as :mod:`.extract` gathers them: each group is drawn and read
+in its own window only, and two levels of evidence are taken there from the clear observations (per-pixel medians,
+as :mod:`.composite` makes them):
 
 - **Per period** (year, quarter or month): every prior component is decided as the improved method decides a
   candidate (:func:`.improved.decide_component`), by its contrast with its own surroundings in that period. These
@@ -27,8 +28,9 @@ of its months is.
 The dates of a change are an interval of real acquisitions: the last date observed without the plant and the first
 date observed with it (a date is observed for a prior when :data:`MIN_OBSERVED_SHARE` of its pixels are clear).
 
-Memory does not grow with the number of dates: each read window is composited in row strips of at most
-:data:`STRIP_VALUES` values per band, and only the dates of one period are read at a time.
+Memory does not grow with the number of dates: each group window is composited in row strips of at most
+:data:`STRIP_VALUES` values per band, only where its components are, and only the dates of one period are read at a
+time.
 """
 from dataclasses import dataclass, field
 
