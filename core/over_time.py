@@ -73,6 +73,9 @@ MIN_SUPPORT_QUARTERS = 2
 GLINT_RATIO = 1.5
 #: Values per band read at once (dates × rows × columns) when compositing a window: bounds memory.
 STRIP_VALUES = 1 << 22
+#: Values per band read ahead, date by date, for the windows of a row of blocks (about 200 MiB of DN and clear
+#: masks): bounds memory when a period has many dates.
+BATCH_VALUES = 4 * STRIP_VALUES
 
 
 class ArraySeries:
@@ -172,6 +175,35 @@ def window_composites(series, window, time_groups, masks=()):
                 seen = clear[:, first - top:last - top, part[1].start - cols.start:part[1].stop - cols.start]
                 clear_pixels[number] += seen[:, inside].sum(axis=1)
     return composites, clear_pixels
+
+
+def batch_sources(series, batch, times):
+    """(group, where to read its window) for the groups of one batch: windows small enough are read ahead, date by
+    date, in runs of at most :data:`BATCH_VALUES` values (:func:`read_by_date`); larger ones from ``series`` in row
+    strips. A run is read only when the previous one has been used."""
+    if not len(times):
+        for group in batch:
+            yield group, series
+        return
+    small = [group for group in batch if window_values(group[0]) * len(times) <= STRIP_VALUES]
+    for run in bounded(small, len(times)):
+        yield from zip(run, read_by_date(series, [window for window, _ in run], times))
+    for group in batch:
+        if window_values(group[0]) * len(times) > STRIP_VALUES:
+            yield group, series
+
+
+def bounded(groups, dates):
+    """``groups`` in runs whose windows hold at most :data:`BATCH_VALUES` values per band over ``dates`` dates."""
+    runs, run, values = [], [], 0
+    for group in groups:
+        size = window_values(group[0]) * dates
+        if run and values + size > BATCH_VALUES:
+            runs.append(run)
+            run, values = [], 0
+        run.append(group)
+        values += size
+    return runs + ([run] if run else [])
 
 
 def window_values(window):
@@ -564,18 +596,14 @@ def plants_over_time(series, trusted=None, candidate=None, periods=(), period_in
         done = 0
         for batch in row_batches(groups, series.read_target):
             progress.check()
-            if not times.size:
-                for _, members in batch:
+            for group, source in batch_sources(series, batch, times):
+                read_window, members = group
+                if not times.size:
                     for position in members:
                         histories[position].raw.append(NO_DATA)
-                continue
-            small = [group for group in batch if window_values(group[0]) * times.size <= STRIP_VALUES]
-            read = dict(zip(map(id, small), read_by_date(series, [window for window, _ in small], times)))
-            for group in batch:
-                read_window, members = group
+                    continue
                 masks = [(histories[position].window, histories[position].prior) for position in members]
-                composites, clear_pixels = window_composites(read.pop(id(group), series), read_window, time_groups,
-                                                             masks)
+                composites, clear_pixels = window_composites(source, read_window, time_groups, masks)
                 monthly = composites[-len(month_groups):]
                 for position, clear in zip(members, clear_pixels):
                     decide_history(histories[position], number, read_window, composites[0], clear, times,

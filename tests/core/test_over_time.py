@@ -426,6 +426,23 @@ def test_only_windows_around_priors_are_read(series_arrays):
     assert all(rows.stop <= reference.shape[0] + 10 and cols.stop <= reference.shape[1] + 10 for rows, cols in seen)
 
 
+def test_reading_ahead_in_runs_or_in_strips_gives_the_same_history(series_arrays, monkeypatch):
+    """Chip 2004 by month: windows read ahead date by date (default), one window per run, or in row strips of all
+    dates (too large to read ahead) give the same decisions, evidence and dates."""
+    series, dates, reference = chip_series(series_arrays, "2004")
+
+    def history():
+        (one,) = over(series, dates, PERIOD_MONTH, candidate=grown(reference))
+        return one.raw, one.presence, one.period_evidence, one.built_after, one.built_before
+
+    default = history()
+    monkeypatch.setattr(over_time, "BATCH_VALUES", 1)
+    assert history() == default
+    monkeypatch.setattr(over_time, "STRIP_VALUES", 200)
+    reads = series.reads
+    assert history() == default and series.reads - reads > 100  # strips of a row or two, every period
+
+
 def test_cancel_stops_the_run(series_arrays):
     series, dates, reference = chip_series(series_arrays, "9")
     periods = periods_covering(dates[0], dates[-1], PERIOD_QUARTER)
