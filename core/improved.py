@@ -358,9 +358,13 @@ def blue_peak(reflectance, core, ring):
     """Does the core show the blue reflectance peak of PV glass against its ring? Its median B2 is at least
     :data:`MIN_BLUE_RISE` above the ring's and rises at least as much as its B4 (soil, roofs and roads brighten
     more in red than in blue)."""
-    blue_rise = median(reflectance[..., BLUE][core]) - median(reflectance[..., BLUE][ring])
-    red_rise = median(reflectance[..., RED][core]) - median(reflectance[..., RED][ring])
+    blue_rise, red_rise = rises(reflectance, core, ring, (BLUE, RED))
     return blue_rise >= MIN_BLUE_RISE and blue_rise >= red_rise
+
+
+def rises(reflectance, core, ring, bands):
+    """How much brighter the core is than its ring (difference of medians) in each of ``bands``."""
+    return [median(reflectance[..., band][core]) - median(reflectance[..., band][ring]) for band in bands]
 
 
 def relative_drop(reflectance, core, ring, band):
@@ -446,8 +450,7 @@ def pv_evidence(reflectance, index, core, ring):
     auc = ndpi_auc(index, core, ring) if higher else 0.0
     gain = blue_red_gain(reflectance, core, ring)
     nir_drop = relative_drop(reflectance, core, ring, NIR)
-    blue_rise = blue - median(reflectance[..., BLUE][ring])
-    red_rise = red - median(reflectance[..., RED][ring])
+    blue_rise, red_rise = rises(reflectance, core, ring, (BLUE, RED))
     land = min(passing(-mndwi, 0, MNDWI_SOFTNESS), passing(-red / blue if blue > 0 else -np.inf,
                                                             -MAX_RED_BLUE_RATIO, RED_BLUE_SOFTNESS))
     decisive = min(passing(auc, DECISIVE_NDPI_AUC, AUC_SOFTNESS),

@@ -31,8 +31,13 @@ class Period:
         return self.end - datetime.timedelta(days=1)
 
 
+def month_number(day):
+    """Months since year 0 of a date: consecutive months differ by 1."""
+    return day.year * 12 + day.month - 1
+
+
 def _add_months(day, months):
-    total = day.year * 12 + day.month - 1 + months
+    total = month_number(day) + months
     return datetime.date(total // 12, total % 12 + 1, 1)
 
 

@@ -13,10 +13,10 @@ from fusion_pv_mapping.core.bands import ROLES
 from fusion_pv_mapping.core.composite import OUTPUT_NODATA, clear_median
 from fusion_pv_mapping.core import improved
 from fusion_pv_mapping.core.improved import ndpi_auc, plausible_pv
-from fusion_pv_mapping.core.over_time import (ArraySeries, CompositeBands, fit_life, month_number,
+from fusion_pv_mapping.core.over_time import (ArraySeries, CompositeBands, fit_life,
                                               period_composite, plants_over_time)
 from fusion_pv_mapping.core.periods import (DAY, PERIOD_MONTH, PERIOD_QUARTER, PERIOD_YEAR, YEAR, date_in_name,
-                                            period_of_dates, periods_covering)
+                                            month_number, period_of_dates, periods_covering)
 from fusion_pv_mapping.core.progress import Cancelled, Progress
 from farmland_priors import farmland_priors
 
