@@ -36,13 +36,13 @@ test-qgis:
 	$(PYTEST) tests/qgis
 
 ## QGIS's own packages (system site packages) plus the optional engines, ONNX Runtime and dask.distributed, with
-## numpy held at QGIS's version: the runmodel tests, and mapregion on a LocalCluster.
+## numpy held at QGIS's version: the runmodel tests, and mapregion and plantsovertime on Dask clusters.
 test-qgis-engines:
 	@[ -x $(ENGINES_VENV)/bin/python ] || $(SYSTEM_PYTHON) -m venv --system-site-packages $(ENGINES_VENV)
 	$(SYSTEM_PYTHON) -c "import numpy; print('numpy==' + numpy.__version__)" > $(ENGINES_VENV)/constraints.txt
 	$(ENGINES_VENV)/bin/python -m pip install -q -c $(ENGINES_VENV)/constraints.txt onnxruntime "dask[distributed]"
 	rm -rf .qgis-settings; $(ENGINES_VENV)/bin/python -m pytest -q -p no:cacheprovider \
-		tests/qgis/test_run_model_algorithm.py tests/qgis/test_map_region_algorithm.py
+		tests/qgis/test_run_model_algorithm.py tests/qgis/test_map_region_algorithm.py tests/qgis/test_plants_over_time_region.py
 
 test-qgis-process:
 	$(PYTEST) -p no:qgis tests/qgis_process

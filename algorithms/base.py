@@ -9,7 +9,7 @@ import numpy as np
 from qgis.core import (QgsCoordinateReferenceSystem, QgsMapLayer, QgsProcessing, QgsProcessingAlgorithm,
                        QgsProcessingException, QgsProcessingFeatureSourceDefinition,
                        QgsProcessingOutputLayerDefinition, QgsProcessingOutputNumber, QgsProperty,
-                       QgsProcessingParameterBand, QgsProcessingParameterDateTime, QgsProcessingParameterDefinition,
+                       QgsProcessingParameterBand, QgsProcessingParameterCrs, QgsProcessingParameterDateTime, QgsProcessingParameterDefinition,
                        QgsProcessingParameterFeatureSink, QgsProcessingParameterFileDestination,
                        QgsProcessingParameterMultipleLayers, QgsProcessingParameterNumber,
                        QgsProcessingParameterRasterLayer, QgsProcessingParameterString, QgsProcessingUtils,
@@ -22,14 +22,16 @@ from ..core.ndpi import DEFAULT_OFFSET, DEFAULT_SCALE
 from ..core.material_flows import FlowModelError
 from ..core.progress import Cancelled, Progress
 from ..core.s2_products import BASELINE_04_OFFSET
+from ..gisio.engines import EngineError, run_jobs
 from ..gisio.messages import CANCELLED, tr
 from ..gisio.outputs import (RESOURCES, StagedOutputs, check_writable, file_destination, raster_driver,
                               same_file, style_on_load)
-from ..gisio.tables import CSV_LAYER_OPTIONS, for_csv, write_and_close
+from ..gisio.region import DONE, FAILED, REUSED, ResultsFolder
+from ..gisio.tables import CSV_LAYER_OPTIONS, for_csv, make_feature, make_fields, write_and_close
 from ..gisio.priors import prior_source
 from ..gisio.sentinel2 import BAND_PARAMETERS, open_sentinel2
-from ..gisio.time_series import netcdf_series, stacks_series
-from ..gisio.vector import gdal_wkt
+from ..gisio.time_series import netcdf_series, netcdf_series_by_grid, stacks_series, stacks_series_by_grid
+from ..gisio.vector import gdal_wkt, holds_plant_polygons
 
 #: The README, which documents each algorithm under a heading of its id (the dialog's Help button opens it).
 README = os.path.join(os.path.dirname(RESOURCES), "README.md")
@@ -381,8 +383,9 @@ class TimeSeriesAlgorithm(FusionPvAlgorithm):
             self.addParameter(QgsProcessingParameterDateTime(name, label, QgsProcessingParameterDateTime.Type.Date,
                                                              optional=True))
 
-    def read_time_series(self, parameters, context, feedback, folder, require_scl=True):
-        """The INPUT time series: netCDF files, or stacks / composites / products (stacked into ``folder``)."""
+    def read_time_series(self, parameters, context, feedback, folder, require_scl=True, by_grid=False):
+        """The INPUT time series: netCDF files, or stacks / composites / products (stacked into ``folder``); with
+        ``by_grid`` a list of one series per grid (tile or area), else one series on one grid."""
         paths = self.parameterAsFileList(parameters, self.INPUT, context)
         if not paths:
             raise QgsProcessingException(self.tr("INPUT: give an openEO netCDF file or L2A stacks / products."))
@@ -390,7 +393,11 @@ class TimeSeriesAlgorithm(FusionPvAlgorithm):
         if missing:
             raise QgsProcessingException(self.tr("INPUT: %s does not exist.") % ", ".join(missing))
         if all(path.lower().endswith(".nc") for path in paths):
+            if by_grid:
+                return netcdf_series_by_grid(paths, self.INPUT, folder)
             return netcdf_series(paths, self.INPUT, folder)
+        if by_grid:
+            return stacks_series_by_grid(paths, feedback, folder, self.INPUT, require_scl)
         return stacks_series(paths, feedback, folder, self.INPUT, require_scl)
 
     def clear_classes(self, parameters, context):
@@ -478,3 +485,198 @@ class PlantMapping:
                                   crs)
         style_on_load(context, dest_id, "pv_plants.qml")
         return dest_id
+
+
+#: Fields of OUTPUT_TILES of the region mappers.
+TILE_FIELDS = (("tile", "string", 254), ("status", "string", 8), ("plants", "int"), ("seconds", "double"),
+               ("error", "string", 254))
+
+
+class RegionMapping:
+    """What the mappers over many tiles share (mixed in before their base): WORKERS, DASK_SCHEDULER, OUTPUT_CRS
+    and OUTPUT_TILES, a resumable results folder beside OUTPUT, and the run of every tile's jobs on the engine
+    (``gisio.engines``), the groups of a failed tile given to the tiles that own them once it is left out."""
+    WORKERS = "WORKERS"
+    DASK_SCHEDULER = "DASK_SCHEDULER"
+    OUTPUT_CRS = "OUTPUT_CRS"
+    OUTPUT_TILES = "OUTPUT_TILES"
+    ENGINE_HELP = (
+        "<p><b>WORKERS</b> processes run tiles side by side (0 = all cores, at most the cores of this machine); "
+        "with fewer tiles than workers, a tile's groups are shared out. Workers need GDAL and numpy but no QGIS. "
+        "<b>DASK_SCHEDULER</b> (for example tcp://10.0.0.5:8786) sends the tiles to a running dask.distributed "
+        "cluster instead; inputs, priors and the plugin folder must then be at the same paths on every worker "
+        "(README, \"Map PV plants over a region\").</p>"
+        "<p><b>Resumable</b>: each finished job is kept in the folder <i>OUTPUT</i>.tiles beside the output. Run "
+        "again with the same settings and only the unfinished jobs are done; other settings clear the folder. A "
+        "tile that fails is reported in OUTPUT_TILES (tile, status done / reused / failed, plants, seconds, "
+        "error) and the others go on; the groups it owned are then decided by the tiles that own them once it is "
+        "left out. Cancel stops handing out jobs; finished ones stay for a resume.</p>")
+
+    def add_engine_parameters(self, crs_label):
+        """Add WORKERS, DASK_SCHEDULER and OUTPUT_CRS (``crs_label``: what an empty OUTPUT_CRS means)."""
+        self.addParameter(QgsProcessingParameterNumber(
+            self.WORKERS, self.tr("Worker processes (0 = all cores)"), QgsProcessingParameterNumber.Type.Integer, 0,
+            minValue=0, maxValue=1024))
+        self.addParameter(QgsProcessingParameterString(
+            self.DASK_SCHEDULER, self.tr("Dask scheduler (empty = this machine)"), optional=True))
+        self.addParameter(QgsProcessingParameterCrs(self.OUTPUT_CRS, crs_label, optional=True))
+
+    def add_tiles_output(self, label):
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT_TILES, label, QgsProcessing.SourceType.TypeVector, optional=True, createByDefault=False))
+
+    def engine(self, parameters, context, feedback):
+        """(worker processes, Dask scheduler address or "") of WORKERS and DASK_SCHEDULER."""
+        return (self.worker_count(parameters, context, feedback),
+                (self.parameterAsString(parameters, self.DASK_SCHEDULER, context) or "").strip())
+
+    def worker_count(self, parameters, context, feedback):
+        """WORKERS, 0 meaning every core, at most the cores of this machine (more processes only wait)."""
+        cores = os.cpu_count() or 1
+        asked = self.parameterAsInt(parameters, self.WORKERS, context)
+        if asked > cores:
+            feedback.pushWarning(self.tr("WORKERS: %d asked, this machine has %d core(s): %d worker process(es) "
+                                         "run.") % (asked, cores, cores))
+        return min(asked or cores, cores)
+
+    def output_crs(self, parameters, context, default):
+        """OUTPUT_CRS, or ``default`` when it is empty; a value QGIS does not know, or a CRS that cannot hold
+        plant polygons (geocentric), is refused."""
+        given = parameters.get(self.OUTPUT_CRS)
+        crs = self.parameterAsCrs(parameters, self.OUTPUT_CRS, context)
+        if given in (None, "") and not crs.isValid():
+            return default
+        if not holds_plant_polygons(crs):
+            raise QgsProcessingException(self.tr(
+                "OUTPUT_CRS: '%s' is not a projected or geographic CRS that QGIS knows; give one such as EPSG:3035 "
+                "or EPSG:4326, or leave it empty for the first tile's.") % (
+                crs.authid() or crs.description() or given))
+        return crs
+
+    def in_results_folder(self, parameters, context, work):
+        """``work(folder path)`` with the results folder of the run (``<OUTPUT>.tiles`` beside a file output, a
+        temporary one otherwise) claimed; a folder this run made is removed again when it fails before any job
+        finished."""
+        destination = self.destination_file(parameters, self.OUTPUT, context)
+        folder_path = (os.path.join(QgsProcessingUtils.tempFolder(), self.ID + ".tiles") if destination is None
+                       else os.path.splitext(os.path.abspath(destination))[0] + ".tiles")
+        new_folder = not os.path.exists(folder_path)
+        if not ResultsFolder.claim(folder_path):
+            raise QgsProcessingException(self.tr(
+                "OUTPUT: %s holds files this plugin did not write, and the resumable results of the run go there; "
+                "move them, or choose another OUTPUT.") % folder_path)
+        try:
+            return work(folder_path)
+        except BaseException:
+            if new_folder:
+                ResultsFolder.discard_if_unused(folder_path)  # a refused or failed run leaves nothing behind
+            raise
+
+    def run_region(self, names, make_job, run, folder, engine, parts, feedback):
+        """Run ``parts`` jobs ``make_job(tile, part, parts)`` for each tile of ``names`` with ``run`` on
+        ``engine`` (workers, scheduler), reusing the results ``folder`` (a ``ResultsFolder``) holds; then the
+        groups of the tiles that failed, on the tiles that own them once they are left out
+        (``make_job(tile, 0, 1, failed)``). Reports progress from 5 to 95 %. Returns (the results of the tiles
+        that did not fail, {tile: its results})."""
+        if folder.cleared:
+            feedback.pushWarning(self.tr("%d tile result(s) of other settings were cleared from %s.")
+                                 % (folder.cleared, folder.folder))
+        results, jobs = {}, []
+        for number in range(len(names)):
+            reused = folder.complete(number)
+            if reused:
+                results[number] = [dict(result, status=REUSED) for result in reused]
+                continue
+            jobs += [make_job(number, part, parts) for part in range(parts)]
+        workers, scheduler = engine
+        feedback.pushInfo(self.tr("%d tile(s): %d already done in %s, %d job(s) to run on %s.") % (
+            len(names), len(results), folder.folder, len(jobs),
+            scheduler or self.tr("%d process(es)") % min(workers, max(len(jobs), 1))))
+        feedback.setProgress(5)
+        width = 90.0 / max(len(jobs), 1)
+
+        def on_result(result):
+            folder.store(result)
+            results.setdefault(result["tile"], []).append(result)
+            if result["status"] == FAILED:
+                feedback.pushWarning(self.tr("Tile %s failed: %s") % (names[result["tile"]], result["error"]))
+            else:
+                feedback.pushInfo(self.tr("Tile %s (part %d of %d): %d plant(s), %d group(s), %.1f s, peak %.0f "
+                                          "MiB.") % (names[result["tile"]], result["part"] + 1, result["parts"],
+                                                     len(result["plants"]), result["groups"], result["seconds"],
+                                                     result["peak_mib"]))
+            feedback.setProgress(5 + width * len([r for rs in results.values() for r in rs if r["status"] != REUSED]))
+
+        def progress_of(job):
+            done = jobs.index(job)
+            return self.core_progress(feedback, 5 + width * done, 5 + width * (done + 1))
+
+        self.run_or_stop(jobs, run, engine, on_result, feedback, folder, progress_of)
+        failed = sorted(number for number, parts in results.items() if any(r["status"] == FAILED for r in parts))
+        if len(failed) == len(names):
+            raise QgsProcessingException(self.tr("INPUT: every tile failed; the first error: %s") % next(
+                result["error"] for rs in results.values() for result in rs if result["error"]))
+        done = [result for number in sorted(results) if number not in failed for result in results[number]]
+        if failed:
+            done += self.decide_for_failed(failed, names, make_job, run, folder, engine, feedback)
+        return done, results
+
+    def run_or_stop(self, jobs, run, engine, on_result, feedback, folder, progress_of=None):
+        """Run the jobs; an engine that cannot start or a cancel stops the run with a message."""
+        try:
+            finished = run_jobs(jobs, run, *engine, on_result, feedback.isCanceled, progress_of)
+        except EngineError as error:
+            raise QgsProcessingException("%s: %s" % (error.parameter, error))
+        if not finished:
+            raise QgsProcessingException(CANCELLED + " " + self.tr(
+                "Finished jobs are kept in %s; run again to resume.") % folder.folder)
+
+    def decide_for_failed(self, failed, names, make_job, run, folder, engine, feedback):
+        """The results of a second pass: the groups the ``failed`` tiles owned, each decided by the tile that owns
+        it once they are left out (kept in the results folder like the others)."""
+        rescue, results = [], []
+        for number in range(len(names)):
+            if number in failed:
+                continue
+            job = make_job(number, 0, 1, tuple(failed))
+            stored = folder.load(job.key)
+            if stored is not None:
+                results.append(stored)
+            else:
+                rescue.append(job)
+        feedback.pushInfo(self.tr("The groups of %d failed tile(s) go to the other tiles that hold them: %d job(s).")
+                          % (len(failed), len(rescue)))
+
+        def on_result(result):
+            folder.store(result)
+            if result["status"] == FAILED:
+                feedback.pushWarning(self.tr("Tile %s failed too: %s") % (names[result["tile"]], result["error"]))
+            else:
+                results.append(result)
+
+        self.run_or_stop(rescue, run, engine, on_result, feedback, folder)
+        return results
+
+    def warn_of_pieces(self, features, feedback):
+        """Warn when plants reach a tile edge beyond which another tile goes on: they may be pieces."""
+        pieces = [feature["plant_id"] for feature in features if feature["at_tile_edge"]]
+        if pieces:
+            feedback.pushWarning(self.tr(
+                "%d plant(s) reach the edge of their tile where a neighbouring tile goes on (plant_id %s; field "
+                "at_tile_edge = 1): each may be a piece of a larger plant cut by the tile edge. Give tiles that "
+                "overlap by more than the largest plant.") % (len(pieces), ", ".join(map(str, pieces[:20]))
+                                                            + (" …" if len(pieces) > 20 else "")))
+
+    def write_tiles(self, parameters, context, names, results, plant_counts):
+        """OUTPUT_TILES, when asked for: one row per tile."""
+        fields = make_fields(TILE_FIELDS)
+        rows = []
+        for number, name in enumerate(names):
+            parts = results.get(number, [])
+            failed = [part for part in parts if part["status"] == FAILED]
+            status = FAILED if failed else (REUSED if parts and parts[0]["status"] == REUSED else DONE)
+            errors = "; ".join(part["error"] for part in parts if part["error"])
+            rows.append(make_feature(fields, [name, status, plant_counts.get(number, 0),
+                                              sum(part.get("seconds", 0.0) for part in parts), errors[:254]]))
+        dest_id = self.write_sink(parameters, self.OUTPUT_TILES, context, fields, rows)
+        return {self.OUTPUT_TILES: dest_id} if dest_id is not None else {}

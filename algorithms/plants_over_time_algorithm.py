@@ -1,4 +1,6 @@
-"""``fusionpv:plantsovertime``: when each PV prior became a plant, per year, quarter or month."""
+"""``fusionpv:plantsovertime``: when each PV prior became a plant, per year, quarter or month, over one area or
+many tiles."""
+import os
 import tempfile
 
 import numpy as np
@@ -13,12 +15,14 @@ from ..core.periods import (DAY, PERIOD_NAMES, PERIOD_YEAR, months_covered, peri
 from ..gisio.outputs import categories_on_load, classes_on_load, raster_driver
 from ..gisio.plant_layer import (PERIOD_FIELDS, SHAPEFILE_TEXT_WIDTH, STATUS_FIELD, history_features,
                                   history_fields, period_rows)
-from ..gisio.raster import GROUP_READ_CACHE_MB, RasterWriter, SmallBlockCache
+from ..gisio.raster import RasterWriter
+from ..gisio.region import ResultsFolder, SeriesJob, plants_in_order, run_series_job
+from ..gisio.region_inputs import prior_files, series_settings_of
 from ..gisio.reports import plants_over_time_report
-from ..gisio.sentinel2 import Sentinel2Image
 from ..gisio.tables import make_feature, make_fields
-from ..gisio.time_series import SeriesWindows, check_role_bands
-from .base import Group, PlantMapping, TimeSeriesAlgorithm
+from ..gisio.time_series import check_role_bands
+from ..gisio.vector import InCrs
+from .base import Group, PlantMapping, RegionMapping, TimeSeriesAlgorithm
 
 
 #: Description of the last band of OUTPUT_PERIODS.
@@ -32,6 +36,14 @@ STATUS_STYLE = [(over_time.STATUS_BUILT, "built during the series", "#1a9641"),
                 (over_time.STATUS_NOT_SEEN, "not seen (prior never confirmed)", "#9e9e9e")]
 
 
+def tile_name(series):
+    """The name of a tile of the series: its file, or its folder, first file and how many files follow."""
+    files = list(dict.fromkeys(series.files))
+    if len(files) == 1:
+        return os.path.basename(files[0])
+    return "%s (and %d more files)" % (os.path.join(*os.path.abspath(files[0]).split(os.sep)[-2:]), len(files) - 1)
+
+
 def first_period_classes(periods):
     """Legend of the first-period band: period number → its label, coloured from blue (first) to red (last)."""
     last = max(len(periods) - 1, 1)
@@ -39,7 +51,7 @@ def first_period_classes(periods):
             for number, period in enumerate(periods)]
 
 
-class PlantsOverTimeAlgorithm(PlantMapping, TimeSeriesAlgorithm):
+class PlantsOverTimeAlgorithm(RegionMapping, PlantMapping, TimeSeriesAlgorithm):
     """Decide every PV prior in every period of a Sentinel-2 time series; date when each plant appeared."""
     ID = "plantsovertime"
     DISPLAY_NAME = "PV plants over time"
@@ -79,7 +91,14 @@ class PlantsOverTimeAlgorithm(PlantMapping, TimeSeriesAlgorithm):
         "flows use YEAR_FIELD = first_seen_year: for plants present from start it is only the first year of the "
         "series (a censored year: they were built then or earlier). OUTPUT_PERIODS: one band per period (1 = PV), "
         "then a band of the first period with PV (shown with a legend of the periods), "
-        "OUTPUT_TABLE: plants and PV area per period, OUTPUT_REPORT: a chart of both.</p>")
+        "OUTPUT_TABLE: plants and PV area per period, OUTPUT_REPORT: a chart of both.</p>"
+        "<p><b>Many tiles.</b> INPUT may cover several areas: netCDF files of different areas, stacks of several "
+        "tiles and UTM zones. The files on one grid form a tile. As in <i>Map PV plants over a region</i>, each "
+        "prior group is decided once, over the series of the tile whose footprint holds its window and where its "
+        "centre lies deepest; the plants come out once in OUTPUT_CRS (default: the first tile's CRS) with the "
+        "fields <i>tile</i> and <i>at_tile_edge</i> (1: the plant reaches an edge of its tile beyond which another "
+        "tile goes on, and may be a piece). OUTPUT_PERIODS is a raster on one grid: it needs a series of one "
+        "tile.</p>" + RegionMapping.ENGINE_HELP)
     PERIOD = "PERIOD"
     OUTPUT_PERIODS = "OUTPUT_PERIODS"
     OUTPUT_TABLE = "OUTPUT_TABLE"
@@ -98,6 +117,7 @@ class PlantsOverTimeAlgorithm(PlantMapping, TimeSeriesAlgorithm):
             defaultValue=PERIOD_YEAR))
         self.add_prior_parameters()
         self.add_min_area_parameter()
+        self.add_engine_parameters(self.tr("CRS of the plants (empty: the first tile's)"))
         self.add_scale_and_offset()
         self.add_plants_output(self.tr("PV plants over time"))
         self.addParameter(QgsProcessingParameterRasterDestination(
@@ -106,77 +126,121 @@ class PlantsOverTimeAlgorithm(PlantMapping, TimeSeriesAlgorithm):
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT_TABLE, self.tr("Plants and PV area per period"), QgsProcessing.SourceType.TypeVector,
             optional=True, createByDefault=False))
+        self.add_tiles_output(self.tr("Tiles (status, plants, seconds, error)"))
         self.add_report_and_numbers(())
 
     def compute(self, parameters, context, feedback):
         kind = self.parameterAsEnum(parameters, self.PERIOD, context)
         classes = self.clear_classes(parameters, context)
         layers = self.prior_layers(parameters, context)
-        periods_path = self.parameterAsOutputLayer(parameters, self.OUTPUT_PERIODS, context)
-        report = self.report_path(parameters, context)
+        engine = self.engine(parameters, context, feedback)
         with tempfile.TemporaryDirectory(prefix="fusionpv-overtime-") as folder:
             feedback.setProgressText(self.tr("Reading the time series"))
-            series = self.read_time_series(parameters, context, feedback, folder, require_scl=False)
-            check_role_bands(series, self.INPUT)
-            periods, period_index = self._periods(parameters, context, series, kind)
-            feedback.pushInfo(self.tr("%d date(s) in %d period(s) (%s to %s); bands %s") % (
-                sum(index >= 0 for index in period_index), len(periods), periods[0].label, periods[-1].label,
-                ", ".join(series.sources)))
-            image = Sentinel2Image(series.grid, self._crs(series), None)
-            trusted, candidate = self.prior_sources(layers, image, context, feedback)
-            feedback.setProgress(10)
-            windows = SeriesWindows(series, self.parameterAsDouble(parameters, self.SCALE, context),
-                                    self.parameterAsDouble(parameters, self.OFFSET, context), classes)
-            with SmallBlockCache(GROUP_READ_CACHE_MB):  # windows are read in raster order, each once a period
-                histories = over_time.plants_over_time(
-                    windows, trusted, candidate, periods, period_index,
-                    months_covered=months_covered(series.precisions),
-                    min_area=self.parameterAsInt(parameters, self.MIN_AREA_PIXELS, context),
-                    progress=self.core_progress(feedback, 10, 85))
+            tiles = self.read_time_series(parameters, context, feedback, folder, require_scl=False, by_grid=True)
+            for series in tiles:
+                check_role_bands(series, self.INPUT)
+            crss = [self._crs(series) for series in tiles]
+            periods, indexes = self._periods(parameters, context, tiles, kind)
+            self._check_one_grid_for_periods(parameters, context, tiles)
+            feedback.pushInfo(self.tr("%d date(s) in %d period(s) (%s to %s) over %d tile(s); bands %s") % (
+                sum(index >= 0 for tile in indexes for index in tile), len(periods), periods[0].label,
+                periods[-1].label, len(tiles), ", ".join(tiles[0].sources)))
+            output_crs = self.output_crs(parameters, context, crss[0])
+            return self.in_results_folder(parameters, context, lambda folder_path: self.map_over_time(
+                parameters, context, feedback, tiles, periods, indexes, kind, classes, layers, engine, output_crs,
+                folder_path))
+
+    def map_over_time(self, parameters, context, feedback, tiles, periods, indexes, kind, classes, layers, engine,
+                      output_crs, folder_path):
+        """The run once the series and the periods are known and the results folder is claimed."""
+        min_area = self.parameterAsInt(parameters, self.MIN_AREA_PIXELS, context)
+        scale = self.parameterAsDouble(parameters, self.SCALE, context)
+        offset = self.parameterAsDouble(parameters, self.OFFSET, context)
+        priors = [prior_files(role_layers, parameter, folder_path, context, feedback)
+                  for role_layers, parameter in zip(layers, (self.TRUSTED_PRIORS, self.CANDIDATE_PRIORS))]
+        folder = ResultsFolder(folder_path, series_settings_of(
+            tiles, priors, min_area=min_area, scale=scale, offset=offset, clear_classes=classes, periods=periods,
+            indexes=indexes))
+        grids = [series.grid for series in tiles]
+        workers, scheduler = engine
+        parts = 1 if scheduler else max(1, workers // len(tiles))
+
+        def make_job(number, part, parts, failed=()):
+            series = tiles[number]
+            return SeriesJob(number, part, parts, series, scale, offset, classes, priors[0], priors[1], min_area,
+                             grids, periods, indexes[number], months_covered(series.precisions), failed)
+
+        names = [tile_name(series) for series in tiles]
+        done, results = self.run_region(names, make_job, run_series_job, folder, engine, parts, feedback)
+        done.sort(key=lambda result: (bool(result["key"].count("failed")), result["tile"], result["part"]))
+        plants = plants_in_order(done)
+        histories = [values["history"] for _, _, values in plants]
         self._log_statuses(histories, feedback)
         feedback.setProgressText(self.tr("Building plant polygons"))
-        features = history_features(histories, periods, image.grid, image.crs, context, feedback.isCanceled)
+        in_crs = InCrs(output_crs, context)
+        features = history_features(
+            [(in_crs.geometry(wkb, result["crs_wkt"]), values["history"], names[result["tile"]],
+              values["at_tile_edge"]) for result, wkb, values in plants],
+            periods, output_crs, context, feedback.isCanceled)
         self.check_cancelled(feedback)
-        results = {}
-        rows = period_rows(histories, periods, image.grid.pixel_area)
+        self.warn_of_pieces(features, feedback)
+        plant_counts = {}
+        for result, _, _ in plants:
+            plant_counts[result["tile"]] = plant_counts.get(result["tile"], 0) + 1
+        outputs = self.write_tiles(parameters, context, names, results, plant_counts)
+        rows = period_rows(histories, periods, [values["pixel_area"] for _, _, values in plants])
+        periods_path = self.parameterAsOutputLayer(parameters, self.OUTPUT_PERIODS, context)
         if periods_path:
-            self._write_periods(histories, periods, image.grid, periods_path)
+            self._write_periods(histories, periods, grids[0], periods_path)
             classes_on_load(context, periods_path, first_period_classes(periods), band=len(periods) + 1)
-            results[self.OUTPUT_PERIODS] = periods_path
+            outputs[self.OUTPUT_PERIODS] = periods_path
         fields = make_fields(PERIOD_FIELDS)
         table_id = self.write_sink(parameters, self.OUTPUT_TABLE, context, fields,
                                    [make_feature(fields, row) for row in rows])
         if table_id is not None:
-            results[self.OUTPUT_TABLE] = table_id
+            outputs[self.OUTPUT_TABLE] = table_id
+        report = self.report_path(parameters, context)
         if report:
             plants_over_time_report(self.staged_file(report), rows, self._status_counts(histories))
-            results[self.OUTPUT_REPORT] = report
-        results[self.OUTPUT] = self.write_plants(parameters, context, history_fields(len(periods)), features,
-                                                 image.crs)
-        categories_on_load(context, results[self.OUTPUT], STATUS_FIELD, STATUS_STYLE)
+            outputs[self.OUTPUT_REPORT] = report
+        outputs[self.OUTPUT] = self.write_plants(parameters, context, history_fields(len(periods)), features,
+                                                 output_crs)
+        categories_on_load(context, outputs[self.OUTPUT], STATUS_FIELD, STATUS_STYLE)
         feedback.setProgress(100)
-        return results
+        return outputs
 
-    def _periods(self, parameters, context, series, kind):
-        """The periods of the run and the period of each date (-1 = outside START_DATE–END_DATE)."""
-        undated = [path for path, day in zip(series.files, series.dates) if day is None]
+    def _check_one_grid_for_periods(self, parameters, context, tiles):
+        """OUTPUT_PERIODS is a raster on the grid of the series: refused when the series has several."""
+        if len(tiles) > 1 and self.parameterAsOutputLayer(parameters, self.OUTPUT_PERIODS, context):
+            raise QgsProcessingException(self.tr(
+                "OUTPUT_PERIODS: the time series lies on %d grids (tiles or areas: %s is on another grid than %s), "
+                "and the per-period raster needs one; leave OUTPUT_PERIODS empty (the plants and OUTPUT_TABLE "
+                "cover every tile), or run each tile alone.") % (len(tiles), tiles[1].files[0], tiles[0].files[0]))
+
+    def _periods(self, parameters, context, tiles, kind):
+        """The periods of the run (over the dates of every tile) and, per tile, the period of each of its dates
+        (-1 = outside START_DATE–END_DATE)."""
+        files = [path for series in tiles for path in series.files]
+        dates = [day for series in tiles for day in series.dates]
+        undated = [path for path, day in zip(files, dates) if day is None]
         if undated:
             raise QgsProcessingException(self.tr(
                 "INPUT: %s has no date (no DATE metadata and no date such as _2021, _2021-06-14 or 20210614 in its "
                 "name); rename it or set its DATE metadata.") % undated[0])
-        yearly = [path for path, precision in zip(series.files, series.precisions) if precision != DAY]
+        yearly = [path for series in tiles for path, precision in zip(series.files, series.precisions)
+                  if precision != DAY]
         if yearly and kind != PERIOD_YEAR:
             raise QgsProcessingException(self.tr(
                 "PERIOD: %s is dated by its year only (a yearly composite); use PERIOD = Year.") % yearly[0])
-        keep = self.date_filter(parameters, context, series.dates)
-        kept = [day for day, wanted in zip(series.dates, keep) if wanted]
+        keep = self.date_filter(parameters, context, dates)
+        kept = [day for day, wanted in zip(dates, keep) if wanted]
         if len(set(kept)) < 2:
             raise QgsProcessingException(self.tr(
                 "INPUT: the time series has a single date (%s) in the date range; give dates of at least two "
                 "periods.") % kept[0])
         start, end = self.date_limits(parameters, context)
         periods = periods_covering(start or min(kept), end or max(kept), kind)
-        index = [position if wanted else -1 for position, wanted in zip(period_of_dates(series.dates, periods), keep)]
+        index = [position if wanted else -1 for position, wanted in zip(period_of_dates(dates, periods), keep)]
         if len({position for position in index if position >= 0}) < 2:
             raise QgsProcessingException(self.tr(
                 "PERIOD: every date falls in one %s (%s); choose a shorter period or give a longer series.")
@@ -187,12 +251,17 @@ class PlantsOverTimeAlgorithm(PlantMapping, TimeSeriesAlgorithm):
                 "PERIOD, OUTPUT: %d periods (%s to %s) do not fit the %d characters of a Shapefile text field "
                 "(presence has one per period); write OUTPUT as a GeoPackage (.gpkg) or choose a longer PERIOD.")
                 % (len(periods), periods[0].label, periods[-1].label, SHAPEFILE_TEXT_WIDTH))
-        return periods, index
+        indexes, first = [], 0
+        for series in tiles:
+            indexes.append([int(position) for position in index[first:first + len(series.dates)]])
+            first += len(series.dates)
+        return periods, indexes
 
     def _crs(self, series):
         crs = QgsCoordinateReferenceSystem.fromWkt(series.grid.crs_wkt)
         if not crs.isValid():
-            raise QgsProcessingException(self.tr("INPUT: the time series has no known coordinate reference system."))
+            raise QgsProcessingException(self.tr("INPUT: the time series of %s has no known coordinate reference "
+                                                 "system.") % series.files[0])
         return crs
 
     @staticmethod

@@ -12,6 +12,8 @@ import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
+from ..core.progress import Cancelled
+
 #: Seconds between two looks at the cancel button while jobs run.
 POLL_SECONDS = 0.2
 
@@ -59,11 +61,13 @@ def python_interpreter():
     return None
 
 
-def run_jobs(jobs, run, workers, scheduler, on_result, is_cancelled):
+def run_jobs(jobs, run, workers, scheduler, on_result, is_cancelled, progress_of=None):
     """Run ``run(job)`` for every job and pass each result to ``on_result`` in this process as it comes: here
     (``workers`` 1), in ``workers`` local processes, or on the Dask scheduler at address ``scheduler``. When
     ``is_cancelled()`` no new job starts and jobs under way are stopped (local processes killed, Dask futures
-    cancelled; their tiles are redone on a resume). Returns False when cancelled. Raises :class:`EngineError` when the engine cannot start."""
+    cancelled; their tiles are redone on a resume). Jobs run here get ``progress_of(job)`` (a core ``Progress``
+    that reports within the job and raises ``Cancelled``) when it is given. Returns False when cancelled. Raises
+    :class:`EngineError` when the engine cannot start."""
     jobs = list(jobs)
     if scheduler:
         return _run_on_dask(jobs, run, scheduler, on_result, is_cancelled)
@@ -71,7 +75,10 @@ def run_jobs(jobs, run, workers, scheduler, on_result, is_cancelled):
         for job in jobs:
             if is_cancelled():
                 return False
-            on_result(run(job))
+            try:
+                on_result(run(job, progress_of(job)) if progress_of else run(job))
+            except Cancelled:
+                return False
         return True
     return _run_in_processes(jobs, run, workers, on_result, is_cancelled)
 

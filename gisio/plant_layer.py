@@ -17,6 +17,9 @@ PLANT_FIELDS = (("plant_id", "int"), ("area_m2", "double"), ("pixels", "int"), (
                 ("method", "string", 8), ("threshold", "double"), ("confidence", "double"), ("refined", "int"))
 #: Which prior products (layers) overlap each plant, and how many (README, "Extract PV plants").
 PROVENANCE_FIELDS = (("sources", "string", 254), ("n_sources", "int"))
+#: Of a plant mapped over many tiles: the tile that decided it, and whether it reaches an edge of that tile beyond
+#: which another tile goes on (1: it may be a piece of a larger plant).
+TILE_PLACE_FIELDS = (("tile", "string", 254), ("at_tile_edge", "int"))
 
 
 def plant_fields(plant_context=None):
@@ -70,30 +73,28 @@ PERIOD_FIELDS = (("period", "string", 10), ("start", "date"), ("end", "date"), (
 
 def history_fields(period_count):
     """Attribute fields of the plants-over-time layer: those of the plant layer (provenance included), then
-    :data:`TIME_FIELDS`, the presences ``period_count`` characters wide."""
+    :data:`TIME_FIELDS`, the presences ``period_count`` characters wide, then :data:`TILE_PLACE_FIELDS`."""
     time_fields = [(name, kind, period_count) if name in PRESENCE_FIELDS else (name, kind, *size)
                    for name, kind, *size in TIME_FIELDS]
-    return make_fields(PLANT_FIELDS + PROVENANCE_FIELDS + tuple(time_fields))
+    return make_fields(PLANT_FIELDS + PROVENANCE_FIELDS + tuple(time_fields) + TILE_PLACE_FIELDS)
 
 
 def _qdate(day):
     return QDate(day.year, day.month, day.day) if day is not None else None
 
 
-def history_features(histories, periods, grid, crs, context, is_cancelled):
-    """One multipolygon feature per prior component of ``histories`` (core ``PlantHistory``): its latest outline,
-    or the prior itself when it was never seen, with the names of the prior layers it comes from; stops early when
-    ``is_cancelled()``."""
+def history_features(plants, periods, crs, context, is_cancelled):
+    """One multipolygon feature per prior component: ``plants`` are (its geometry in ``crs``: its latest outline,
+    or the prior itself when it was never seen; its core ``PlantHistory``; the name of its tile; whether it reaches
+    a tile edge) with the names of the prior layers it comes from; stops early when ``is_cancelled()``."""
     fields = history_fields(len(periods))
     area = ellipsoidal_area(crs, context)
     features = []
-    for plant_id, history in enumerate(histories, start=1):
+    for plant_id, (geometry, history, tile, at_tile_edge) in enumerate(plants, start=1):
         if is_cancelled():
             break
         latest = history.latest
         outline = history.outlines[latest] if latest is not None else history.prior
-        geometry = QgsGeometry()
-        geometry.fromWkb(polygonize_mask(outline, window_grid(grid, history.window)))
         result = history.results.get(latest)
         first, last = history.first, history.last
         seen = first is not None
@@ -110,22 +111,25 @@ def history_features(histories, periods, grid, crs, context, is_cancelled):
             construction, _qdate(periods[last].last_day) if seen else None, history.presence.count(PRESENT),
             sum(state != NO_DATA for state in history.raw), history.presence, "".join(history.raw),
             history.status, evidence_text(history.period_evidence), _qdate(history.built_after),
-            _qdate(history.built_before), _qdate(history.removed_after), _qdate(history.removed_before)], geometry))
+            _qdate(history.built_before), _qdate(history.removed_after), _qdate(history.removed_before), tile,
+            at_tile_edge], geometry))
     return features
 
 
-def period_rows(histories, periods, pixel_area):
+def period_rows(histories, periods, pixel_areas):
     """Per period: [label, start, last day, plants observed, plants present, PV area m², new plants, new area m²];
-    areas are pixel counts × ``pixel_area`` (m² on a metric grid). A plant is new in the period of its first
-    presence when it was seen absent before (status ``built``, or ``removed`` after being built)."""
+    areas are pixel counts × the pixel area of each history's grid (``pixel_areas``, m² on a metric grid). A plant
+    is new in the period of its first presence when it was seen absent before (status ``built``, or ``removed``
+    after being built)."""
     rows = []
     for number, period in enumerate(periods):
-        outlines = [(history, history.outline_in(number)) for history in histories]
-        present = [(history, outline) for history, outline in outlines if outline is not None]
-        new = [(history, outline) for history, outline in present
+        outlines = [(history, outline, pixel_area) for history, pixel_area in zip(histories, pixel_areas)
+                    for outline in [history.outline_in(number)]]
+        present = [(history, outline, pixel_area) for history, outline, pixel_area in outlines if outline is not None]
+        new = [(history, outline, pixel_area) for history, outline, pixel_area in present
                if history.first == number and ABSENT in history.presence[:number]]
         rows.append([period.label, _qdate(period.start), _qdate(period.last_day),
                      sum(history.raw[number] != NO_DATA for history in histories), len(present),
-                     sum(int(outline.sum()) for _, outline in present) * pixel_area, len(new),
-                     sum(int(outline.sum()) for _, outline in new) * pixel_area])
+                     sum(int(outline.sum()) * pixel_area for _, outline, pixel_area in present), len(new),
+                     sum(int(outline.sum()) * pixel_area for _, outline, pixel_area in new)])
     return rows

@@ -2,8 +2,10 @@
 worker process or on a Dask worker: the prior groups a tile owns (``core.ownership``), or a share of them, are
 decided and their plants traced; finished tile results are kept in a folder beside the output for a resume.
 
-Everything a job needs travels in a :class:`TileJob` and everything it gives back in a plain dict (picklable and
-free of QGIS objects); a job never raises, a failure comes back as its ``error``.
+The same engine decides one image (:class:`TileJob`, ``extractpvplants`` on each tile) or a time series
+(:class:`SeriesJob`, ``plantsovertime`` on each tile's series). Everything a job needs travels in the job and
+everything it gives back in a plain dict (picklable and free of QGIS objects); a job never raises (but a cancel
+of a job run in this process), a failure comes back as its ``error``.
 """
 import os
 import shutil
@@ -17,8 +19,11 @@ from osgeo import ogr, osr
 
 from ..core.extract import NoValidPixels, extract_pv_plants
 from ..core.groups import GROUP_MARGIN, ArrayPriors, UnionPriors
+from ..core.over_time import plants_over_time
 from ..core.ownership import TileOwnership
+from ..core.progress import NO_PROGRESS, Cancelled
 from .raster import GROUP_READ_CACHE_MB, GdalBands, SmallBlockCache, grid_of, pv_band_number, temporary_path, warp_mask, window_grid
+from .series import SeriesWindows
 from .shapes import PolygonPriors, polygonize_mask
 
 ogr.UseExceptions()
@@ -41,10 +46,29 @@ class PriorFile:
     state: str = ""
 
 
+class RegionJob:
+    """What every job of a region run has: ``tile`` (its number among ``grids``, the ``RasterGrid`` of every
+    tile), ``part`` of ``parts`` (its share of the groups the tile owns), and ``failed``: the tiles that failed,
+    when it decides only the groups they owned that its tile owns once they are left out (a second pass, so that
+    no group is lost with its tile)."""
+
+    @property
+    def key(self):
+        """The name of this job's result in the results folder."""
+        if self.failed:
+            return "tile%04d_for_failed_%s" % (self.tile, "_".join("%04d" % tile for tile in self.failed))
+        return "tile%04d_part%dof%d" % (self.tile, self.part + 1, self.parts)
+
+    def failure(self, error, seconds=0.0):
+        """The result of this job when it failed with ``error`` (see :func:`run_tile_job`)."""
+        return dict(key=self.key, tile=self.tile, part=self.part, parts=self.parts, status=FAILED, error=error,
+                    groups=0, decisions=[], plants=[], crs_wkt=self.grids[self.tile].crs_wkt, seconds=seconds,
+                    peak_mib=0.0)
+
+
 @dataclass
-class TileJob:
-    """One share (``part`` of ``parts``) of the prior groups that tile ``tile`` (its raster ``path``) owns among the
-    tiles of ``grids`` (the ``RasterGrid`` of every tile of the region, this one's included)."""
+class TileJob(RegionJob):
+    """One share of the prior groups that tile ``tile`` (its raster ``path``) owns, decided on one image."""
     tile: int
     part: int
     parts: int
@@ -60,22 +84,29 @@ class TileJob:
     grids: list
     #: Threads this job decides groups on (0: the core's default); 1 when local processes already fill the cores.
     threads: int = 0
-    #: Tiles that failed: when given, the job decides only the groups those tiles owned that this tile owns once
-    #: they are left out (a second pass, so that no group is lost with its tile).
     failed: tuple = ()
 
-    @property
-    def key(self):
-        """The name of this job's result in the results folder."""
-        if self.failed:
-            return "tile%04d_for_failed_%s" % (self.tile, "_".join("%04d" % tile for tile in self.failed))
-        return "tile%04d_part%dof%d" % (self.tile, self.part + 1, self.parts)
 
-    def failure(self, error, seconds=0.0):
-        """The result of this job when it failed with ``error`` (see :func:`run_tile_job`)."""
-        return dict(key=self.key, tile=self.tile, part=self.part, parts=self.parts, status=FAILED, error=error,
-                    groups=0, decisions=[], plants=[], crs_wkt=self.grids[self.tile].crs_wkt, seconds=seconds,
-                    peak_mib=0.0)
+@dataclass
+class SeriesJob(RegionJob):
+    """One share of the prior groups that tile ``tile`` owns, each decided over the time ``series`` of that tile
+    (a ``gisio.series.TimeSeries``) through ``periods`` (``period_index``: the period of each of its dates, -1 =
+    left out; ``months_covered``: the months each date stands for), its plants traced in their latest outline."""
+    tile: int
+    part: int
+    parts: int
+    series: object
+    scale: float
+    offset: float
+    clear_classes: tuple
+    trusted: list
+    candidate: list
+    min_area: int
+    grids: list
+    periods: list
+    period_index: list
+    months_covered: list
+    failed: tuple = ()
 
 
 def _srs(wkt):
@@ -184,16 +215,30 @@ def peak_memory_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_tile_job(job):
-    """Decide the job's prior groups and trace its plants. Returns a dict: ``key``, ``tile``, ``part``, ``parts``,
-    ``status`` (:data:`DONE` or :data:`FAILED`), ``error``, ``seconds``, ``peak_mib``, ``crs_wkt``, ``groups``,
-    ``decisions`` and ``plants`` ([(WKB in the tile's CRS, {field: value}), …])."""
+def run_tile_job(job, progress=NO_PROGRESS):
+    """Decide the groups of a :class:`TileJob` and trace its plants. Returns a dict: ``key``, ``tile``, ``part``,
+    ``parts``, ``status`` (:data:`DONE` or :data:`FAILED`), ``error``, ``seconds``, ``peak_mib``, ``crs_wkt``,
+    ``groups``, ``decisions`` and ``plants`` ([(WKB in the tile's CRS, {field: value}), …]). ``progress`` (a core
+    ``Progress``) reports and cancels when the job runs in this process."""
+    return _finished(job, _decide_on_image, progress)
+
+
+def run_series_job(job, progress=NO_PROGRESS):
+    """Decide the groups of a :class:`SeriesJob` over its series; returns a dict as :func:`run_tile_job`, each
+    plant's values holding its ``history`` (a core ``PlantHistory``) and ``pixel_area``."""
+    return _finished(job, _decide_over_time, progress)
+
+
+def _finished(job, decide, progress):
+    """The result of ``decide(job, result, progress)``; a failure is reported in it, a cancel is raised."""
     started = time.monotonic()
     result = dict(job.failure(""), status=DONE)
     try:
-        _run(job, result)
+        decide(job, result, progress)
     except NoValidPixels as error:
         result["error"] = str(error)
+    except Cancelled:
+        raise
     except Exception as error:  # noqa: BLE001 (a failed tile is reported, the others go on)
         return job.failure("%s: %s" % (type(error).__name__, error), time.monotonic() - started)
     result.update(seconds=time.monotonic() - started, peak_mib=peak_memory_mib())
@@ -207,31 +252,63 @@ def tight_box(window, mask):
             window[1].start + columns[-1] + 1)
 
 
-def _run(job, result):
+class OwnedGroups:
+    """The groups a job decides (``choose`` of the core's mappers): those its tile owns, or with ``failed``
+    tiles those they owned that it owns once they are left out; its share of them. Counts them in ``count``."""
+
+    def __init__(self, job):
+        self.job = job
+        self.everyone = tile_ownership(job.tile, job.grids)
+        self.ownership = self.everyone.without(job.failed)
+        self.count = 0
+
+    def __call__(self, groups):
+        owned = [group for group in groups if self.ownership.owner_depth(group.box, GROUP_MARGIN) is not None]
+        if self.job.failed:  # only what the failed tiles would have decided
+            owned = [group for group in owned if self.everyone.owner(group.box, GROUP_MARGIN) in self.job.failed]
+        chosen = share(owned, self.job.part, self.job.parts)
+        self.count += len(chosen)
+        return chosen
+
+    def placed(self, window, mask):
+        """``depth`` and ``at_tile_edge`` of a plant ``mask`` placed at ``window`` of the job's tile."""
+        centre = ((window[1].start + window[1].stop) / 2.0, (window[0].start + window[0].stop) / 2.0)
+        return dict(depth=self.ownership.depth_of(self.job.tile, centre),
+                    at_tile_edge=int(self.ownership.reaches_another_tile(tight_box(window, mask))))
+
+
+def _decide_on_image(job, result, progress):
     grid = grid_of(job.path)
-    everyone = tile_ownership(job.tile, job.grids)
-    ownership = everyone.without(job.failed)
+    choose = OwnedGroups(job)
     trusted, candidate = read_priors(job.trusted, grid), read_priors(job.candidate, grid)
-
-    def choose(groups):
-        owned = [group for group in groups if ownership.owner_depth(group.box, GROUP_MARGIN) is not None]
-        if job.failed:  # only what the failed tiles would have decided
-            owned = [group for group in owned if everyone.owner(group.box, GROUP_MARGIN) in job.failed]
-        return share(owned, job.part, job.parts)
-
     with SmallBlockCache(GROUP_READ_CACHE_MB):
         bands = GdalBands(job.path, job.band_numbers, job.nodata, job.scale, job.offset)
         plant_map = extract_pv_plants(bands, trusted, candidate, method=job.method, min_area=job.min_area,
-                                      choose=choose, threads=job.threads or None)
+                                      choose=choose, threads=job.threads or None, progress=progress)
         del bands
     for plant, window, mask in zip(plant_map.plants, plant_map.windows, plant_map.masks):
-        centre = ((window[1].start + window[1].stop) / 2.0, (window[0].start + window[0].stop) / 2.0)
         values = dict(pixels=plant.pixels, source=plant.source, method=plant_map.method, threshold=plant.threshold,
                       confidence=plant.confidence, refined=int(plant.refined), sources=plant.sources,
-                      depth=ownership.depth_of(job.tile, centre),
-                      at_tile_edge=int(ownership.reaches_another_tile(tight_box(window, mask))))
+                      **choose.placed(window, mask))
         result["plants"].append((polygonize_mask(mask, window_grid(grid, window)), values))
     result.update(groups=plant_map.groups, decisions=plant_map.decisions)
+
+
+def _decide_over_time(job, result, progress):
+    grid = job.grids[job.tile]
+    choose = OwnedGroups(job)
+    trusted, candidate = read_priors(job.trusted, grid), read_priors(job.candidate, grid)
+    windows = SeriesWindows(job.series, job.scale, job.offset, job.clear_classes)
+    with SmallBlockCache(GROUP_READ_CACHE_MB):  # windows are read in raster order, each once a period
+        histories = plants_over_time(windows, trusted, candidate, job.periods, job.period_index,
+                                     months_covered=job.months_covered, min_area=job.min_area, choose=choose,
+                                     progress=progress)
+    for history in histories:
+        latest = history.latest
+        outline = history.outlines[latest] if latest is not None else history.prior
+        values = dict(history=history, pixel_area=grid.pixel_area, **choose.placed(history.window, outline))
+        result["plants"].append((polygonize_mask(outline, window_grid(grid, history.window)), values))
+    result.update(groups=choose.count)
 
 
 class ResultsFolder:

@@ -112,11 +112,20 @@ def _file_state(path):
     return os.path.abspath(path), status.st_size, status.st_mtime_ns
 
 
+def _prior_states(priors):
+    """What the prior files of each role are now: a changed prior changes them."""
+    return [(prior.kind, prior.state or _file_state(prior.path), prior.layer, prior.crs_wkt)
+            for role in priors for prior in role]
+
+
 def settings_of(tiles, priors, method, min_area, scale, offset):
     """What the results of a region run depend on: results made with other settings are not reused."""
-    prior_states = []
-    for role in priors:
-        for prior in role:
-            prior_states.append((prior.kind, prior.state or _file_state(prior.path), prior.layer, prior.crs_wkt))
-    return dict(tiles=[_file_state(tile.path) for tile in tiles], priors=prior_states, method=method,
+    return dict(tiles=[_file_state(tile.path) for tile in tiles], priors=_prior_states(priors), method=method,
                 min_area=min_area, scale=scale, offset=offset)
+
+
+def series_settings_of(tiles, priors, **others):
+    """What the results of plants over time over tiles depend on: the files of each tile's series (``tiles``:
+    ``TimeSeries``), the priors and the ``others`` (periods, dates, numbers)."""
+    return dict(tiles=[[_file_state(path) for path in dict.fromkeys(series.files)] for series in tiles],
+                priors=_prior_states(priors), **others)

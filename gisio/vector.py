@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 
 from osgeo import osr
 from qgis.core import (QgsCoordinateReferenceSystem, QgsCoordinateTransform, QgsCsException, QgsDistanceArea,
-                       QgsFeatureRequest, QgsProcessingException, QgsRectangle, QgsWkbTypes)
+                       QgsFeatureRequest, QgsGeometry, QgsProcessingException, QgsRectangle, QgsWkbTypes)
 
 from .messages import tr
 
@@ -29,6 +29,23 @@ def ellipsoidal_area(crs, context):
     ellipsoid = crs.ellipsoidAcronym()
     measure.setEllipsoid(ellipsoid if ellipsoid and ellipsoid != "NONE" else "EPSG:7030")
     return measure
+
+
+class InCrs:
+    """Geometries given as WKB in the CRS of their tile (its WKT) as ``QgsGeometry`` in ``crs``: one
+    transformation per tile CRS."""
+
+    def __init__(self, crs, context):
+        self.crs, self.context, self.transforms = crs, context, {}
+
+    def geometry(self, wkb, crs_wkt):
+        if crs_wkt not in self.transforms:
+            self.transforms[crs_wkt] = QgsCoordinateTransform(QgsCoordinateReferenceSystem.fromWkt(crs_wkt),
+                                                              self.crs, self.context.transformContext())
+        geometry = QgsGeometry()
+        geometry.fromWkb(wkb)
+        geometry.transform(self.transforms[crs_wkt])
+        return geometry
 
 
 def _grid_extent_in(layer_crs, grid, grid_crs, context):

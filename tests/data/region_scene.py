@@ -109,3 +109,89 @@ def reprojected_tile(scene, path, epsg=32632):
     gdal.Warp(path, scene, dstSRS="EPSG:%d" % epsg, xRes=10, yRes=10, resampleAlg="near", outputBounds=bounds,
               outputBoundsSRS=dataset.GetProjection(), srcNodata=None, dstNodata=NODATA)
     return path
+
+
+#: The bundled real 2022 series (``austria_pv/series.npz``) of three chips, in the cells of the series scene
+#: (row-major, 3 × 3; "r" turned upside down), and the bands of its stacks.
+SERIES_CELLS = ("9", "1913", "2004", "2004r", "9r", "1913r", "1913", "2004", "9")
+SERIES_BANDS = ("B02", "B03", "B04", "B08", "B11", "B12", "SCL")
+SERIES_NPZ = os.path.join(os.path.dirname(CHIPS_NPZ), "series.npz")
+
+
+def _nearest_dates(days, months):
+    """Per month of 2022, the position of the date in ``days`` (days since 1990-01-01) nearest its 15th."""
+    import datetime
+    epoch = datetime.date(1990, 1, 1)
+    return [int(np.argmin(np.abs(days - (datetime.date(2022, month, 15) - epoch).days))) for month in months]
+
+
+def series_scene_arrays(months):
+    """The series scene: per month of ``months`` (its 15th is the scene's date), a (7, 192, 192) int16 stack of
+    the role bands and SCL, each chip's date nearest that day in its cell, the surroundings mirrored; and the
+    reference outlines as one bool mask."""
+    series = np.load(SERIES_NPZ)
+    size = 3 * CELL
+    stacks = np.zeros((len(months), len(SERIES_BANDS), size, size), np.int16)
+    outlines = np.zeros((size, size), bool)
+    for number, name in enumerate(SERIES_CELLS):
+        key = name.rstrip("r")
+        flip = (lambda values: values[..., ::-1, :]) if name.endswith("r") else (lambda values: values)
+        reference = flip(series[key + "_reference"])
+        height, width = reference.shape
+        top, left = (CELL - height) // 2, (CELL - width) // 2
+        pad = ((top, CELL - height - top), (left, CELL - width - left))
+        cell = (slice(number // 3 * CELL, number // 3 * CELL + CELL), slice(number % 3 * CELL, number % 3 * CELL + CELL))
+        picked = _nearest_dates(series[key + "_days"], months)
+        for band, band_name in enumerate(SERIES_BANDS):
+            values = flip(series["%s_%s" % (key, band_name)])[picked]
+            stacks[(slice(None), band) + cell] = np.pad(values, ((0, 0),) + pad, mode="symmetric")
+        outlines[cell] |= np.pad(reference, pad)
+    return stacks, outlines
+
+
+def build_series_scene(folder, months=range(1, 13)):
+    """Write the series scene into ``folder``: one dated stack per month (``whole/S2L2A_2022MM15.tif``), the
+    same cut into the four overlapping tiles of :func:`build_scene` (``tile_<top>_<left>/S2L2A_2022MM15.tif``),
+    and the outlines as trusted priors (``trusted.gpkg``). Returns a dict of paths: whole (the dated stacks),
+    tiles (every tile's stacks, tile by tile), trusted."""
+    stacks, outlines = series_scene_arrays(list(months))
+    paths = dict(whole=[], tiles=[])
+    os.makedirs(os.path.join(folder, "whole"), exist_ok=True)
+    for month, stack in zip(months, stacks):
+        paths["whole"].append(write_raster(os.path.join(folder, "whole", "S2L2A_2022%02d15.tif" % month), stack,
+                                           _geotransform(), nodata=NODATA, descriptions=SERIES_BANDS))
+    for top, left in ((0, 0), (0, 48), (48, 0), (48, 48)):
+        tile_folder = os.path.join(folder, "tile_%d_%d" % (top, left))
+        os.makedirs(tile_folder, exist_ok=True)
+        for path in paths["whole"]:
+            paths["tiles"].append(os.path.join(tile_folder, os.path.basename(path)))
+            gdal.Translate(paths["tiles"][-1], path, srcWin=[left, top, 144, 144])
+    mask_path = write_raster(os.path.join(folder, "outlines.tif"), outlines.astype(np.uint8), _geotransform())
+    paths["trusted"] = polygons(mask_path, os.path.join(folder, "trusted.gpkg"))
+    return paths
+
+
+COUNTRY_NPZ = os.path.join(os.path.dirname(CHIPS_NPZ), "country_series.npz")
+#: The country-wide prior layer: OpenStreetMap PV polygons of Austria (EPSG:4326).
+COUNTRY_PRIORS = os.path.join(os.path.dirname(CHIPS_NPZ), "osm_pv_austria.gpkg")
+
+
+def build_country_series(folder):
+    """Write the real 2022 series of the 28 Austrian chips (``country_series.npz``: each month's clearest date)
+    as dated stacks of the role bands and SCL, one folder per chip (``chip_<id>/S2L2A_<yyyymmdd>.tif``, in its own
+    UTM zone). Returns {chip id: [its stacks, oldest first]}."""
+    import datetime
+    series = np.load(COUNTRY_NPZ)
+    chips = sorted({name.split("_")[0] for name in series.files}, key=int)
+    paths = {}
+    for chip in chips:
+        chip_folder = os.path.join(folder, "chip_%s" % chip)
+        os.makedirs(chip_folder, exist_ok=True)
+        stacks = np.stack([series["%s_%s" % (chip, band)] for band in SERIES_BANDS], axis=1)
+        paths[chip] = []
+        for day, stack in zip(series[chip + "_days"], stacks):
+            date = datetime.date(1990, 1, 1) + datetime.timedelta(days=int(day))
+            paths[chip].append(write_raster(os.path.join(chip_folder, "S2L2A_%s.tif" % date.strftime("%Y%m%d")),
+                                            stack, tuple(series[chip + "_geotransform"]), int(series[chip + "_epsg"]),
+                                            nodata=32767, descriptions=SERIES_BANDS))
+    return paths

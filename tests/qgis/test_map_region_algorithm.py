@@ -205,23 +205,24 @@ def test_a_resumed_run_redoes_only_unfinished_tiles(fusionpv, feedback, scene, t
 
 def test_cancel_keeps_finished_tiles_for_a_resume(fusionpv, feedback, scene, tmp_path):
     output = str(tmp_path / "plants.gpkg")
-    feedback.progressChanged.connect(lambda percent: feedback.cancel() if percent > 5 else None)
+    # a tile takes 5 to 27.5 %: cancelled in the second tile, which stops at once (the core checks the cancel)
+    feedback.progressChanged.connect(lambda percent: feedback.cancel() if percent > 30 else None)
     message = run_fails("mapregion", region_parameters(scene, output, WORKERS=1), feedback)
     assert "cancel" in message.lower() and "resume" in message
     assert not os.path.exists(output)
     kept = [name for name in os.listdir(str(tmp_path / "plants.tiles")) if name.endswith(".result")]
-    assert 1 <= len(kept) < 4
+    assert kept == ["tile0000_part1of1.result"]
 
 
 def test_a_failing_tile_is_reported_and_the_others_go_on(fusionpv, feedback, scene, tmp_path, monkeypatch):
-    real_run = region._run
+    real_run = region._decide_on_image
 
-    def failing(job, result):
+    def failing(job, result, progress):
         if job.tile == 2:
             raise RuntimeError("disk on fire")
-        real_run(job, result)
+        real_run(job, result, progress)
 
-    monkeypatch.setattr(region, "_run", failing)
+    monkeypatch.setattr(region, "_decide_on_image", failing)
     output, tiles = str(tmp_path / "plants.gpkg"), str(tmp_path / "tiles.csv")
     run("mapregion", region_parameters(scene, output, WORKERS=1, OUTPUT_TILES=tiles), feedback)
     table = tile_table(tiles)

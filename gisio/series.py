@@ -1,0 +1,99 @@
+"""A Sentinel-2 time series on one grid as workers read it (GDAL and numpy only, no QGIS): the files and bands of
+each date, and windows of its role bands with their clear observations."""
+import itertools
+
+import numpy as np
+
+from ..core import composite
+from ..core.bands import ROLE_BANDS
+from ..core.periods import DAY
+from ..core.windows import READ_TARGET
+from .raster import RasterReadError, open_raster
+
+
+class TimeSeries:
+    """A time series on one grid. Per date: for each band name a (GDAL path, band number) source, an SCL source
+    (or None: every valid observation is clear, as in a composite), the nodata of its bands, the date, how
+    precise that date is (``day`` or ``year``) and the file it came from."""
+
+    def __init__(self, sources, scl, dates, grid, nodata, precisions=None, files=None):
+        self.sources, self.scl, self.dates, self.grid = sources, scl, dates, grid
+        self.nodata_by_date = list(nodata)
+        self.precisions = list(precisions or [DAY] * len(dates))
+        self.files = list(files or [None] * len(dates))
+        self._datasets = {}
+
+    def __getstate__(self):
+        """Pickled for a worker without its open datasets (each process opens its own)."""
+        return dict(self.__dict__, _datasets={})
+
+    @property
+    def nodata(self):
+        """The nodata of the first date (the composite algorithm treats one series as one product)."""
+        return self.nodata_by_date[0] if self.nodata_by_date else None
+
+    def _dataset(self, path):
+        if path not in self._datasets:
+            self._datasets[path] = open_raster(path)
+        return self._datasets[path]
+
+    def read_entries(self, entries, rows, cols=None):
+        """(t, rows, cols) values of per-date (path, band) ``entries`` (all columns when ``cols`` is None);
+        consecutive bands of one file in one read."""
+        parts = []
+        for path, group in itertools.groupby(entries, key=lambda entry: entry[0]):
+            dataset = self._dataset(path)
+            numbers = [band for _, band in group]
+            columns = slice(0, dataset.RasterXSize) if cols is None else cols
+            try:
+                values = dataset.ReadAsArray(int(columns.start), int(rows.start), int(columns.stop - columns.start),
+                                             int(rows.stop - rows.start), band_list=numbers)
+            except RuntimeError as error:
+                raise RasterReadError("GDAL cannot read %s: %s" % (path, error)) from error
+            parts.append(values if values.ndim == 3 else values[None])
+        return np.concatenate(parts, axis=0)
+
+    def read(self, name, rows):
+        """(t, rows, cols) values of a band (or "SCL") for the rows ``rows`` of every date."""
+        return self.read_entries(self.scl if name == "SCL" else self.sources[name], rows)
+
+    def clear(self, rows, cols, times, clear_classes):
+        """Bool (t, h, w): observations at ``times`` that are clear by their SCL (True where a date has none)."""
+        clear = np.ones((len(times), rows.stop - rows.start, cols.stop - cols.start), bool)
+        with_scl = [position for position, time in enumerate(times) if self.scl[time] is not None]
+        if with_scl:
+            scl = self.read_entries([self.scl[times[position]] for position in with_scl], rows, cols)
+            clear[with_scl] = composite.clear_observations(scl, clear_classes)
+        return clear
+
+
+class SeriesWindows:
+    """A :class:`TimeSeries` as the core's plants-over-time reads it: windows of the six role bands at chosen
+    dates, with their clear observations (SCL and nodata), the dates, and the scale and offset of its DN."""
+
+    def __init__(self, series, scale, offset, clear_classes, block_shape=(256, 256)):
+        self.series, self.scale, self.offset, self.clear_classes = series, scale, offset, clear_classes
+        self.dates = series.dates
+        self.shape = (series.grid.height, series.grid.width)
+        self.block_shape = block_shape
+        self.read_target = READ_TARGET
+
+    def read(self, rows, cols, times):
+        times = [int(time) for time in times]
+        clear = self.series.clear(rows, cols, times, self.clear_classes)
+        sources = self.series.sources
+        if all(len({sources[band][time][0] for band in ROLE_BANDS.values()}) == 1 for time in times):
+            # stacks: the role bands of a date in one read
+            by_date = [self.series.read_entries([sources[band][time] for band in ROLE_BANDS.values()], rows, cols)
+                       for time in times]
+            dn = {role: np.stack([values[number] for values in by_date]) if by_date else
+                  np.zeros((0, rows.stop - rows.start, cols.stop - cols.start))
+                  for number, role in enumerate(ROLE_BANDS)}
+        else:  # a file per band (netCDF variables): a band's dates in one read
+            dn = {role: self.series.read_entries([sources[band][time] for time in times], rows, cols)
+                  for role, band in ROLE_BANDS.items()}
+        for position, time in enumerate(times):
+            nodata = self.series.nodata_by_date[time]
+            if nodata is not None:
+                clear[position] &= np.logical_and.reduce([values[position] != nodata for values in dn.values()])
+        return dn, clear
