@@ -2,10 +2,6 @@
 the tiling, the workers, the engine or an interruption."""
 import csv
 import os
-import socket
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
@@ -249,48 +245,6 @@ def test_dask_cluster_gives_the_identical_result(fusionpv, feedback, scene, tmp_
         on_dask = str(tmp_path / "dask.gpkg")
         run("mapregion", region_parameters(scene, on_dask, DASK_SCHEDULER=cluster.scheduler_address), feedback)
     assert plant_rows(on_dask) == plant_rows(local)
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-def standalone_dask(tmp_path):
-    """A real `dask scheduler` and one `dask worker` process on 127.0.0.1, started as the README tells users (the
-    `dask` command of this Python), from a folder where the plugin cannot be imported; stopped afterwards."""
-    distributed = pytest.importorskip("distributed")
-    command = os.path.join(os.path.dirname(sys.executable), "dask")
-    if not os.path.exists(command):
-        pytest.skip("no dask command beside %s" % sys.executable)
-    address = "tcp://127.0.0.1:%d" % free_port()
-    folder = tmp_path / "cluster"
-    folder.mkdir()
-    options = dict(cwd=str(folder), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   env={key: value for key, value in os.environ.items() if key != "PYTHONPATH"})
-    processes = [subprocess.Popen([command, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
-                                   "--no-dashboard"], **options)]
-    processes.append(subprocess.Popen([command, "worker", address, "--nworkers", "1", "--nthreads", "1",
-                                       "--no-dashboard"], **options))
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                with distributed.Client(address, timeout=5) as client:
-                    if client.scheduler_info()["workers"]:
-                        break
-            except OSError:
-                pass
-            assert time.time() < deadline, "the standalone Dask cluster did not start"
-            time.sleep(0.5)
-        yield address
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=30)
 
 
 def test_a_standalone_dask_scheduler_and_worker_give_the_identical_result(fusionpv, feedback, scene, tmp_path,

@@ -8,7 +8,7 @@ from osgeo import gdal, ogr
 
 from region_scene import COUNTRY_PRIORS, build_country_series, build_series_scene
 from test_algorithms import run, run_fails
-from test_map_region_algorithm import iou, plant_mask, standalone_dask, tile_table  # noqa: F401 (a fixture)
+from test_map_region_algorithm import iou, plant_mask, tile_table
 
 #: The fields of a plant's history compared between runs.
 HISTORY = ("pixels", "source", "presence", "presence_raw", "status", "evidence", "first_seen", "built_after",
