@@ -11,9 +11,11 @@ shared ``data`` folder (``s2_scenes/`` and ``pv_polygons/`` are used).
   kept: N trusted (in EPSG:4326, so they are reprojected) and N / 3 candidates (in the tile's CRS).
 * Each run is the whole ``qgis_process run fusionpv:extractpvplants`` under ``/usr/bin/time -v``: wall seconds,
   peak resident memory and megapixels per second, for the paper and the improved method.
-* Time series (``--series-dates 4,12``): the full tile as several dated stacks (VRTs of the same stack, dates
-  spread over 2022, no SCL, so every pixel is clear), through ``fusionpv:plantsovertime`` with PERIOD = Quarter and
-  the same priors: memory must stay flat as dates are added (only the windows around priors are read, per period).
+* Time series (``--series-dates 4,24``): the full tile as several dated stacks (VRTs of the same stack, one date
+  per quarter from 2022-Q1: 24 dates are six years of quarters; no SCL, so every pixel is clear), through
+  ``fusionpv:plantsovertime`` with PERIOD = Quarter, the same priors and WORKERS = 0 (both cores: the tile's groups
+  shared by two worker processes): memory must stay flat as dates are added (only the windows around priors are
+  read, per period). The log's per-job peak memory is the memory per worker.
 * ONNX model (``--model-rows``, default on): ``fusionpv:runmodel`` with the shipped PV segmenter
   (``resources/models/pv_segmenter.onnx``, OpenCV DNN and, where installed, ONNX Runtime) on the full tile, class
   raster and per-class probabilities written: seconds per megapixel and peak memory.
@@ -169,19 +171,19 @@ def rasterized(priors, scene, path):
 
 
 def series_row(qgis, work, scene, trusted, candidate, count):
-    """Time ``fusionpv:plantsovertime`` (quarters) on ``count`` dated copies of the full tile."""
-    folder = os.path.join(work, "series_%d" % count)
+    """Time ``fusionpv:plantsovertime`` (quarters) on ``count`` dated copies of the full tile, one per quarter."""
+    folder = os.path.join(work, "quarters_%d" % count)
     os.makedirs(folder, exist_ok=True)
     dates = []
-    for k in range(count):
-        day = datetime.date(2022, 1, 1) + datetime.timedelta(days=int(365 * (k + 0.5) / count))
+    for k in range(count):  # one date per quarter from 2022: 24 dates are six years of quarters
+        day = datetime.date(2022 + k // 4, 3 * (k % 4) + 2, 15)
         path = os.path.join(folder, "tile_%s.vrt" % day.strftime("%Y%m%d"))
         if not os.path.exists(path):
             gdal.Translate(path, scene, format="VRT")
         dates.append(path)
     output = os.path.join(work, "over_time_%d.gpkg" % count)
-    if os.path.exists(output):
-        os.remove(output)
+    for leftover in (output, os.path.splitext(output)[0] + ".tiles"):  # a kept results folder would be reused
+        subprocess.run(["rm", "-rf", leftover], check=True)
     seconds, peak, completed = timed([qgis.command, "run", "fusionpv:plantsovertime", "--",
                                       *["INPUT=" + path for path in dates], "PERIOD=1",
                                       "TRUSTED_PRIORS=" + trusted, "CANDIDATE_PRIORS=" + candidate,
@@ -190,8 +192,9 @@ def series_row(qgis, work, scene, trusted, candidate, count):
         sys.exit("qgis_process failed:\n" + completed.stdout[-2000:] + completed.stderr[-2000:])
     plants_dataset = ogr.Open(output)
     plants = plants_dataset.GetLayer(0).GetFeatureCount()
-    return ("%d², %d dates" % (TILE, count), "over time (quarters)", seconds, peak, TILE * TILE / 1e6 / seconds,
-            plants)
+    workers = [float(value) for value in re.findall(r"peak (\d+) MiB", completed.stdout + completed.stderr)]
+    return ("%d², %d dates" % (TILE, count), "over time (quarters; workers' peak %s MiB)"
+            % " / ".join("%.0f" % value for value in workers), seconds, peak, TILE * TILE / 1e6 / seconds, plants)
 
 
 #: Sentinel-2 tiles overlap by 9.8 km: the four tiles cut from the full tile overlap by as much.
@@ -262,7 +265,7 @@ def main():
     parser.add_argument("--published", help="a checkout of SUNNYTREE-LAB/Fusion_PV_Mapping to compare with")
     parser.add_argument("--priors", type=int, default=3000, help="trusted priors on the full tile")
     parser.add_argument("--seed", type=int, default=2025)
-    parser.add_argument("--series-dates", default="4,12", help="date counts of the time-series rows ('' = none)")
+    parser.add_argument("--series-dates", default="4,24", help="date counts of the time-series rows ('' = none)")
     parser.add_argument("--only-series", action="store_true", help="run the time-series rows only")
     parser.add_argument("--model-rows", type=int, default=1, help="1 = time runmodel on the full tile")
     parser.add_argument("--only-model", action="store_true", help="run the runmodel rows only")

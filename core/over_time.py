@@ -32,7 +32,7 @@ Memory does not grow with the number of dates: each group window is composited i
 :data:`STRIP_VALUES` values per band, only where its components are, and only the dates of one period are read at a
 time.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -399,6 +399,15 @@ class PlantHistory:
             self.removed_after = self.last_observed_before(life.end)
             self.removed_before = self.first_observed_from(life.end) if life.removal_confirmed else None
 
+    def keep_outline(self, period, outline):
+        """Keep the outline of ``period``; the same array as the latest kept outline when it equals it, so a plant
+        that does not change holds one mask however many periods it is seen in (memory flat in the periods)."""
+        if self.outlines:
+            latest = self.outlines[max(self.outlines)]
+            if latest.shape == outline.shape and np.array_equal(latest, outline):
+                outline = latest
+        self.outlines[period] = outline
+
     def last_observed_before(self, month):
         """The last date observed for this prior in a month before ``month`` (None when there is none)."""
         before = [day for number, days in self.observed_dates.items() if number < month for day in days]
@@ -545,9 +554,9 @@ def decide_history(history, number, read_window, composite, clear, times, months
     state, outline, result = decide_in_period(period, history, min_area)
     history.raw.append(state)
     if outline is not None:
-        history.outlines[number] = outline
+        history.keep_outline(number, outline)
     if result is not None:
-        history.results[number] = result
+        history.results[number] = replace(result, kept=None)  # its numbers; its pixels are the outline
     seen = clear >= MIN_OBSERVED_SHARE * np.count_nonzero(history.prior)
     for (month, month_times), month_composite in months:
         measured = period if month_composite is composite else Measured.of(

@@ -10,6 +10,8 @@ from ..core.periods import DAY
 from ..core.windows import READ_TARGET
 from .raster import RasterReadError, open_raster
 
+#: Files of a series kept open at once (a period's dates are read together; older files are closed).
+OPEN_DATASETS = 4
 
 class TimeSeries:
     """A time series on one grid. Per date: for each band name a (GDAL path, band number) source, an SCL source
@@ -33,9 +35,13 @@ class TimeSeries:
         return self.nodata_by_date[0] if self.nodata_by_date else None
 
     def _dataset(self, path):
-        if path not in self._datasets:
-            self._datasets[path] = open_raster(path)
-        return self._datasets[path]
+        """The open dataset of ``path``; at most :data:`OPEN_DATASETS` stay open (the least recently used is
+        closed), so that the memory GDAL holds per open file does not grow with the number of dates."""
+        dataset = self._datasets.pop(path, None) or open_raster(path)
+        self._datasets[path] = dataset  # the most recently used last
+        while len(self._datasets) > OPEN_DATASETS:
+            del self._datasets[next(iter(self._datasets))]
+        return dataset
 
     def read_entries(self, entries, rows, cols=None):
         """(t, rows, cols) values of per-date (path, band) ``entries`` (all columns when ``cols`` is None);

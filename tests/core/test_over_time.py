@@ -205,6 +205,19 @@ def test_plant_built_mid_series_is_dated_when_construction_shows(series_arrays):
     assert np.count_nonzero(latest & inside) / np.count_nonzero(latest | inside) > 0.8
 
 
+def test_a_history_keeps_one_mask_for_outlines_that_do_not_change(series_arrays):
+    """Chip 9 by month: its outline is often the same as the month before, and then the two share one mask
+    (memory flat in the periods); the period results keep their numbers, not their pixels."""
+    series, dates, reference = chip_series(series_arrays, "9")
+    (history,) = over(series, dates, PERIOD_MONTH, trusted=grown(reference))
+    outlines = list(history.outlines.values())
+    distinct = {id(outline) for outline in outlines}
+    assert len(outlines) >= 6 and len(distinct) < len(outlines)
+    for earlier, later in zip(outlines, outlines[1:]):  # the outline of the period before is shared when equal
+        assert np.array_equal(earlier, later) == (earlier is later)
+    assert all(result.kept is None for result in history.results.values())
+
+
 def test_plant_present_all_year_through_snow(series_arrays):
     """Chip 9: snow and bright snow-covered panels in Q1, PV the rest of the year. Its Q4 composite, panels as red
     relative to blue as the green field around them, is not decisive on its own; the plant stays present."""

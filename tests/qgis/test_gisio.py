@@ -115,3 +115,24 @@ def test_count_axes_tick_whole_numbers_only():
     from fusion_pv_mapping.gisio.reports import integer_ticks
     ticks = integer_ticks().tick_values(0, 1)
     assert len(ticks) >= 2 and all(float(tick).is_integer() for tick in ticks)
+
+
+def test_a_long_series_keeps_few_files_open_and_reads_every_date(tmp_path):
+    """Reading date after date through a series of many files: at most OPEN_DATASETS files stay open (GDAL holds
+    memory per open file), and each date reads its own values."""
+    from fusion_pv_mapping.gisio.series import OPEN_DATASETS, TimeSeries
+    paths = []
+    for day in range(OPEN_DATASETS * 3):
+        path = str(tmp_path / ("date_%02d.tif" % day))
+        dataset = gdal.GetDriverByName("GTiff").Create(path, 8, 6, 1, gdal.GDT_Int16)
+        dataset.SetGeoTransform((0, 10, 0, 60, 0, -10))
+        dataset.GetRasterBand(1).Fill(day)
+        dataset = None
+        paths.append(path)
+    series = TimeSeries({"B02": [(path, 1) for path in paths]}, [None] * len(paths), list(range(len(paths))),
+                        raster.grid_of(paths[0]), [None] * len(paths))
+    for day, entry in enumerate(series.sources["B02"]):
+        values = series.read_entries([entry], slice(1, 4), slice(2, 5))
+        assert values.shape == (1, 3, 3) and (values == day).all()
+        assert len(series._datasets) <= OPEN_DATASETS
+    assert (series.read("B02", slice(0, 6))[:, 0, 0] == np.arange(len(paths))).all()
