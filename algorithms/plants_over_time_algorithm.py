@@ -16,7 +16,7 @@ from ..gisio.outputs import categories_on_load, classes_on_load, raster_driver
 from ..gisio.plant_layer import (PERIOD_FIELDS, SHAPEFILE_TEXT_WIDTH, STATUS_FIELD, history_features,
                                   history_fields, period_rows)
 from ..gisio.raster import RasterWriter
-from ..gisio.region import ResultsFolder, SeriesJob, plants_in_order, run_series_job
+from ..gisio.region import ResultsFolder, SeriesJob, neighbours_on_grid, plants_in_order, run_series_job
 from ..gisio.region_inputs import prior_files, series_settings_of
 from ..gisio.reports import plants_over_time_report
 from ..gisio.tables import make_feature, make_fields
@@ -94,8 +94,10 @@ class PlantsOverTimeAlgorithm(RegionMapping, PlantMapping, TimeSeriesAlgorithm):
         "OUTPUT_TABLE: plants and PV area per period, OUTPUT_REPORT: a chart of both.</p>"
         "<p><b>Many tiles.</b> INPUT may cover several areas: netCDF files of different areas, stacks of several "
         "tiles and UTM zones. The files on one grid form a tile. As in <i>Map PV plants over a region</i>, each "
-        "prior group is decided once, over the series of the tile whose footprint holds its window and where its "
-        "centre lies deepest; the plants come out once in OUTPUT_CRS (default: the first tile's CRS) with the "
+        "prior group is decided once, by the tile whose footprint holds its window and where its centre lies "
+        "deepest, with every date of every tile on the same pixel grid that covers the window (a date several "
+        "tiles have counts once; tiles of another UTM zone are not merged in); the plants come out once in "
+        "OUTPUT_CRS (default: the first tile's CRS) with the "
         "fields <i>tile</i> and <i>at_tile_edge</i> (1: the plant reaches an edge of its tile beyond which another "
         "tile goes on, and may be a piece). OUTPUT_PERIODS is a raster on one grid: it needs a series of one "
         "tile.</p>" + RegionMapping.ENGINE_HELP)
@@ -167,8 +169,11 @@ class PlantsOverTimeAlgorithm(RegionMapping, PlantMapping, TimeSeriesAlgorithm):
 
         def make_job(number, part, parts, failed=()):
             series = tiles[number]
+            neighbours = tuple((other, tiles[other], indexes[other], months_covered(tiles[other].precisions))
+                               for other in neighbours_on_grid(number, grids) if other not in failed)
             return SeriesJob(number, part, parts, series, scale, offset, classes, priors[0], priors[1], min_area,
-                             grids, periods, indexes[number], months_covered(series.precisions), failed)
+                             grids, periods, indexes[number], months_covered(series.precisions),
+                             neighbours=neighbours, failed=failed)
 
         names = [tile_name(series) for series in tiles]
         done, results = self.run_region(names, make_job, run_series_job, folder, engine, parts, feedback)

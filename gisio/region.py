@@ -23,7 +23,7 @@ from ..core.over_time import plants_over_time
 from ..core.ownership import TileOwnership
 from ..core.progress import NO_PROGRESS, Cancelled
 from .raster import GROUP_READ_CACHE_MB, GdalBands, SmallBlockCache, grid_of, pv_band_number, temporary_path, warp_mask, window_grid
-from .series import SeriesWindows
+from .series import MosaicWindows, SeriesWindows
 from .shapes import PolygonPriors, polygonize_mask
 
 ogr.UseExceptions()
@@ -106,6 +106,9 @@ class SeriesJob(RegionJob):
     periods: list
     period_index: list
     months_covered: list
+    #: The series of the other tiles on the same pixel grid that overlap this one: (tile, ``TimeSeries``, period
+    #: of each date, months each date stands for). Their dates are merged in where they cover a group's window.
+    neighbours: tuple = ()
     failed: tuple = ()
 
 
@@ -294,15 +297,45 @@ def _decide_on_image(job, result, progress):
     result.update(groups=plant_map.groups, decisions=plant_map.decisions)
 
 
+def series_windows(job):
+    """(windows the core reads, period of each of their dates, months each stands for) of a :class:`SeriesJob`:
+    its tile's series, with the dates of its neighbours on the same grid merged in (:class:`MosaicWindows`)."""
+    own = SeriesWindows(job.series, job.scale, job.offset, job.clear_classes)
+    if not job.neighbours:
+        return own, job.period_index, job.months_covered
+    grid = job.grids[job.tile]
+    parts = [(own, (0, 0), job.period_index, job.months_covered)]
+    for tile, series, period_index, months in job.neighbours:
+        origin = job.grids[tile].geotransform
+        offset = (int(round((origin[3] - grid.geotransform[3]) / grid.geotransform[5])),
+                  int(round((origin[0] - grid.geotransform[0]) / grid.geotransform[1])))
+        parts.append((SeriesWindows(series, job.scale, job.offset, job.clear_classes), offset, period_index, months))
+    mosaic = MosaicWindows(parts)
+    return mosaic, mosaic.period_index, mosaic.months_covered
+
+
+def neighbours_on_grid(tile, grids):
+    """The tiles of ``grids`` on the same pixel grid as tile ``tile`` whose footprint overlaps it."""
+    grid = grids[tile]
+    left, bottom, right, top = grid.bounds
+    found = []
+    for other, other_grid in enumerate(grids):
+        if other == tile or not same_grid(grid, other_grid):
+            continue
+        other_left, other_bottom, other_right, other_top = other_grid.bounds
+        if other_left < right and left < other_right and other_bottom < top and bottom < other_top:
+            found.append(other)
+    return found
+
+
 def _decide_over_time(job, result, progress):
     grid = job.grids[job.tile]
     choose = OwnedGroups(job)
     trusted, candidate = read_priors(job.trusted, grid), read_priors(job.candidate, grid)
-    windows = SeriesWindows(job.series, job.scale, job.offset, job.clear_classes)
+    windows, period_index, months = series_windows(job)
     with SmallBlockCache(GROUP_READ_CACHE_MB):  # windows are read in raster order, each once a period
-        histories = plants_over_time(windows, trusted, candidate, job.periods, job.period_index,
-                                     months_covered=job.months_covered, min_area=job.min_area, choose=choose,
-                                     progress=progress)
+        histories = plants_over_time(windows, trusted, candidate, job.periods, period_index, months_covered=months,
+                                     min_area=job.min_area, choose=choose, progress=progress)
     for history in histories:
         latest = history.latest
         outline = history.outlines[latest] if latest is not None else history.prior

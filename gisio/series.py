@@ -103,3 +103,52 @@ class SeriesWindows:
             if nodata is not None:
                 clear[position] &= np.logical_and.reduce([values[position] != nodata for values in dn.values()])
         return dn, clear
+
+
+class MosaicWindows:
+    """Series of several tiles on one pixel grid read as one series in the pixels of the first: every date of every
+    tile, a date that several tiles share (one acquisition) once, each pixel from the first tile that observes it
+    clear. ``parts`` are (``SeriesWindows``, (row, column) of its origin in the first's pixels, period of each of
+    its dates, months each of its dates stands for); the first is the tile whose groups are decided.
+    ``period_index`` and ``months_covered`` give those of the merged dates, in the order of :attr:`dates`."""
+
+    def __init__(self, parts):
+        self.parts = parts
+        first = parts[0][0]
+        self.shape, self.block_shape, self.read_target = first.shape, first.block_shape, first.read_target
+        self.scale, self.offset = first.scale, first.offset
+        takes = {}
+        for number, (windows, _, period_index, months) in enumerate(parts):
+            for time, (day, period) in enumerate(zip(windows.dates, period_index)):
+                if period >= 0:
+                    takes.setdefault(day, []).append((number, time))
+        self.dates = sorted(takes)
+        self.takes = [takes[day] for day in self.dates]
+        self.period_index = [parts[number][2][time] for number, time in (found[0] for found in self.takes)]
+        self.months_covered = [parts[number][3][time] for number, time in (found[0] for found in self.takes)]
+
+    def read(self, rows, cols, times):
+        """(dn by role, clear) of the window ``rows``, ``cols`` at the merged ``times``, as ``SeriesWindows.read``
+        gives them; where no tile observes a pixel clear it is not clear."""
+        shape = (len(times), rows.stop - rows.start, cols.stop - cols.start)
+        clear, dn = np.zeros(shape, bool), None
+        for position, time in enumerate(times):
+            for number, own_time in self.takes[int(time)]:
+                windows, (top, left), _, _ = self.parts[number]
+                inside = (slice(max(rows.start, top), min(rows.stop, top + windows.shape[0])),
+                          slice(max(cols.start, left), min(cols.stop, left + windows.shape[1])))
+                if inside[0].start >= inside[0].stop or inside[1].start >= inside[1].stop:
+                    continue
+                values, observed = windows.read(slice(inside[0].start - top, inside[0].stop - top),
+                                                slice(inside[1].start - left, inside[1].stop - left), [own_time])
+                if dn is None:
+                    dn = {role: np.zeros(shape, band.dtype) for role, band in values.items()}
+                target = (position, slice(inside[0].start - rows.start, inside[0].stop - rows.start),
+                          slice(inside[1].start - cols.start, inside[1].stop - cols.start))
+                taken = observed[0] & ~clear[target]
+                for role, band in values.items():
+                    dn[role][target][taken] = band[0][taken]
+                clear[target] |= taken
+        if dn is None:
+            dn = {role: np.zeros(shape) for role in ROLE_BANDS}
+        return dn, clear

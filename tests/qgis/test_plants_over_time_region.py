@@ -220,3 +220,36 @@ def test_plants_cut_by_tiles_without_overlap_are_flagged_and_warned(fusionpv, fe
     assert len(cut) == 3 and len({row[2] for row in cut}) == 2  # a piece per plant, on both sides of the cut
     assert any("reach the edge of their tile" in warning and "at_tile_edge = 1" in warning
                for warning in feedback.warnings)
+
+
+def test_a_group_in_an_overlap_is_decided_with_the_dates_of_both_tiles(fusionpv, feedback, series_scene,
+                                                                       whole_history, tmp_path):
+    """Two overlapping tiles on one grid, seen on different dates (the left one in odd months, the right one in
+    even months, as tiles of two orbits): the three plants of the middle column of cells, whose windows both tiles
+    hold, get the history of the whole scene seen every month; the plants of the left column, which only the left
+    tile holds, are decided on its odd months alone, and differ."""
+    inputs = []
+    for name, left, first_month in (("left", 0, 1), ("right", 48, 2)):
+        folder = tmp_path / name
+        folder.mkdir()
+        for path in series_scene["whole"][first_month - 1::2]:
+            inputs.append(str(folder / os.path.basename(path)))
+            gdal.Translate(inputs[-1], path, srcWin=[left, 0, 144, 192])
+    output = str(tmp_path / "plants.gpkg")
+    run("plantsovertime", {"INPUT": inputs, "PERIOD": 1, "TRUSTED_PRIORS": [series_scene["trusted"]],
+                           "OUTPUT": output, "WORKERS": 1}, feedback)
+    rows = histories(output)
+
+    def in_column(items, column):
+        """The histories of the plants whose centre lies in ``column`` (0–2) of the scene's cells."""
+        x0 = gdal.Open(series_scene["whole"][0]).GetGeoTransform()[0]
+        found = []
+        for wkb, history, *_ in items:
+            centre = ogr.CreateGeometryFromWkb(bytes(wkb)).Centroid().GetX()
+            if x0 + 640 * column <= centre < x0 + 640 * (column + 1):
+                found.append(sorted(history.items()))
+        return sorted(found)
+
+    middle = in_column(rows, 1)
+    assert len(middle) == 3 and middle == in_column(whole_history, 1)
+    assert in_column(rows, 0) != in_column(whole_history, 0)
