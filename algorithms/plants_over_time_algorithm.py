@@ -3,7 +3,6 @@ many tiles."""
 import os
 import tempfile
 
-import numpy as np
 from qgis.PyQt.QtGui import QColor
 from qgis.core import (QgsCoordinateReferenceSystem, QgsProcessing, QgsProcessingException,
                        QgsProcessingParameterEnum, QgsProcessingParameterFeatureSink,
@@ -14,8 +13,7 @@ from ..core.periods import (DAY, PERIOD_NAMES, PERIOD_YEAR, months_covered, peri
                             periods_covering)
 from ..gisio.outputs import categories_on_load, classes_on_load, raster_driver
 from ..gisio.plant_layer import (PERIOD_FIELDS, SHAPEFILE_TEXT_WIDTH, STATUS_FIELD, history_features,
-                                  history_fields, period_rows)
-from ..gisio.raster import RasterWriter
+                                  history_fields, period_rows, write_period_bands)
 from ..gisio.region import ResultsFolder, SeriesJob, neighbours_on_grid, plants_in_order, run_series_job
 from ..gisio.region_inputs import prior_files, series_settings_of
 from ..gisio.reports import plants_over_time_report
@@ -25,8 +23,6 @@ from ..gisio.vector import InCrs
 from .base import Group, PlantMapping, RegionMapping, TimeSeriesAlgorithm
 
 
-#: Description of the last band of OUTPUT_PERIODS.
-FIRST_PERIOD_BAND = "first period with PV"
 #: How the plants are drawn by status: (status, legend, colour).
 STATUS_STYLE = [(over_time.STATUS_BUILT, "built during the series", "#1a9641"),
                 (over_time.STATUS_BUILT_UNCONFIRMED, "built near the end (unconfirmed)", "#a6d96a"),
@@ -196,7 +192,8 @@ class PlantsOverTimeAlgorithm(RegionMapping, PlantMapping, TimeSeriesAlgorithm):
         rows = period_rows(histories, periods, [values["pixel_area"] for _, _, values in plants])
         periods_path = self.parameterAsOutputLayer(parameters, self.OUTPUT_PERIODS, context)
         if periods_path:
-            self._write_periods(histories, periods, grids[0], periods_path)
+            write_period_bands(histories, periods, grids[0], periods_path,
+                               raster_driver(self.OUTPUT_PERIODS, periods_path), self.stage)
             classes_on_load(context, periods_path, first_period_classes(periods), band=len(periods) + 1)
             outputs[self.OUTPUT_PERIODS] = periods_path
         fields = make_fields(PERIOD_FIELDS)
@@ -285,22 +282,3 @@ class PlantsOverTimeAlgorithm(RegionMapping, PlantMapping, TimeSeriesAlgorithm):
                 "%d of %d prior component(s) had no clear observation in any period (clouds, snow, nodata or "
                 "CLEAR_CLASSES): they are '%s' for lack of data, not because they were seen absent.")
                 % (unobserved, len(histories), over_time.STATUS_NOT_SEEN))
-
-    def _write_periods(self, histories, periods, grid, path):
-        """One band per period: 1 where a plant is there in that period (its outline then, see
-        ``PlantHistory.outline_in``); then a band of the first period with PV (its number from 1, 0 = never)."""
-        data_type = np.uint8 if len(periods) < np.iinfo(np.uint8).max else np.uint16
-        first = np.zeros((grid.height, grid.width), data_type)
-        with RasterWriter(path, grid, data_type, raster_driver(self.OUTPUT_PERIODS, path),
-                          descriptions=[period.label for period in periods] + [FIRST_PERIOD_BAND],
-                          stage=self.stage) as writer:
-            for number in range(len(periods)):
-                band = np.zeros((grid.height, grid.width), data_type)
-                for history in histories:
-                    outline = history.outline_in(number)
-                    if outline is not None:
-                        band[history.window][outline] = 1
-                first[(first == 0) & (band == 1)] = number + 1
-                writer.write(band, band=number + 1)
-            writer.write(first, band=len(periods) + 1)
-

@@ -1,5 +1,6 @@
 """The PV plant layers: one multipolygon feature per plant, in the image CRS, with its attributes (and, over
 time, its history), and the per-period table."""
+import numpy as np
 from qgis.PyQt.QtCore import QDate
 from qgis.core import QgsGeometry
 
@@ -7,7 +8,7 @@ from ..core import improved
 from ..core.over_time import ABSENT, NO_DATA, PRESENT, evidence_text
 from .context import CONTEXT_FIELDS
 from .outputs import number_or_null
-from .raster import window_grid
+from .raster import RasterWriter, window_grid
 from .tables import make_feature, make_fields
 from .shapes import polygonize_mask
 from .vector import ellipsoidal_area
@@ -133,3 +134,26 @@ def period_rows(histories, periods, pixel_areas):
                      sum(int(outline.sum()) * pixel_area for _, outline, pixel_area in present), len(new),
                      sum(int(outline.sum()) * pixel_area for _, outline, pixel_area in new)])
     return rows
+
+
+#: Description of the last band of the per-period raster.
+FIRST_PERIOD_BAND = "first period with PV"
+
+
+def write_period_bands(histories, periods, grid, path, driver, stage):
+    """The per-period raster of ``histories`` on ``grid`` (GDAL ``driver``, staged by ``stage``): one band per
+    period, 1 where a plant is there in that period (its outline then, see ``PlantHistory.outline_in``); then a
+    band of the first period with PV (its number from 1, 0 = never)."""
+    data_type = np.uint8 if len(periods) < np.iinfo(np.uint8).max else np.uint16
+    first = np.zeros((grid.height, grid.width), data_type)
+    with RasterWriter(path, grid, data_type, driver, descriptions=[period.label for period in periods]
+                      + [FIRST_PERIOD_BAND], stage=stage) as writer:
+        for number in range(len(periods)):
+            band = np.zeros((grid.height, grid.width), data_type)
+            for history in histories:
+                outline = history.outline_in(number)
+                if outline is not None:
+                    band[history.window][outline] = 1
+            first[(first == 0) & (band == 1)] = number + 1
+            writer.write(band, band=number + 1)
+        writer.write(first, band=len(periods) + 1)

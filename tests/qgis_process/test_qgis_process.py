@@ -173,3 +173,42 @@ def test_a_killed_region_run_leaves_no_worker_files_and_resumes(qgis, tmp_path):
         dataset = ogr.Open(path)  # held while its layer is read
         return sorted((feature.GetGeometryRef().ExportToWkt(), feature["pixels"]) for feature in dataset.GetLayer(0))
     assert plants(output) == plants(clean)
+
+
+def test_a_killed_series_run_redoes_only_the_unfinished_tiles(qgis, tmp_path):
+    """plantsovertime over the 28 Austrian chips' series with two worker processes, killed (SIGKILL) once some
+    tiles are kept: the rerun runs only the jobs of the tiles not kept, and gives the histories of a clean run."""
+    import glob
+    import re
+    import signal
+    import subprocess
+    import time
+    from region_scene import COUNTRY_PRIORS, build_country_series
+    chips = build_country_series(str(tmp_path / "country"))
+    parameters = ["INPUT=%s" % path for paths in chips.values() for path in paths] + [
+        "TRUSTED_PRIORS=%s" % COUNTRY_PRIORS, "PERIOD=1", "WORKERS=2"]
+    output = str(tmp_path / "plants.gpkg")
+    killed = subprocess.Popen([qgis.command, "run", "fusionpv:plantsovertime", "--", *parameters,
+                               "OUTPUT=" + output], env=qgis.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not glob.glob(str(tmp_path / "plants.tiles" / "*.result")):
+        assert killed.poll() is None and time.time() < deadline, "the run ended before any tile was kept"
+        time.sleep(0.05)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    time.sleep(2)  # orphaned workers may still hand a result in
+    kept = len(glob.glob(str(tmp_path / "plants.tiles" / "*.result")))
+    assert not os.path.exists(output) and 1 <= kept < len(chips)
+    completed = qgis.run("run", "fusionpv:plantsovertime", "--", *parameters, "OUTPUT=" + output)
+    assert completed.returncode == 0, completed.stderr
+    done, jobs = map(int, re.search(r"\d+ tile\(s\): (\d+) already done in .*?, (\d+) job\(s\)",
+                                    completed.stdout).groups())
+    assert done == kept and jobs == len(chips) - kept
+    clean = str(tmp_path / "clean.gpkg")
+    assert qgis.run("run", "fusionpv:plantsovertime", "--", *parameters, "OUTPUT=" + clean).returncode == 0
+
+    def plants(path):
+        dataset = ogr.Open(path)  # held while its layer is read
+        return sorted((feature.GetGeometryRef().ExportToWkt(), feature["presence"], feature["status"],
+                       feature["evidence"]) for feature in dataset.GetLayer(0))
+    assert plants(output) == plants(clean)
