@@ -551,17 +551,20 @@ def _cases():
         overtime(PERIOD=2, START_DATE="2000-01-01", END_DATE="2022-12-31", OUTPUT=ws + "out/over_time.shp"),
         "PERIOD", absent=[ws + "out/over_time.shp"])
 
-    # fusionpv:mapregion
+    # fusionpv:mapregion, and the engine settings it shares with fusionpv:plantsovertime
     region = lambda **p: dict({"INPUT": [s2], "TRUSTED_PRIORS": [ws + "prior.tif"], "OUTPUT": plants}, **p)  # noqa
     add("mapregion ok", "mapregion", region(), outputs=[plants])
-    add("mapregion WORKERS=1000", "mapregion", region(WORKERS=1000), outputs=[plants], warning="WORKERS: 1000 asked")
-    for value in ("EPSG:999999", "not a crs", "EPSG:4978"):
-        add("mapregion OUTPUT_CRS=%s" % value, "mapregion", region(OUTPUT_CRS=value), "OUTPUT_CRS",
-            absent=[plants, ws + "out/plants.tiles"])
-    add("mapregion results beside OUTPUT in a folder of the user's", "mapregion", region(OUTPUT=ws + "mine.gpkg"),
-        "OUTPUT", absent=[ws + "mine.gpkg"])
-    add("mapregion DASK_SCHEDULER=tls://127.0.0.1:1", "mapregion", region(DASK_SCHEDULER="tls://127.0.0.1:1"),
-        "DASK_SCHEDULER", absent=[plants, ws + "out/plants.tiles"])
+    for algorithm, parameters, output in (("mapregion", region, plants), ("plantsovertime", overtime, over_time)):
+        results = os.path.splitext(output)[0] + ".tiles"
+        add("%s WORKERS=1000" % algorithm, algorithm, parameters(WORKERS=1000), outputs=[output],
+            warning="WORKERS: 1000 asked")
+        for value in ("EPSG:999999", "not a crs", "EPSG:4978"):
+            add("%s OUTPUT_CRS=%s" % (algorithm, value), algorithm, parameters(OUTPUT_CRS=value), "OUTPUT_CRS",
+                absent=[output, results])
+        add("%s results beside OUTPUT in a folder of the user's" % algorithm, algorithm,
+            parameters(OUTPUT=ws + "mine.gpkg"), "OUTPUT", absent=[ws + "mine.gpkg"])
+        add("%s DASK_SCHEDULER=tls://127.0.0.1:1" % algorithm, algorithm,
+            parameters(DASK_SCHEDULER="tls://127.0.0.1:1"), "DASK_SCHEDULER", absent=[output, results])
     add("mapregion a file that is not a raster among the tiles", "mapregion", region(INPUT=[s2, ws + "garbage.tif"]),
         "INPUT", absent=[plants, ws + "out/plants.tiles"])
     add("mapregion a truncated tile listed first", "mapregion", region(INPUT=[ws + "truncated.tif", s2]),
