@@ -22,7 +22,8 @@ from ..core.groups import GROUP_MARGIN, ArrayPriors, UnionPriors
 from ..core.over_time import plants_over_time
 from ..core.ownership import TileOwnership
 from ..core.progress import NO_PROGRESS, Cancelled
-from .raster import GROUP_READ_CACHE_MB, GdalBands, SmallBlockCache, grid_of, pv_band_number, temporary_path, warp_mask, window_grid
+from .raster import (GROUP_READ_CACHE_MB, GdalBands, SmallBlockCache, grid_of, pv_band_number, temporary_path,
+                     warp_mask, window_grid)
 from .series import MosaicWindows, SeriesWindows
 from .shapes import PolygonPriors, polygonize_mask
 

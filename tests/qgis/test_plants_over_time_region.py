@@ -40,6 +40,18 @@ def histories(path):
     return rows
 
 
+def cut_out(folder, tiles):
+    """Dated stacks of tiles cut from the scene's: ``tiles`` are (folder name, the scene stacks of its dates, left
+    column, width), each tile the full height. Returns the paths, tile by tile."""
+    paths = []
+    for name, stacks, left, width in tiles:
+        (folder / name).mkdir()
+        for path in stacks:
+            paths.append(str(folder / name / os.path.basename(path)))
+            gdal.Translate(paths[-1], path, srcWin=[left, 0, width, 192])
+    return paths
+
+
 def same_histories(rows, reference, scene):
     """Do two runs give the same plants (outlines within one pixel-exact mask) with the same histories?"""
     key = lambda row: sorted(row[1].items())  # noqa: E731
@@ -205,13 +217,7 @@ def test_plants_cut_by_tiles_without_overlap_are_flagged_and_warned(fusionpv, fe
     """The scene cut into two halves that only touch, through the middle column of cells: no tile holds the
     windows of the three plants there, each is decided once, by the half that holds its centre deeper, as a piece,
     and says so (at_tile_edge = 1, and a warning naming its plant_id)."""
-    halves = []
-    for left in (0, 96):
-        folder = tmp_path / ("half_%d" % left)
-        folder.mkdir()
-        for path in series_scene["whole"]:
-            halves.append(str(folder / os.path.basename(path)))
-            gdal.Translate(halves[-1], path, srcWin=[left, 0, 96, 192])
+    halves = cut_out(tmp_path, [("half_0", series_scene["whole"], 0, 96), ("half_96", series_scene["whole"], 96, 96)])
     output = str(tmp_path / "plants.gpkg")
     run("plantsovertime", {"INPUT": halves, "PERIOD": 1, "TRUSTED_PRIORS": [series_scene["trusted"]],
                            "OUTPUT": output, "WORKERS": 1}, feedback)
@@ -228,13 +234,8 @@ def test_a_group_in_an_overlap_is_decided_with_the_dates_of_both_tiles(fusionpv,
     even months, as tiles of two orbits): the three plants of the middle column of cells, whose windows both tiles
     hold, get the history of the whole scene seen every month; the plants of the left column, which only the left
     tile holds, are decided on its odd months alone, and differ."""
-    inputs = []
-    for name, left, first_month in (("left", 0, 1), ("right", 48, 2)):
-        folder = tmp_path / name
-        folder.mkdir()
-        for path in series_scene["whole"][first_month - 1::2]:
-            inputs.append(str(folder / os.path.basename(path)))
-            gdal.Translate(inputs[-1], path, srcWin=[left, 0, 144, 192])
+    inputs = cut_out(tmp_path, [("left", series_scene["whole"][0::2], 0, 144),
+                                ("right", series_scene["whole"][1::2], 48, 144)])
     output = str(tmp_path / "plants.gpkg")
     run("plantsovertime", {"INPUT": inputs, "PERIOD": 1, "TRUSTED_PRIORS": [series_scene["trusted"]],
                            "OUTPUT": output, "WORKERS": 1}, feedback)

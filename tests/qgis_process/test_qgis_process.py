@@ -132,13 +132,30 @@ def test_graphical_model_chains_the_shipped_model_into_extract(qgis, tmp_path):
     assert 0.7 * reference <= sum(row["pixels"] for row in rows) <= 1.3 * reference
 
 
+def kill_once_a_job_is_kept(qgis, algorithm, parameters, env):
+    """Run ``algorithm`` through qgis_process and SIGKILL it as soon as its results folder (``OUTPUT``.tiles)
+    holds a finished job."""
+    import glob
+    import signal
+    import subprocess
+    import time
+    output = next(value for value in parameters if value.startswith("OUTPUT="))[len("OUTPUT="):]
+    results = os.path.join(os.path.splitext(output)[0] + ".tiles", "*.result")
+    killed = subprocess.Popen([qgis.command, "run", algorithm, "--", *parameters], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not glob.glob(results):
+        assert killed.poll() is None and time.time() < deadline, "the run ended before any job was kept"
+        time.sleep(0.05)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+
+
 def test_a_killed_region_run_leaves_no_worker_files_and_resumes(qgis, tmp_path):
     """mapregion with two worker processes, killed (SIGKILL) once some tiles are done: its orphaned workers leave
     nothing in TMPDIR, and the rerun does only the tiles that were not finished, with the plants of a clean run."""
     import glob
     import shutil
-    import signal
-    import subprocess
     import time
     from region_scene import build_scene
     scene = build_scene(str(tmp_path))
@@ -150,15 +167,8 @@ def test_a_killed_region_run_leaves_no_worker_files_and_resumes(qgis, tmp_path):
     output = str(tmp_path / "plants.gpkg")
     temporary = tmp_path / "tmp"
     temporary.mkdir()
-    killed = subprocess.Popen([qgis.command, "run", "fusionpv:mapregion", "--", *parameters, "OUTPUT=" + output],
-                              env=dict(qgis.env, TMPDIR=str(temporary)), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while not glob.glob(str(tmp_path / "plants.tiles" / "*.result")):
-        assert killed.poll() is None and time.time() < deadline, "the run ended before any tile was kept"
-        time.sleep(0.05)
-    killed.send_signal(signal.SIGKILL)
-    killed.wait()
+    kill_once_a_job_is_kept(qgis, "fusionpv:mapregion", parameters + ["OUTPUT=" + output],
+                            dict(qgis.env, TMPDIR=str(temporary)))
     kept = len(glob.glob(str(tmp_path / "plants.tiles" / "*.result")))
     assert not os.path.exists(output) and kept < len(tiles)
     time.sleep(5)  # the orphaned workers finish their jobs, or fail to hand their results back
@@ -180,22 +190,13 @@ def test_a_killed_series_run_redoes_only_the_unfinished_tiles(qgis, tmp_path):
     tiles are kept: the rerun runs only the jobs of the tiles not kept, and gives the histories of a clean run."""
     import glob
     import re
-    import signal
-    import subprocess
     import time
     from region_scene import COUNTRY_PRIORS, build_country_series
     chips = build_country_series(str(tmp_path / "country"))
     parameters = ["INPUT=%s" % path for paths in chips.values() for path in paths] + [
         "TRUSTED_PRIORS=%s" % COUNTRY_PRIORS, "PERIOD=1", "WORKERS=2"]
     output = str(tmp_path / "plants.gpkg")
-    killed = subprocess.Popen([qgis.command, "run", "fusionpv:plantsovertime", "--", *parameters,
-                               "OUTPUT=" + output], env=qgis.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while not glob.glob(str(tmp_path / "plants.tiles" / "*.result")):
-        assert killed.poll() is None and time.time() < deadline, "the run ended before any tile was kept"
-        time.sleep(0.05)
-    killed.send_signal(signal.SIGKILL)
-    killed.wait()
+    kill_once_a_job_is_kept(qgis, "fusionpv:plantsovertime", parameters + ["OUTPUT=" + output], qgis.env)
     time.sleep(2)  # orphaned workers may still hand a result in
     kept = len(glob.glob(str(tmp_path / "plants.tiles" / "*.result")))
     assert not os.path.exists(output) and 1 <= kept < len(chips)
