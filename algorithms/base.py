@@ -513,14 +513,20 @@ class RegionMapping:
         "error) and the others go on; the groups it owned are then decided by the tiles that own them once it is "
         "left out. Cancel stops handing out jobs; finished ones stay for a resume.</p>")
 
-    def add_engine_parameters(self, crs_label):
-        """Add WORKERS, DASK_SCHEDULER and OUTPUT_CRS (``crs_label``: what an empty OUTPUT_CRS means)."""
-        self.addParameter(QgsProcessingParameterNumber(
-            self.WORKERS, self.tr("Worker processes (0 = all cores)"), QgsProcessingParameterNumber.Type.Integer, 0,
-            minValue=0, maxValue=1024))
-        self.addParameter(QgsProcessingParameterString(
-            self.DASK_SCHEDULER, self.tr("Dask scheduler (empty = this machine)"), optional=True))
-        self.addParameter(QgsProcessingParameterCrs(self.OUTPUT_CRS, crs_label, optional=True))
+    def add_engine_parameters(self, crs_label, advanced=False):
+        """Add WORKERS, DASK_SCHEDULER and OUTPUT_CRS (``crs_label``: what an empty OUTPUT_CRS means), as advanced
+        parameters when ``advanced`` (an algorithm most often run on one area)."""
+        parameters = [
+            QgsProcessingParameterNumber(self.WORKERS, self.tr("Worker processes (0 = all cores)"),
+                                         QgsProcessingParameterNumber.Type.Integer, 0, minValue=0, maxValue=1024),
+            QgsProcessingParameterString(self.DASK_SCHEDULER, self.tr("Dask scheduler (empty = this machine)"),
+                                         optional=True),
+            QgsProcessingParameterCrs(self.OUTPUT_CRS, crs_label, optional=True)]
+        if advanced:
+            self.add_advanced(parameters)
+        else:
+            for parameter in parameters:
+                self.addParameter(parameter)
 
     def add_tiles_output(self, label):
         self.addParameter(QgsProcessingParameterFeatureSink(

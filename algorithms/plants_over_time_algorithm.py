@@ -115,7 +115,7 @@ class PlantsOverTimeAlgorithm(RegionMapping, PlantMapping, TimeSeriesAlgorithm):
             defaultValue=PERIOD_YEAR))
         self.add_prior_parameters()
         self.add_min_area_parameter()
-        self.add_engine_parameters(self.tr("CRS of the plants (empty: the first tile's)"))
+        self.add_engine_parameters(self.tr("CRS of the plants (empty: the first tile's)"), advanced=True)
         self.add_scale_and_offset()
         self.add_plants_output(self.tr("PV plants over time"))
         self.addParameter(QgsProcessingParameterRasterDestination(
