@@ -1,6 +1,7 @@
 """What every Fusion PV Mapping algorithm shares: naming, groups, help, cancel, progress and the Sentinel-2 input."""
 import math
 import os
+from collections import Counter
 from enum import Enum
 
 from qgis.PyQt.QtCore import QUrl
@@ -584,7 +585,7 @@ class RegionMapping:
         ``engine`` (workers, scheduler), reusing the results ``folder`` (a ``ResultsFolder``) holds; then the
         groups of the tiles that failed, on the tiles that own them once they are left out
         (``make_job(tile, 0, 1, failed)``). Reports progress from 5 to 95 %. Returns (the results of the tiles
-        that did not fail, {tile: its results})."""
+        that did not fail by tile and part, then those of the second pass by tile; {tile: its results})."""
         if folder.cleared:
             feedback.pushWarning(self.tr("%d tile result(s) of other settings were cleared from %s.")
                                  % (folder.cleared, folder.folder))
@@ -623,9 +624,11 @@ class RegionMapping:
         if len(failed) == len(names):
             raise QgsProcessingException(self.tr("INPUT: every tile failed; the first error: %s") % next(
                 result["error"] for rs in results.values() for result in rs if result["error"]))
-        done = [result for number in sorted(results) if number not in failed for result in results[number]]
+        done = [result for number in sorted(results) if number not in failed
+                for result in sorted(results[number], key=lambda result: result["part"])]
         if failed:
-            done += self.decide_for_failed(failed, names, make_job, run, folder, engine, feedback)
+            done += sorted(self.decide_for_failed(failed, names, make_job, run, folder, engine, feedback),
+                           key=lambda result: result["tile"])
         return done, results
 
     def run_or_stop(self, jobs, run, engine, on_result, feedback, folder, progress_of=None):
@@ -674,8 +677,10 @@ class RegionMapping:
                 "overlap by more than the largest plant.") % (len(pieces), ", ".join(map(str, pieces[:20]))
                                                             + (" …" if len(pieces) > 20 else "")))
 
-    def write_tiles(self, parameters, context, names, results, plant_counts):
-        """OUTPUT_TILES, when asked for: one row per tile."""
+    def write_tiles(self, parameters, context, names, results, plants):
+        """OUTPUT_TILES, when asked for: one row per tile; ``plants`` are the merged plants, (result, WKB,
+        values) as ``gisio.region.plants_in_order`` gives them."""
+        plant_counts = Counter(result["tile"] for result, _, _ in plants)
         fields = make_fields(TILE_FIELDS)
         rows = []
         for number, name in enumerate(names):

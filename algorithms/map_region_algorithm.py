@@ -92,19 +92,19 @@ class MapRegionAlgorithm(RegionMapping, PlantMapping, FusionPvAlgorithm):
         names = [tile.name for tile in tiles]
         done, results = self.run_region(names, make_job, run_tile_job, folder, engine, parts, feedback)
         feedback.setProgressText(self.tr("Merging the plants of %d tile(s)") % len(tiles))
-        plant_counts = {}
-        features = self.plant_features(plants_in_order(done), names, output_crs, context, plant_counts)
+        plants = plants_in_order(done)
+        features = self.plant_features(plants, names, output_crs, context)
         self.warn_of_pieces(features, feedback)
         feedback.setProgress(98)
         outputs = {self.OUTPUT: self.write_plants(parameters, context, make_fields(REGION_PLANT_FIELDS), features,
                                                   output_crs)}
-        outputs.update(self.write_tiles(parameters, context, names, results, plant_counts))
+        outputs.update(self.write_tiles(parameters, context, names, results, plants))
         feedback.pushInfo(self.tr("%d PV plant(s) mapped over %d tile(s).") % (len(features), len(tiles)))
         return outputs
 
-    def plant_features(self, plants, names, output_crs, context, plant_counts):
+    def plant_features(self, plants, names, output_crs, context):
         """Features of the merged plants in ``output_crs``, in raster-like order (north to south, then west to
-        east); counts the plants of each tile into ``plant_counts``."""
+        east)."""
         fields = make_fields(REGION_PLANT_FIELDS)
         area = ellipsoidal_area(output_crs, context)
         in_crs = InCrs(output_crs, context)
@@ -116,7 +116,6 @@ class MapRegionAlgorithm(RegionMapping, PlantMapping, FusionPvAlgorithm):
         placed.sort(key=lambda item: item[0])
         features = []
         for plant_id, (_, geometry, values, tile) in enumerate(placed, start=1):
-            plant_counts[tile] = plant_counts.get(tile, 0) + 1
             features.append(make_feature(fields, [
                 plant_id, area.measureArea(geometry), values["pixels"], values["source"], values["method"],
                 number_or_null(values["threshold"]), number_or_null(values["confidence"]), values["refined"],

@@ -145,10 +145,10 @@ class PlantsOverTimeAlgorithm(RegionMapping, PlantMapping, TimeSeriesAlgorithm):
                 periods[-1].label, len(tiles), ", ".join(tiles[0].sources)))
             output_crs = self.output_crs(parameters, context, crss[0])
             return self.in_results_folder(parameters, context, lambda folder_path: self.map_over_time(
-                parameters, context, feedback, tiles, periods, indexes, kind, classes, layers, engine, output_crs,
+                parameters, context, feedback, tiles, periods, indexes, classes, layers, engine, output_crs,
                 folder_path))
 
-    def map_over_time(self, parameters, context, feedback, tiles, periods, indexes, kind, classes, layers, engine,
+    def map_over_time(self, parameters, context, feedback, tiles, periods, indexes, classes, layers, engine,
                       output_crs, folder_path):
         """The run once the series and the periods are known and the results folder is claimed."""
         min_area = self.parameterAsInt(parameters, self.MIN_AREA_PIXELS, context)
@@ -173,7 +173,6 @@ class PlantsOverTimeAlgorithm(RegionMapping, PlantMapping, TimeSeriesAlgorithm):
 
         names = [tile_name(series) for series in tiles]
         done, results = self.run_region(names, make_job, run_series_job, folder, engine, parts, feedback)
-        done.sort(key=lambda result: (bool(result["key"].count("failed")), result["tile"], result["part"]))
         plants = plants_in_order(done)
         histories = [values["history"] for _, _, values in plants]
         self._log_statuses(histories, feedback)
@@ -185,10 +184,7 @@ class PlantsOverTimeAlgorithm(RegionMapping, PlantMapping, TimeSeriesAlgorithm):
             periods, output_crs, context, feedback.isCanceled)
         self.check_cancelled(feedback)
         self.warn_of_pieces(features, feedback)
-        plant_counts = {}
-        for result, _, _ in plants:
-            plant_counts[result["tile"]] = plant_counts.get(result["tile"], 0) + 1
-        outputs = self.write_tiles(parameters, context, names, results, plant_counts)
+        outputs = self.write_tiles(parameters, context, names, results, plants)
         rows = period_rows(histories, periods, [values["pixel_area"] for _, _, values in plants])
         periods_path = self.parameterAsOutputLayer(parameters, self.OUTPUT_PERIODS, context)
         if periods_path:

@@ -453,6 +453,12 @@ class PlantHistory:
         """Index of the latest period with an outline of its own (None when never seen)."""
         return max(self.outlines) if self.outlines else None
 
+    @property
+    def shown_outline(self):
+        """The outline a plant layer shows: that of the latest period with one, or the prior when never seen."""
+        latest = self.latest
+        return self.outlines[latest] if latest is not None else self.prior
+
 
 def weighted_mean(values, weights):
     """Mean of the finite ``values`` weighted by ``weights`` (NaN when none is finite)."""

@@ -94,9 +94,8 @@ def history_features(plants, periods, crs, context, is_cancelled):
     for plant_id, (geometry, history, tile, at_tile_edge) in enumerate(plants, start=1):
         if is_cancelled():
             break
-        latest = history.latest
-        outline = history.outlines[latest] if latest is not None else history.prior
-        result = history.results.get(latest)
+        outline = history.shown_outline
+        result = history.results.get(history.latest)
         first, last = history.first, history.last
         seen = first is not None
         construction = None

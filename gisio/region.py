@@ -138,8 +138,13 @@ def same_grid(grid, other):
         return False
     if not _srs(grid.crs_wkt).IsSame(_srs(other.crs_wkt)):
         return False
-    shift = [(other.geotransform[i] - grid.geotransform[i]) / grid.geotransform[step] for i, step in ((0, 1), (3, 5))]
-    return all(abs(value - round(value)) < 1e-6 for value in shift)
+    return all(abs(value - round(value)) < 1e-6 for value in pixel_shift(grid, other))
+
+
+def pixel_shift(grid, other):
+    """(rows, columns) of the origin of north-up grid ``other`` in the pixels of ``grid`` (same pixel size)."""
+    return ((other.geotransform[3] - grid.geotransform[3]) / grid.geotransform[5],
+            (other.geotransform[0] - grid.geotransform[0]) / grid.geotransform[1])
 
 
 def tile_ownership(tile, grids):
@@ -304,12 +309,9 @@ def series_windows(job):
     own = SeriesWindows(job.series, job.scale, job.offset, job.clear_classes)
     if not job.neighbours:
         return own, job.period_index, job.months_covered
-    grid = job.grids[job.tile]
     parts = [(own, (0, 0), job.period_index, job.months_covered)]
     for tile, series, period_index, months in job.neighbours:
-        origin = job.grids[tile].geotransform
-        offset = (int(round((origin[3] - grid.geotransform[3]) / grid.geotransform[5])),
-                  int(round((origin[0] - grid.geotransform[0]) / grid.geotransform[1])))
+        offset = tuple(int(round(value)) for value in pixel_shift(job.grids[job.tile], job.grids[tile]))
         parts.append((SeriesWindows(series, job.scale, job.offset, job.clear_classes), offset, period_index, months))
     mosaic = MosaicWindows(parts)
     return mosaic, mosaic.period_index, mosaic.months_covered
@@ -338,8 +340,7 @@ def _decide_over_time(job, result, progress):
         histories = plants_over_time(windows, trusted, candidate, job.periods, period_index, months_covered=months,
                                      min_area=job.min_area, choose=choose, progress=progress)
     for history in histories:
-        latest = history.latest
-        outline = history.outlines[latest] if latest is not None else history.prior
+        outline = history.shown_outline
         values = dict(history=history, pixel_area=grid.pixel_area, **choose.placed(history.window, outline))
         result["plants"].append((polygonize_mask(outline, window_grid(grid, history.window)), values))
     result.update(groups=choose.count)
