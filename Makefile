@@ -3,6 +3,8 @@ SYSTEM_PYTHON := /usr/bin/python3
 LATEST_VENV := .venv-latest
 PYTEST_QGIS := 5.0.2
 ENGINES_VENV := .venv-qgis-engines
+## rustac: the STAC API server the STAC tests start (scripts/local_servers.py), in .venv-stac.
+RUSTAC := 0.9.18
 PYTEST := $(SYSTEM_PYTHON) -m pytest -q -p no:cacheprovider
 export QT_QPA_PLATFORM := offscreen
 
@@ -78,5 +80,5 @@ screenshots: deps
 	--code scripts/desktop_screenshots.py; kill $$XVFB; cat screenshots/log.txt
 
 clean:
-	rm -rf demo_output dist screenshots $(LATEST_VENV) $(ENGINES_VENV)
+	rm -rf demo_output dist screenshots $(LATEST_VENV) $(ENGINES_VENV) .venv-stac
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

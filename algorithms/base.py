@@ -32,7 +32,9 @@ from ..gisio.region import DONE, FAILED, REUSED, ResultsFolder
 from ..gisio.tables import CSV_LAYER_OPTIONS, for_csv, make_feature, make_fields, write_and_close
 from ..gisio.priors import prior_source
 from ..gisio.sentinel2 import BAND_PARAMETERS, open_sentinel2
-from ..gisio.time_series import netcdf_series, netcdf_series_by_grid, stacks_series, stacks_series_by_grid
+from ..gisio.stac_items import counting_fetches, is_item_collection, url_of
+from ..gisio.time_series import (item_series_by_grid, netcdf_series, netcdf_series_by_grid, stacks_series,
+                                stacks_series_by_grid)
 from ..gisio.vector import gdal_wkt, holds_plant_polygons
 
 #: The README, which documents each algorithm under a heading of its id (the dialog's Help button opens it).
@@ -368,12 +370,26 @@ class Sentinel2Algorithm(FusionPvAlgorithm):
                               self.parameterAsDouble(parameters, self.OFFSET, context), feedback, self.INPUT, roles)
 
 
-class TimeSeriesAlgorithm(FusionPvAlgorithm):
+class DateRange:
+    """START_DATE and END_DATE (mixed in before the algorithm's base)."""
+    START_DATE = "START_DATE"
+    END_DATE = "END_DATE"
+
+    def add_date_parameters(self):
+        for name, label in ((self.START_DATE, self.tr("From date")), (self.END_DATE, self.tr("To date"))):
+            self.addParameter(QgsProcessingParameterDateTime(name, label, QgsProcessingParameterDateTime.Type.Date,
+                                                             optional=True))
+
+    def date_limits(self, parameters, context):
+        """(START_DATE, END_DATE) as dates (None where not given)."""
+        return tuple(self.parameterAsDateTime(parameters, name, context).date().toPyDate()
+                     if parameters.get(name) else None for name in (self.START_DATE, self.END_DATE))
+
+
+class TimeSeriesAlgorithm(DateRange, FusionPvAlgorithm):
     """Base of the algorithms reading a Sentinel-2 time series: INPUT, CLEAR_CLASSES, START_DATE and END_DATE."""
     INPUT = "INPUT"
     CLEAR_CLASSES = "CLEAR_CLASSES"
-    START_DATE = "START_DATE"
-    END_DATE = "END_DATE"
 
     def add_time_series_parameters(self, input_label):
         self.addParameter(QgsProcessingParameterMultipleLayers(self.INPUT, input_label,
@@ -381,19 +397,31 @@ class TimeSeriesAlgorithm(FusionPvAlgorithm):
         self.addParameter(QgsProcessingParameterString(
             self.CLEAR_CLASSES, self.tr("Clear SCL classes (comma-separated)"),
             ",".join(map(str, composite.DEFAULT_CLEAR_CLASSES))))
-        for name, label in ((self.START_DATE, self.tr("From date")), (self.END_DATE, self.tr("To date"))):
-            self.addParameter(QgsProcessingParameterDateTime(name, label, QgsProcessingParameterDateTime.Type.Date,
-                                                             optional=True))
+        self.add_date_parameters()
 
     def read_time_series(self, parameters, context, feedback, folder, require_scl=True, by_grid=False):
         """The INPUT time series: netCDF files, or stacks / composites / products (stacked into ``folder``); with
         ``by_grid`` a list of one series per grid (tile or area), else one series on one grid."""
         paths = self.parameterAsFileList(parameters, self.INPUT, context)
         if not paths:
-            raise QgsProcessingException(self.tr("INPUT: give an openEO netCDF file or L2A stacks / products."))
+            raise QgsProcessingException(self.tr("INPUT: give an openEO netCDF file, L2A stacks / products, or a "
+                                                 "STAC ItemCollection (.json, from Find Sentinel-2 imagery)."))
         missing = [path for path in paths if not os.path.exists(path)]
         if missing:
             raise QgsProcessingException(self.tr("INPUT: %s does not exist.") % ", ".join(missing))
+        if len(paths) == 1 and is_item_collection(paths[0]):
+            with counting_fetches() as counted:  # the BOA offset checks read overviews
+                tiles = item_series_by_grid(paths[0], feedback, self.INPUT)
+            self.fetched_reading = counted.totals
+            if by_grid:
+                return tiles
+            if len(tiles) > 1:
+                raise QgsProcessingException(self.tr(
+                    "INPUT: the items of %s lie on %d tiles (%s, %s, …); search with an EXTENT inside one tile, or "
+                    "keep the items of one tile.") % (paths[0], len(tiles), tiles[0].item_dates[0].tile or
+                                                     tiles[0].files[0], tiles[1].item_dates[0].tile or
+                                                     tiles[1].files[0]))
+            return tiles[0]
         if all(path.lower().endswith(".nc") for path in paths):
             if by_grid:
                 return netcdf_series_by_grid(paths, self.INPUT, folder)
@@ -401,6 +429,26 @@ class TimeSeriesAlgorithm(FusionPvAlgorithm):
         if by_grid:
             return stacks_series_by_grid(paths, feedback, folder, self.INPUT, require_scl)
         return stacks_series(paths, feedback, folder, self.INPUT, require_scl)
+
+    def log_fetched(self, totals, feedback):
+        """Say what the reads of STAC items fetched (``totals``: the ``fetched`` of each job, see
+        ``stac_items.remote_reading``, with what reading the items fetched) and warn of each date left out, naming
+        its item and URL."""
+        totals = [one for one in [getattr(self, "fetched_reading", None)] + list(totals) if one]
+        left_out = {}
+        for item, band, path, error in (failure for one in totals for failure in one["failures"]):
+            left_out.setdefault((item, band, url_of(path), error), 0)
+            left_out[(item, band, url_of(path), error)] += 1
+        for (item, band, url, error), count in left_out.items():
+            feedback.pushWarning(self.tr("Item %s: %s could not be read from %s (%s); that date is left out in %d "
+                                         "window(s).") % (item, band, url, error, count))
+        fetched = sum(one["bytes"] for one in totals)
+        whole = sum({path: size for one in totals for path, size in one["file_bytes"].items()}.values())
+        if fetched or any(one["requests"] for one in totals):
+            feedback.pushInfo(self.tr("Fetched %.1f MB in %d HTTP request(s): %.2f %% of the %.1f MB of the %d "
+                                      "file(s) read from.") % (
+                fetched / 1e6, sum(one["requests"] for one in totals), 100.0 * fetched / max(whole, 1), whole / 1e6,
+                len({path for one in totals for path in one["file_bytes"]})))
 
     def clear_classes(self, parameters, context):
         """The SCL classes of CLEAR_CLASSES as a tuple of integers."""
@@ -414,11 +462,6 @@ class TimeSeriesAlgorithm(FusionPvAlgorithm):
             raise QgsProcessingException(self.tr("CLEAR_CLASSES: give SCL class numbers %d–%d separated by commas "
                                                  "(got '%s').") % (scl[0], scl[-1], text))
         return classes
-
-    def date_limits(self, parameters, context):
-        """(START_DATE, END_DATE) as dates (None where not given)."""
-        return tuple(self.parameterAsDateTime(parameters, name, context).date().toPyDate()
-                     if parameters.get(name) else None for name in (self.START_DATE, self.END_DATE))
 
     def date_filter(self, parameters, context, dates):
         """Bool per date: within START_DATE–END_DATE."""
@@ -580,12 +623,13 @@ class RegionMapping:
                 ResultsFolder.discard_if_unused(folder_path)  # a refused or failed run leaves nothing behind
             raise
 
-    def run_region(self, names, make_job, run, folder, engine, parts, feedback):
+    def run_region(self, names, make_job, run, folder, engine, parts, feedback, rescue=True):
         """Run ``parts`` jobs ``make_job(tile, part, parts)`` for each tile of ``names`` with ``run`` on
         ``engine`` (workers, scheduler), reusing the results ``folder`` (a ``ResultsFolder``) holds; then the
         groups of the tiles that failed, on the tiles that own them once they are left out
         (``make_job(tile, 0, 1, failed)``). Reports progress from 5 to 95 %. Returns (the results of the tiles
-        that did not fail by tile and part, then those of the second pass by tile; {tile: its results})."""
+        that did not fail by tile and part, then those of the second pass by tile; {tile: its results}). Without
+        ``rescue`` a failed tile stops the run instead (its imagery could not be read: nothing is written)."""
         if folder.cleared:
             feedback.pushWarning(self.tr("%d tile result(s) of other settings were cleared from %s.")
                                  % (folder.cleared, folder.folder))
@@ -624,6 +668,12 @@ class RegionMapping:
         if len(failed) == len(names):
             raise QgsProcessingException(self.tr("INPUT: every tile failed; the first error: %s") % next(
                 result["error"] for rs in results.values() for result in rs if result["error"]))
+        if failed and not rescue:
+            raise QgsProcessingException(self.tr(
+                "INPUT: %d of %d tile(s) could not be read, so nothing was written; the first error: %s. The "
+                "finished tiles are kept in %s: run again to resume.") % (len(failed), len(names), next(
+                    result["error"] for number in failed for result in results[number] if result["error"]),
+                    folder.folder))
         done = [result for number in sorted(results) if number not in failed
                 for result in sorted(results[number], key=lambda result: result["part"])]
         if failed:

@@ -3,11 +3,12 @@ import contextlib
 import tempfile
 
 import numpy as np
-from qgis.core import QgsProcessingParameterRasterDestination
+from qgis.core import QgsProcessingException, QgsProcessingParameterRasterDestination
 
 from ..core import composite
 from ..gisio.outputs import natural_colour_on_load, raster_driver
-from ..gisio.raster import RasterWriter
+from ..gisio.raster import RasterReadError, RasterWriter
+from ..gisio.stac_items import remote_reading
 from .base import Group, TimeSeriesAlgorithm
 
 #: Rows composited at once.
@@ -22,7 +23,8 @@ class ClearCompositeAlgorithm(TimeSeriesAlgorithm):
     HELP = (
         "<p>Per-pixel median of the clear observations of a Sentinel-2 L2A time series. INPUT is an openEO netCDF "
         "file (variables B01…B12 and SCL on dims t, y, x, with its CF crs), or several L2A stacks (e.g. from Build "
-        "Sentinel-2 stack, with their SCL band) or L2A products on one grid.</p>"
+        "Sentinel-2 stack, with their SCL band) or L2A products on one grid, or a STAC ItemCollection of one tile "
+        "(from Find Sentinel-2 imagery).</p>"
         "<p>An observation is clear when its scene classification is in CLEAR_CLASSES (default {clear}: "
         "vegetation, not vegetated, water) and within START_DATE–END_DATE when given. The median of an even "
         "number of values is the mean of the two middle ones, rounded half to even. Output: int16 DN per spectral "
@@ -66,14 +68,22 @@ class ClearCompositeAlgorithm(TimeSeriesAlgorithm):
             count_writer = writers.enter_context(RasterWriter(
                 count_path, series.grid, np.uint16, raster_driver(self.OUTPUT_COUNT, count_path),
                 description="clear observations", stage=self.stage)) if count_path else None
-            for top in range(0, series.grid.height, STRIP_ROWS):
-                self.check_cancelled(feedback)
-                rows = slice(top, min(top + STRIP_ROWS, series.grid.height))
-                bands = {name: series.read(name, rows) for name in names}
-                medians, count = composite.composite(bands, series.read("SCL", rows), classes, series.nodata, keep)
-                for number, name in enumerate(names, start=1):
-                    composite_writer.write(medians[name], rows, band=number)
-                if count_writer:
-                    count_writer.write(count, rows)
-                feedback.setProgress(100.0 * rows.stop / series.grid.height)
+            with remote_reading([series]) as fetched:
+                for top in range(0, series.grid.height, STRIP_ROWS):
+                    self.check_cancelled(feedback)
+                    rows = slice(top, min(top + STRIP_ROWS, series.grid.height))
+                    bands = {name: series.read(name, rows) for name in names}
+                    medians, count = composite.composite(bands, series.read("SCL", rows), classes, series.nodata,
+                                                         keep)
+                    for number, name in enumerate(names, start=1):
+                        composite_writer.write(medians[name], rows, band=number)
+                    if count_writer:
+                        count_writer.write(count, rows)
+                    feedback.setProgress(100.0 * rows.stop / series.grid.height)
+            try:
+                for one in fetched.series:
+                    one.check_failures()
+            except RasterReadError as error:
+                raise QgsProcessingException(self.tr("INPUT: %s; nothing was written.") % error)
+        self.log_fetched([fetched.totals], feedback)
         self.warn_mostly_nodata(composite_writer, self.OUTPUT, feedback)

@@ -17,6 +17,7 @@ from ..gisio.plant_layer import (PERIOD_FIELDS, SHAPEFILE_TEXT_WIDTH, STATUS_FIE
 from ..gisio.region import ResultsFolder, SeriesJob, neighbours_on_grid, plants_in_order, run_series_job
 from ..gisio.region_inputs import prior_files, series_settings_of
 from ..gisio.reports import plants_over_time_report
+from ..gisio.stac_items import ItemSeries
 from ..gisio.tables import make_feature, make_fields
 from ..gisio.time_series import check_role_bands
 from ..gisio.vector import InCrs
@@ -34,6 +35,8 @@ STATUS_STYLE = [(over_time.STATUS_BUILT, "built during the series", "#1a9641"),
 
 def tile_name(series):
     """The name of a tile of the series: its file, or its folder, first file and how many files follow."""
+    if getattr(series, "tile", None):
+        return series.tile
     files = list(dict.fromkeys(series.files))
     if len(files) == 1:
         return os.path.basename(files[0])
@@ -172,7 +175,11 @@ class PlantsOverTimeAlgorithm(RegionMapping, PlantMapping, TimeSeriesAlgorithm):
                              neighbours=neighbours, failed=failed)
 
         names = [tile_name(series) for series in tiles]
-        done, results = self.run_region(names, make_job, run_series_job, folder, engine, parts, feedback)
+        # a tile of a catalogue fails when its server does: stop, to resume later, rather than lose its plants
+        from_catalogue = any(isinstance(series, ItemSeries) for series in tiles)
+        done, results = self.run_region(names, make_job, run_series_job, folder, engine, parts, feedback,
+                                        rescue=not from_catalogue)
+        self.log_fetched([result.get("fetched") for result in done], feedback)
         plants = plants_in_order(done)
         histories = [values["history"] for _, _, values in plants]
         self._log_statuses(histories, feedback)

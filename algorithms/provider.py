@@ -14,11 +14,12 @@ from .multisource_stack_algorithm import MultisourceStackAlgorithm
 from .ndpi_algorithm import NdpiAlgorithm
 from .plants_over_time_algorithm import PlantsOverTimeAlgorithm
 from .run_model_algorithm import RunModelAlgorithm
+from .search_imagery_algorithm import SearchImageryAlgorithm
 from .stack_bands_algorithm import StackBandsAlgorithm
 
 ALGORITHMS = (NdpiAlgorithm, ExtractPvPlantsAlgorithm, AssessAccuracyAlgorithm, MaterialFlowsAlgorithm,
               StackBandsAlgorithm, ClearCompositeAlgorithm, PlantsOverTimeAlgorithm, RunModelAlgorithm,
-              MultisourceStackAlgorithm, MapRegionAlgorithm)
+              MultisourceStackAlgorithm, MapRegionAlgorithm, SearchImageryAlgorithm)
 
 
 class FusionPvProvider(QgsProcessingProvider):

@@ -25,6 +25,7 @@ from ..core.progress import NO_PROGRESS, Cancelled
 from .raster import (GROUP_READ_CACHE_MB, GdalBands, SmallBlockCache, grid_of, pv_band_number, temporary_path,
                      warp_mask, window_grid)
 from .series import MosaicWindows, SeriesWindows
+from .stac_items import remote_reading
 from .shapes import PolygonPriors, polygonize_mask
 
 ogr.UseExceptions()
@@ -336,9 +337,13 @@ def _decide_over_time(job, result, progress):
     choose = OwnedGroups(job)
     trusted, candidate = read_priors(job.trusted, grid), read_priors(job.candidate, grid)
     windows, period_index, months = series_windows(job)
-    with SmallBlockCache(GROUP_READ_CACHE_MB):  # windows are read in raster order, each once a period
+    series = [job.series] + [neighbour[1] for neighbour in job.neighbours]
+    with SmallBlockCache(GROUP_READ_CACHE_MB), remote_reading(series) as fetched:  # windows in raster order
         histories = plants_over_time(windows, trusted, candidate, job.periods, period_index, months_covered=months,
                                      min_area=job.min_area, choose=choose, progress=progress)
+    for one in fetched.series:
+        one.check_failures()
+    result.update(fetched=fetched.totals)
     for history in histories:
         outline = history.shown_outline
         values = dict(history=history, pixel_area=grid.pixel_area, **choose.placed(history.window, outline))

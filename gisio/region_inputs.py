@@ -126,6 +126,8 @@ def settings_of(tiles, priors, method, min_area, scale, offset):
 
 def series_settings_of(tiles, priors, **others):
     """What the results of plants over time over tiles depend on: the files of each tile's series (``tiles``:
-    ``TimeSeries``), the priors and the ``others`` (periods, dates, numbers)."""
-    return dict(tiles=[[_file_state(path) for path in dict.fromkeys(series.files)] for series in tiles],
+    ``TimeSeries``; the ``state`` of the items of an ``ItemSeries``), the priors and the ``others`` (periods, dates,
+    numbers)."""
+    return dict(tiles=[series.state() if hasattr(series, "state") else
+                       [_file_state(path) for path in dict.fromkeys(series.files)] for series in tiles],
                 priors=_prior_states(priors), **others)

@@ -85,24 +85,35 @@ class SeriesWindows:
         self.read_target = READ_TARGET
 
     def read(self, rows, cols, times):
+        """(DN (t, h, w) by role, clear (t, h, w)) of the window at ``times``. The bands of a date are read only
+        where its SCL has a clear pixel in the window (a cloudy date costs no band read; its DN are left 0)."""
         times = [int(time) for time in times]
         clear = self.series.clear(rows, cols, times, self.clear_classes)
+        seen = [position for position in range(len(times)) if clear[position].any()]
+        read = self._read_bands(rows, cols, [times[position] for position in seen])
+        dn = {role: np.zeros((len(times),) + values.shape[1:], values.dtype) for role, values in read.items()}
+        for role, values in read.items():
+            dn[role][seen] = values
+        for position in seen:
+            nodata = self.series.nodata_by_date[times[position]]
+            if nodata is not None:
+                clear[position] &= np.logical_and.reduce([values[position] != nodata for values in dn.values()])
+        return dn, clear
+
+    def _read_bands(self, rows, cols, times):
+        """DN (t, h, w) by role of the window at ``times``."""
         sources = self.series.sources
+        if not times:
+            return {role: np.zeros((0, rows.stop - rows.start, cols.stop - cols.start), np.int16)
+                    for role in ROLE_BANDS}
         if all(len({sources[band][time][0] for band in ROLE_BANDS.values()}) == 1 for time in times):
             # stacks: the role bands of a date in one read
             by_date = [self.series.read_entries([sources[band][time] for band in ROLE_BANDS.values()], rows, cols)
                        for time in times]
-            dn = {role: np.stack([values[number] for values in by_date]) if by_date else
-                  np.zeros((0, rows.stop - rows.start, cols.stop - cols.start))
-                  for number, role in enumerate(ROLE_BANDS)}
-        else:  # a file per band (netCDF variables): a band's dates in one read
-            dn = {role: self.series.read_entries([sources[band][time] for time in times], rows, cols)
-                  for role, band in ROLE_BANDS.items()}
-        for position, time in enumerate(times):
-            nodata = self.series.nodata_by_date[time]
-            if nodata is not None:
-                clear[position] &= np.logical_and.reduce([values[position] != nodata for values in dn.values()])
-        return dn, clear
+            return {role: np.stack([values[number] for values in by_date]) for number, role in enumerate(ROLE_BANDS)}
+        # a file per band (netCDF variables, STAC assets): a band's dates in one read
+        return {role: self.series.read_entries([sources[band][time] for time in times], rows, cols)
+                for role, band in ROLE_BANDS.items()}
 
 
 class MosaicWindows:

@@ -10,6 +10,7 @@ from ..core.bands import GEE_LAYOUTS, ROLE_BANDS, S2_BANDS, sentinel2_band_name
 from ..core.periods import DAY, date_in_name
 from .messages import tr
 from .raster import RasterReadError, band_nodata, grid_of_dataset, open_raster, raster_info
+from . import stac_items
 from .series import TimeSeries
 from .s2_files import check_one_crs, find_bands, output_grid, write_stack
 
@@ -204,3 +205,85 @@ def _stacks_on_one_grid(stacks, parameter, require_scl):
     common = [name for name in S2_BANDS if name in sources and len(sources[name]) == len(stacks)]
     return TimeSeries({name: sources[name] for name in common}, scl, dates, stacks[0][2].grid, nodata, precisions,
                       [original for _, original, _ in stacks])
+
+
+def item_series_by_grid(path, feedback, parameter="INPUT"):
+    """One :class:`ItemSeries` per 10 m grid (MGRS tile) of the Sentinel-2 L2A items of a STAC ItemCollection file,
+    dates in order. Items without a role band or SCL asset are left out with a warning; the BOA offset of each
+    item is decided as :mod:`.stac_items` documents (the pixels decide where the metadata cannot be trusted)."""
+    try:
+        items = stac_items.read_item_collection(path)
+    except stac_items.ItemCollectionError as error:
+        raise QgsProcessingException("%s: %s" % (parameter, error))
+    folder = os.path.dirname(os.path.abspath(path))
+    dates, grids = [], []
+    for item in items:
+        try:
+            date = _item_date(item, folder, feedback, parameter)
+            if date is not None:
+                grids.append(stac_items.item_grid(item, lambda href: stac_items.gdal_path(href, folder)))
+                dates.append(date)
+        except (stac_items.ItemCollectionError, RuntimeError, KeyError, TypeError, ValueError) as error:
+            feedback.pushWarning(tr("%s: item %s left out: %s") % (parameter, item.get("id"), error))
+    if not dates:
+        raise QgsProcessingException(tr("%s: none of the %d item(s) of %s can be read (see the warnings); search "
+                                        "again with Find Sentinel-2 imagery (STAC).") % (parameter, len(items), path))
+    reasons = {}
+    for date in dates:
+        reasons[date.offset_reason] = reasons.get(date.offset_reason, 0) + 1
+    feedback.pushInfo(tr("%s: %d item(s); BOA offset decided by: %s.") % (
+        parameter, len(dates), "; ".join("%s: %d" % pair for pair in sorted(reasons.items()))))
+    areas = []
+    for grid, members in _by_grid(zip(grids, dates), lambda pair: pair[0]):
+        areas.append(stac_items.ItemSeries(_one_per_day([date for _, date in members], feedback, parameter), grid))
+    return areas
+
+
+def _item_date(item, folder, feedback, parameter):
+    """The :class:`ItemDate` of an item, or None (with a warning) when it lacks a band's asset."""
+    missing = [band for band in stac_items.ASSET_KEYS if stac_items.asset_of(item, band)[0] is None]
+    if missing:
+        feedback.pushWarning(tr("%s: item %s left out: it has no asset for %s (asset keys looked for: %s).") % (
+            parameter, item.get("id"), ", ".join(missing),
+            "; ".join("/".join(stac_items.ASSET_KEYS[band]) for band in missing)))
+        return None
+    paths = {band: stac_items.gdal_path(stac_items.asset_of(item, band)[1]["href"], folder)
+             for band in stac_items.ASSET_KEYS}
+    offset, reason, check = stac_items.offset_of_metadata(item)
+    if check:
+        offset, reason = _offset_checked_on_pixels(item, paths, offset, reason, feedback, parameter)
+    return stac_items.ItemDate(str(item.get("id")), stac_items.item_date(item), stac_items.item_tile(item),
+                               stac_items.item_baseline(item), offset, reason, paths)
+
+
+def _offset_checked_on_pixels(item, paths, offset, reason, feedback, parameter):
+    """(offset, reason) of an item whose metadata cannot be trusted alone: what its pixels show, else the
+    metadata's with a warning."""
+    try:
+        with stac_items.http_settings():
+            seen = stac_items.offset_on_pixels(paths["B02"], paths["SCL"])
+    except RuntimeError as error:
+        feedback.pushWarning(tr("%s: item %s: its pixels could not be read to check the BOA offset (%s); using "
+                                "the metadata (%s: offset %d).") % (parameter, item.get("id"), error, reason, offset))
+        return offset, reason
+    if seen is None:
+        return offset, reason + tr(" (its vegetation pixels could not tell)")
+    if seen != offset:
+        feedback.pushWarning(tr("%s: item %s: the metadata (%s) says offset %d, its pixels show %d; the pixels are "
+                                "trusted.") % (parameter, item.get("id"), reason, offset, seen))
+    return seen, tr("pixels (median blue DN of vegetation)")
+
+
+def _one_per_day(dates, feedback, parameter):
+    """The item dates of one grid in date order, one per day: of several items of one day (a product processed
+    twice) the one of the newest baseline."""
+    by_day = {}
+    for date in dates:
+        kept = by_day.get(date.date)
+        if kept is not None:
+            chosen = max(kept, date, key=lambda one: one.baseline or 0)
+            feedback.pushInfo(tr("%s: items %s and %s are one acquisition; %s (the newer baseline) is used.")
+                              % (parameter, kept.id, date.id, chosen.id))
+            date = chosen
+        by_day[date.date] = date
+    return [by_day[day] for day in sorted(by_day)]

@@ -3,7 +3,7 @@
 set -euo pipefail
 
 APT_PACKAGES="qgis python3-qgis qgis-providers python3-gdal gdal-bin python3-numpy python3-scipy python3-skimage
-python3-opencv python3-matplotlib python3-pytest python3-pip python3-venv"
+python3-opencv python3-matplotlib python3-pytest python3-pip python3-venv nginx-light"
 SYSTEM_PYTHON=/usr/bin/python3
 
 missing=""
@@ -28,4 +28,12 @@ if [ "$installed" != "$PYTEST_QGIS" ]; then
     [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
     $sudo_cmd "$SYSTEM_PYTHON" -m pip install -q --no-deps --break-system-packages "pytest-qgis==$PYTEST_QGIS" \
         2>/dev/null || $sudo_cmd "$SYSTEM_PYTHON" -m pip install -q --no-deps "pytest-qgis==$PYTEST_QGIS"
+fi
+
+# rustac (a STAC API server from PyPI, for the tests of reading from STAC catalogues) into its own venv: it has no
+# Python dependencies and never touches QGIS's interpreter.
+STAC_VENV=$(dirname "$0")/../.venv-stac
+if [ ! -x "$STAC_VENV/bin/rustac" ]; then
+    "$SYSTEM_PYTHON" -m venv "$STAC_VENV"
+    "$STAC_VENV/bin/python" -m pip install -q "rustac==$(sed -n 's/^RUSTAC := //p' "$(dirname "$0")/../Makefile")"
 fi

@@ -14,9 +14,10 @@ cache=${FUSIONPV_ROOTFS_CACHE:-/var/cache/fusion-pv-mapping}
 rootfs="$cache/$suite"
 mirror=${FUSIONPV_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 packages="qgis python3-qgis qgis-providers python3-gdal gdal-bin python3-numpy python3-scipy python3-skimage
-python3-opencv python3-matplotlib python3-pytest python3-pip python3-venv make git ca-certificates"
+python3-opencv python3-matplotlib python3-pytest python3-pip python3-venv make git ca-certificates nginx-light"
 pytest_qgis=$(sed -n 's/^PYTEST_QGIS := //p' "$(dirname "$0")/../Makefile")
-stamp_text="$packages $pytest_qgis"
+rustac=$(sed -n 's/^RUSTAC := //p' "$(dirname "$0")/../Makefile")
+stamp_text="$packages $pytest_qgis $rustac"
 source_root=$(cd "$(dirname "$0")/.." && pwd)
 
 [ "$(id -u)" -eq 0 ] || { echo "scripts/qgis_rootfs.sh needs root (debootstrap, chroot)." >&2; exit 1; }
@@ -65,7 +66,7 @@ install_packages() {
     # The certificate: Debian's ca-certificates rebuilds the bundle, so it is copied again after the install.
     [ -n "${PIP_CERT:-}" ] && [ -f "$PIP_CERT" ] && cp "$PIP_CERT" "$rootfs/etc/ssl/certs/host-pip-cert.pem"
     in_rootfs /usr/bin/python3 -m pip install -q --no-deps --break-system-packages "pytest-qgis==$pytest_qgis" \
-        >> "$cache/$suite.apt.log" 2>&1 || { tail -30 "$cache/$suite.apt.log" >&2; exit 1; }
+        "rustac==$rustac" >> "$cache/$suite.apt.log" 2>&1 || { tail -30 "$cache/$suite.apt.log" >&2; exit 1; }
     echo "$stamp_text" > "$rootfs/.fusionpv-stamp"
 }
 

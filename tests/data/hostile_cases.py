@@ -6,6 +6,7 @@ names a parameter, or a run that succeeds and writes its outputs (and, where sai
 input may change and no partial file may be left behind.
 """
 import hashlib
+import json
 import os
 import shutil
 import stat
@@ -136,6 +137,14 @@ def build_workspace(folder):
     _text(join("garbage.tif"), "this is not a raster\n" * 20)
     _text(join("garbage.nc"), "this is not netCDF\n" * 20)
     _text(join("notes.txt"), "some notes\n")
+    _text(join("feature.json"), '{"type": "Feature", "properties": {}}')
+    _text(join("no_items.json"), '{"type": "FeatureCollection", "features": []}')
+    _text(join("lost_items.json"), json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "stac_version": "1.0.0", "id": "S2A_LOST_%d" % day, "geometry": None,
+         "properties": {"datetime": "2022-0%d-15T10:00:00Z" % day, "s2:processing_baseline": "03.01"},
+         "assets": {key: {"href": "lost/%s_%d.tif" % (key, day), "proj:epsg": 32633, "proj:shape": [20, 20],
+                          "proj:transform": [10.0, 0.0, 500000.0, 0.0, -10.0, 5300000.0]}
+                    for key in ("blue", "green", "red", "nir", "swir16", "swir22", "scl")}} for day in (3, 6)]}))
     _text(join("missing_source.vrt"), '<VRTDataset rasterXSize="10" rasterYSize="10"><VRTRasterBand '
           'dataType="Int16" band="1"><SimpleSource><SourceFilename relativeToVRT="1">gone.tif</SourceFilename>'
           '<SourceBand>1</SourceBand></SimpleSource></VRTRasterBand></VRTDataset>')
@@ -550,6 +559,21 @@ def _cases():
     add("overtime 23 years of months into a Shapefile", "plantsovertime",
         overtime(PERIOD=2, START_DATE="2000-01-01", END_DATE="2022-12-31", OUTPUT=ws + "out/over_time.shp"),
         "PERIOD", absent=[ws + "out/over_time.shp"])
+
+    for name in ("feature.json", "no_items.json"):
+        add("overtime ItemCollection %s" % name, "plantsovertime", overtime(INPUT=[ws + name]), "INPUT")
+    add("composite ItemCollection whose files are lost", "clearcomposite",
+        {"INPUT": [ws + "lost_items.json"], "OUTPUT": ws + "out/composite.tif"}, "reads failed",
+        absent=[ws + "out/composite.tif"])
+
+    # fusionpv:searchimagery (the servers it talks to are in tests/qgis/test_stac.py)
+    search = lambda **p: dict({"EXTENT": "14,15,47,48 [EPSG:4326]", "OUTPUT": ws + "out/found.json"}, **p)  # noqa
+    add("searchimagery STAC_API not a URL", "searchimagery", search(STAC_API="earth-search"), "STAC_API",
+        absent=[ws + "out/found.json"])
+    add("searchimagery no COLLECTION", "searchimagery", search(COLLECTION=" "), "COLLECTION")
+    add("searchimagery dates reversed", "searchimagery", search(START_DATE="2023-01-01", END_DATE="2022-01-01"),
+        "START_DATE")
+    add("searchimagery OUTPUT in /proc", "searchimagery", search(OUTPUT="/proc/found.json"), "OUTPUT")
 
     # fusionpv:mapregion, and the engine settings it shares with fusionpv:plantsovertime
     region = lambda **p: dict({"INPUT": [s2], "TRUSTED_PRIORS": [ws + "prior.tif"], "OUTPUT": plants}, **p)  # noqa

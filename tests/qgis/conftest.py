@@ -2,13 +2,16 @@
 standalone Dask scheduler and worker."""
 import gc
 import os
-import socket
 import subprocess
 import sys
 import time
 
 import pytest
 from qgis.core import QgsProcessingFeedback
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                                "scripts"))
+import local_servers  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -67,10 +70,7 @@ def collect_garbage_after_each_test():
     gc.collect()
 
 
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+free_port = local_servers.free_port
 
 
 @pytest.fixture
@@ -107,3 +107,31 @@ def standalone_dask(tmp_path):
             process.terminate()
         for process in processes:
             process.wait(timeout=30)
+
+
+def started_servers(server_class):
+    """Yield a function that starts ``server_class(*arguments)``; every server it started is stopped afterwards."""
+    servers = []
+
+    def start(*arguments):
+        servers.append(server_class(*arguments))
+        return servers[-1]
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def nginx_server():
+    """Start nginx on a folder: ``nginx_server(root, folder)``."""
+    if not os.path.exists(local_servers.NGINX):
+        pytest.skip("nginx is not installed (make test installs it: apt-get install nginx-light)")
+    yield from started_servers(local_servers.Nginx)
+
+
+@pytest.fixture(scope="module")
+def stac_server():
+    """Start a STAC API on an ItemCollection file: ``stac_server(items_path, folder)``."""
+    if not local_servers.rustac_command():
+        pytest.skip("rustac is not installed (make test installs it into .venv-stac)")
+    yield from started_servers(local_servers.StacServer)

@@ -42,6 +42,7 @@ def test_list_shows_both_algorithms(qgis):
     assert "fusionpv:clearcomposite\tClear-sky composite" in listing
     assert "fusionpv:runmodel\tRun ONNX model" in listing
     assert "fusionpv:multisourcestack\tMulti-source stack (GlobalUrbanMapper input)" in listing
+    assert "fusionpv:searchimagery\tFind Sentinel-2 imagery (STAC)" in listing
 
 
 def test_help_documents_the_parameters(qgis):
@@ -113,6 +114,47 @@ def test_time_series_to_material_flows(qgis, tmp_path):
     table = ogr.Open(flows["results"]["OUTPUT"])
     inflow = {int(row["year"]): float(row["inflow_m2"]) for row in table.GetLayer(0)}
     assert inflow[2022] == pytest.approx(feature["area_m2"], rel=0.01) and inflow.get(2021, 0) == 0
+
+
+def test_stac_search_to_plants_over_time_to_material_flows(qgis, tmp_path):
+    """The README's path from free imagery: find chip 2004's dates in a STAC API (`rustac serve`), read their COGs
+    over HTTP (nginx) into plants over time, then material flows: the plant built in 2022 is found built in 2022,
+    as from the netCDF."""
+    import local_servers
+    from stac_catalogue import build_catalogue, write_item_collection
+    if not os.path.exists(local_servers.NGINX) or not local_servers.rustac_command():
+        pytest.skip("nginx or rustac is not installed (make test installs both)")
+    folder = tmp_path / "catalogue"
+    folder.mkdir()
+    files = local_servers.Nginx(str(folder), str(tmp_path / "nginx"))
+    try:
+        items = build_catalogue(str(folder), base_url=files.url, chips=["2004", "9"])
+        for item in items:  # one collection, as a user searches one (its items keep their offset conventions)
+            item["collection"] = "sentinel-2-l2a"
+        api = local_servers.StacServer(write_item_collection(str(tmp_path / "items.json"), items), str(tmp_path))
+        try:
+            west, south, east, north = next(item["bbox"] for item in items if "CHIP2004" in item["id"])
+            found = run_json(qgis, "fusionpv:searchimagery", STAC_API=api.url, COLLECTION="sentinel-2-l2a",
+                             EXTENT="%f,%f,%f,%f [EPSG:4326]" % (west, east, south, north),
+                             START_DATE="2022-01-01", END_DATE="2022-12-31", OUTPUT=str(tmp_path / "found.json"))
+        finally:
+            api.stop()
+        plants = str(tmp_path / "plants.gpkg")
+        completed, result = qgis.run_algorithm("fusionpv:plantsovertime", dict(
+            INPUT=found["results"]["OUTPUT"], PERIOD=1, TRUSTED_PRIORS=os.path.join(DATA, "pv_mask_2004.tif"),
+            OUTPUT=plants))
+        assert result is not None, completed.stderr + completed.stdout
+        assert "Fetched " in completed.stdout + completed.stderr
+    finally:
+        files.stop()
+    dataset = ogr.Open(plants)
+    (feature,) = list(dataset.GetLayer(0))
+    assert (feature["status"], feature["first_seen_year"]) == ("built", 2022)
+    flows = run_json(qgis, "fusionpv:materialflows", INPUT=plants, YEAR_FIELD="first_seen_year",
+                     OUTPUT=str(tmp_path / "flows.csv"))
+    table = ogr.Open(flows["results"]["OUTPUT"])
+    inflow = {int(row["year"]): float(row["inflow_m2"]) for row in table.GetLayer(0)}
+    assert inflow[2022] == pytest.approx(feature["area_m2"], rel=0.01)
 
 
 def test_graphical_model_chains_the_shipped_model_into_extract(qgis, tmp_path):

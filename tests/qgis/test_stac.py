@@ -1,0 +1,335 @@
+"""Sentinel-2 from a STAC catalogue: ``fusionpv:searchimagery`` against a real STAC API (`rustac serve`), and
+``plantsovertime`` / ``clearcomposite`` reading the COGs of its items window by window from a real HTTP server
+(nginx, Range requests). The catalogue holds the real 2022 series of the 28 Austrian chips in the asset keys and
+offset conventions of Earth Search and Planetary Computer (``stac_catalogue.py``)."""
+import json
+import os
+
+import numpy as np
+import pytest
+from osgeo import gdal, ogr
+
+from region_scene import COUNTRY_PRIORS, build_country_series
+from stac_catalogue import build_catalogue, write_item_collection
+from test_algorithms import run, run_fails
+from test_plants_over_time_region import country_rows
+
+#: One chip's date whose assets are striped GeoTIFFs, not COGs (chip, date index).
+UNTILED = ("101", 3)
+
+
+@pytest.fixture(scope="module")
+def catalogue(tmp_path_factory, nginx_server):
+    """The 28 chips' catalogue served by nginx: {"folder", "items" (hrefs over HTTP), "path", "server"}."""
+    folder = tmp_path_factory.mktemp("catalogue")
+    server = nginx_server(folder, tmp_path_factory.mktemp("nginx"))
+    items = build_catalogue(str(folder), base_url=server.url, untiled=(UNTILED,))
+    return dict(folder=folder, items=items, path=str(folder / "items.json"), server=server)
+
+
+@pytest.fixture(scope="module")
+def stacks(tmp_path_factory):
+    """The same series as dated stacks, one folder per chip: {chip: [paths]}."""
+    return build_country_series(str(tmp_path_factory.mktemp("stacks")))
+
+
+def items_of(catalogue, chips):
+    return [item for item in catalogue["items"] if item["id"].split("CHIP")[1].split("_")[0] in chips]
+
+
+def chip_of_tile(tile):
+    """The chip of a tile name: a catalogue's (33CHIP101) or a stack series' (chip_101/S2L2A_…)."""
+    return tile.split("CHIP")[1] if "CHIP" in tile else tile.split("/")[0][len("chip_"):]
+
+
+def rows_by_chip(path):
+    return {chip_of_tile(tile): plants for tile, plants in country_rows(path).items()}
+
+
+def test_plants_over_time_over_http_equal_the_series_the_cogs_were_made_from(fusionpv, feedback, catalogue, stacks,
+                                                                             tmp_path):
+    """All 28 chips (two UTM zones, four offset conventions, 20 m and 10 m assets, one untiled date), read over
+    HTTP with two workers, give the plants and histories of the same series given as stacks. What was fetched is
+    logged, and matches what nginx served."""
+    from conftest import RecordingFeedback
+    reference = str(tmp_path / "stacks.gpkg")
+    run("plantsovertime", {"INPUT": [path for paths in stacks.values() for path in paths], "PERIOD": 1,
+                           "TRUSTED_PRIORS": [COUNTRY_PRIORS], "OUTPUT": reference, "WORKERS": 2},
+        RecordingFeedback())
+    served_before = catalogue["server"].served()
+    output = str(tmp_path / "stac.gpkg")
+    run("plantsovertime", {"INPUT": [catalogue["path"]], "PERIOD": 1, "TRUSTED_PRIORS": [COUNTRY_PRIORS],
+                           "OUTPUT": output, "WORKERS": 2}, feedback)
+    assert rows_by_chip(output) == rows_by_chip(reference)
+    assert len(rows_by_chip(output)) >= 26
+    conventions = {item["properties"]["fusionpv:convention"] for item in catalogue["items"]}
+    assert conventions == {"before-04", "applied", "flag-wrong", "c1", "planetary"}
+    wrong = [item["id"] for item in catalogue["items"] if item["properties"]["fusionpv:convention"] == "flag-wrong"]
+    assert wrong and all(any(name in warning and "pixels are trusted" in warning for warning in feedback.warnings)
+                         for name in wrong)
+    fetched = [info for info in feedback.infos if info.startswith("Fetched ")]
+    assert len(fetched) == 1, feedback.infos
+    requests, sent = (a - b for a, b in zip(catalogue["server"].served(), served_before))
+    megabytes, count = float(fetched[0].split()[1]), int(fetched[0].split(" in ")[1].split()[0])
+    assert abs(megabytes - sent / 1e6) <= 0.05 + 0.02 * sent / 1e6 and 0 < count <= requests
+
+
+def test_clear_composite_over_http_equals_the_composite_of_the_stacks(fusionpv, feedback, catalogue, stacks,
+                                                                      tmp_path):
+    """Chip 101 (20 m assets, the untiled date, every offset convention of its items): the same composite and
+    count as from its stacks."""
+    path = write_item_collection(str(tmp_path / "chip101.json"), items_of(catalogue, ("101",)))
+    outputs = {}
+    for name, source in (("stac", [path]), ("stacks", stacks["101"])):
+        outputs[name] = run("clearcomposite", {"INPUT": source, "OUTPUT": str(tmp_path / (name + ".tif")),
+                                               "OUTPUT_COUNT": str(tmp_path / (name + "_count.tif"))}, feedback)
+    for key in ("OUTPUT", "OUTPUT_COUNT"):
+        got, want = (gdal.Open(outputs[name][key]).ReadAsArray() for name in ("stac", "stacks"))
+        assert got.shape == want.shape and (got == want).all()
+    assert gdal.Open(outputs["stac"]["OUTPUT_COUNT"]).ReadAsArray().max() >= 5
+    assert any(info.startswith("Fetched ") for info in feedback.infos)
+    assert gdal.GetConfigOption("GDAL_HTTP_MULTIRANGE") is None  # the HTTP settings were restored
+
+
+def with_href(items, item_id, band_key, href):
+    """A copy of ``items`` where asset ``band_key`` of item ``item_id`` points at ``href``."""
+    copied = json.loads(json.dumps(items))
+    for item in copied:
+        if item["id"] == item_id:
+            item["assets"][band_key]["href"] = href
+    return copied
+
+
+def test_an_unreadable_date_is_left_out_with_a_warning_naming_item_and_url(fusionpv, feedback, catalogue, tmp_path):
+    """One item's SWIR asset answers 503 (after GDAL's retries), another's is missing on the server (404): the run
+    finishes, each date is left out where it was needed, and a warning names the item and the URL."""
+    items = items_of(catalogue, ("9",))
+    broken, missing = items[4], items[7]
+    key = next(key for key in ("swir16", "B11") if key in broken["assets"])
+    broken_url = catalogue["server"].url + "/broken/B11.tif"
+    items = with_href(items, broken["id"], key, broken_url)
+    key = next(key for key in ("swir22", "B12") if key in missing["assets"])
+    missing_url = catalogue["server"].url + "/9/no-such-date/B12.tif"
+    items = with_href(items, missing["id"], key, missing_url)
+    path = write_item_collection(str(tmp_path / "items.json"), items)
+    output = str(tmp_path / "plants.gpkg")
+    run("plantsovertime", {"INPUT": [path], "PERIOD": 1, "TRUSTED_PRIORS": [COUNTRY_PRIORS], "OUTPUT": output,
+                           "WORKERS": 1}, feedback)
+    for item, url in ((broken, broken_url), (missing, missing_url)):
+        assert any(item["id"] in warning and url in warning and "left out" in warning
+                   for warning in feedback.warnings), feedback.warnings
+    assert ogr.Open(output).GetLayer(0).GetFeatureCount() >= 1
+
+
+def test_an_item_without_a_band_asset_is_left_out_with_a_warning(fusionpv, feedback, catalogue, tmp_path):
+    items = json.loads(json.dumps(items_of(catalogue, ("9",))))
+    key = next(key for key in ("scl", "SCL") if key in items[2]["assets"])
+    del items[2]["assets"][key]
+    path = write_item_collection(str(tmp_path / "items.json"), items)
+    run("clearcomposite", {"INPUT": [path], "OUTPUT": str(tmp_path / "composite.tif")}, feedback)
+    assert any(items[2]["id"] in warning and "no asset for SCL" in warning for warning in feedback.warnings)
+    assert any("%d item(s)" % (len(items) - 1) in info for info in feedback.infos)
+
+
+def test_a_server_that_dies_mid_run_stops_the_run_naming_item_and_url(fusionpv, catalogue, nginx_server,
+                                                                      tmp_path_factory, tmp_path):
+    """The COGs of 3 chips on their own nginx, killed once the first tile is done: the run stops with a message
+    naming an item and its URL, writes no output, and keeps the finished tile for a rerun."""
+    from conftest import RecordingFeedback
+    server = nginx_server(catalogue["folder"], tmp_path_factory.mktemp("nginx_dies"))
+    items = json.loads(json.dumps(items_of(catalogue, ("9", "101", "1913"))).replace(
+        catalogue["server"].url, server.url))
+    path = write_item_collection(str(tmp_path / "items.json"), items)
+
+    class KillAfterFirstTile(RecordingFeedback):
+        def pushInfo(self, info):  # noqa: N802 (QGIS API name)
+            super().pushInfo(info)
+            if info.startswith("Tile ") and "plant(s)" in info:
+                server.stop()
+                gdal.VSICurlClearCache()  # the chips' files are small enough to be in GDAL's cache whole
+    feedback = KillAfterFirstTile()
+    output = str(tmp_path / "plants.gpkg")
+    message = run_fails("plantsovertime", {"INPUT": [path], "PERIOD": 1, "TRUSTED_PRIORS": [COUNTRY_PRIORS],
+                                           "OUTPUT": output, "WORKERS": 1}, feedback)
+    assert "could not be read" in message and server.url in message and "_L2A" in message, message
+    assert "run again to resume" in message
+    assert not os.path.exists(output)
+    assert len([name for name in os.listdir(output[:-len(".gpkg")] + ".tiles") if name.endswith(".result")]) == 1
+
+
+def test_every_item_unreachable_fails_with_the_url(fusionpv, feedback, catalogue, tmp_path):
+    from conftest import free_port
+    dead = "http://127.0.0.1:%d" % free_port()
+    items = json.loads(json.dumps(items_of(catalogue, ("9",))).replace(catalogue["server"].url, dead))
+    path = write_item_collection(str(tmp_path / "items.json"), items)
+    message = run_fails("clearcomposite", {"INPUT": [path], "OUTPUT": str(tmp_path / "composite.tif")}, feedback)
+    assert dead in message and "reads failed" in message and "nothing was written" in message
+    assert not os.path.exists(str(tmp_path / "composite.tif"))
+
+
+def test_not_an_item_collection_is_refused(fusionpv, feedback, tmp_path):
+    path = tmp_path / "other.json"
+    path.write_text(json.dumps({"type": "Feature", "properties": {}}))
+    message = run_fails("clearcomposite", {"INPUT": [str(path)], "OUTPUT": str(tmp_path / "c.tif")}, feedback)
+    assert "INPUT" in message and "not a STAC ItemCollection" in message
+
+
+# ---- searchimagery against a real STAC API ----
+
+@pytest.fixture(scope="module")
+def api(catalogue, stac_server, tmp_path_factory):
+    return stac_server(catalogue["path"], tmp_path_factory.mktemp("rustac"))
+
+
+def search(parameters, feedback, tmp_path):
+    output = str(tmp_path / "found.json")
+    result = run("searchimagery", dict({"OUTPUT": output, "OUTPUT_FOOTPRINTS": str(tmp_path / "footprints.gpkg")},
+                                       **parameters), feedback)
+    with open(output, encoding="utf-8") as stream:
+        return json.load(stream)["features"], result
+
+
+def test_search_follows_every_page_and_keeps_the_scenes_under_max_cloud(fusionpv, feedback, catalogue, api,
+                                                                        tmp_path):
+    """Over chips 1913 and 9 (two UTM zones) in 2022, 5 items a page: every item of the area, dates and
+    collection whose cloud cover is at most MAX_CLOUD, once; footprints with their fields."""
+    chips = items_of(catalogue, ("1913", "9"))
+    west = min(item["bbox"][0] for item in chips)
+    south = min(item["bbox"][1] for item in chips)
+    east = max(item["bbox"][2] for item in chips)
+    north = max(item["bbox"][3] for item in chips)
+    extent = "%.6f,%.6f,%.6f,%.6f [EPSG:4326]" % (west, east, south, north)
+    found, result = search({"STAC_API": api.url, "COLLECTION": "sentinel-2-l2a", "EXTENT": extent,
+                            "START_DATE": "2022-01-01", "END_DATE": "2022-11-30", "MAX_CLOUD": 30, "PAGE_SIZE": 5},
+                           feedback, tmp_path)
+
+    def inside(item):
+        bbox = item["bbox"]
+        return bbox[0] <= east and west <= bbox[2] and bbox[1] <= north and south <= bbox[3]
+    expected = {item["id"] for item in catalogue["items"]
+                if item["collection"] == "sentinel-2-l2a" and inside(item)
+                and item["properties"]["datetime"][:10] <= "2022-11-30"
+                and item["properties"]["eo:cloud_cover"] <= 30}
+    cloudy = {item["id"] for item in catalogue["items"] if item["collection"] == "sentinel-2-l2a" and inside(item)
+              and item["properties"]["datetime"][:10] <= "2022-11-30"} - expected
+    assert expected and cloudy  # the filter has work to do
+    assert [item["id"] for item in found] and {item["id"] for item in found} == expected
+    assert len(found) == len(expected)
+    pages = [info for info in feedback.infos if info.startswith("Page ")]
+    assert len(pages) >= 3
+    dataset = ogr.Open(result["OUTPUT_FOOTPRINTS"])
+    layer = dataset.GetLayer(0)
+    assert layer.GetFeatureCount() == len(expected)
+    feature = layer.GetNextFeature()
+    assert {name: feature[name] is not None for name in ("id", "date", "cloud_cover", "tile", "platform",
+                                                         "baseline")} == dict.fromkeys(
+        ("id", "date", "cloud_cover", "tile", "platform", "baseline"), True)
+
+
+def test_search_then_plants_over_time_over_http(fusionpv, feedback, catalogue, api, tmp_path):
+    """The user's path: search the area of chip 101 for 2022, then plants over time on what was found."""
+    chip = items_of(catalogue, ("101",))[0]
+    west, south, east, north = chip["bbox"]
+    found, result = search({"STAC_API": api.url, "COLLECTION": "sentinel-2-l2a",
+                            "EXTENT": "%.6f,%.6f,%.6f,%.6f [EPSG:4326]" % (west, east, south, north),
+                            "START_DATE": "2022-01-01", "END_DATE": "2022-12-31"}, feedback, tmp_path)
+    assert found
+    output = str(tmp_path / "plants.gpkg")
+    run("plantsovertime", {"INPUT": [result["OUTPUT"]], "PERIOD": 1, "TRUSTED_PRIORS": [COUNTRY_PRIORS],
+                           "OUTPUT": output, "WORKERS": 1}, feedback)
+    assert ogr.Open(output).GetLayer(0).GetFeatureCount() >= 1
+
+
+def test_search_errors_name_the_url(fusionpv, feedback, catalogue, tmp_path):
+    from conftest import free_port
+    dead = "http://127.0.0.1:%d" % free_port()
+    extent = "14,15,47,48 [EPSG:4326]"
+    message = run_fails("searchimagery", {"STAC_API": dead, "EXTENT": extent,
+                                          "OUTPUT": str(tmp_path / "a.json")}, feedback)
+    assert dead in message and "could not be reached" in message and "proxy" in message
+    broken = catalogue["server"].url + "/broken"
+    message = run_fails("searchimagery", {"STAC_API": broken, "EXTENT": extent,
+                                          "OUTPUT": str(tmp_path / "b.json")}, feedback)
+    assert broken in message and "HTTP 503" in message
+    assert sum("trying again" in warning for warning in feedback.warnings) >= 3
+    message = run_fails("searchimagery", {"STAC_API": "earth-search", "EXTENT": extent,
+                                          "OUTPUT": str(tmp_path / "c.json")}, feedback)
+    assert "STAC_API" in message and "http" in message
+    assert not any(os.path.exists(str(tmp_path / name)) for name in ("a.json", "b.json", "c.json"))
+
+
+def test_the_pixel_rule_of_the_boa_offset_is_never_wrong_on_the_real_dates():
+    """On every date of the real series (harmonised DN) with enough vegetation, the rule never says "offset", and
+    with the offset added never says "none"; it decides at least 95 % of those dates both ways."""
+    from fusion_pv_mapping.gisio.stac_items import BOA_ADD, MIN_VEGETATION_PIXELS, offset_of_vegetation
+    data = np.load(os.path.join(os.path.dirname(COUNTRY_PRIORS), "country_series.npz"))
+    decided = {0: 0, BOA_ADD: 0}
+    dates = 0
+    for name in (name for name in data.files if name.endswith("_B02")):
+        for blue, scl in zip(data[name], data[name[:-3] + "SCL"]):
+            vegetation = blue[(scl == 4) & (blue != 32767)].astype(np.int32)
+            if vegetation.size < MIN_VEGETATION_PIXELS:
+                continue
+            dates += 1
+            for added in decided:
+                seen = offset_of_vegetation(vegetation + added)
+                assert seen in (None, added)
+                decided[added] += seen == added
+    assert dates >= 200 and min(decided.values()) >= 0.95 * dates
+
+
+def test_cancel_stops_between_reads(fusionpv, catalogue, tmp_path):
+    """Cancelled while the first tile reads its dates: the run stops at once, reports the cancel, writes nothing."""
+    from conftest import RecordingFeedback
+    path = write_item_collection(str(tmp_path / "items.json"), items_of(catalogue, ("9", "101", "1913")))
+
+    class CancelInFirstTile(RecordingFeedback):
+        def setProgress(self, progress):  # noqa: N802 (QGIS API name)
+            super().setProgress(progress)
+            if 5 < progress < 35:
+                self.cancel()
+    feedback = CancelInFirstTile()
+    output = str(tmp_path / "plants.gpkg")
+    message = run_fails("plantsovertime", {"INPUT": [path], "PERIOD": 1, "TRUSTED_PRIORS": [COUNTRY_PRIORS],
+                                           "OUTPUT": output, "WORKERS": 1}, feedback)
+    assert "ancel" in message and not os.path.exists(output)
+    assert not os.path.exists(output[:-len(".gpkg")] + ".tiles")  # no tile was finished
+
+
+def test_one_acquisition_processed_twice_counts_once(fusionpv, feedback, catalogue, stacks, tmp_path):
+    """An item repeated under another id with an older baseline (a product reprocessed): the newer is used, the
+    composite is that of the stacks."""
+    items = json.loads(json.dumps(items_of(catalogue, ("101",))))
+    twin = json.loads(json.dumps(items[5]))
+    twin["id"] += "_reprocessed_earlier"
+    twin["properties"]["s2:processing_baseline"] = "02.00"
+    path = write_item_collection(str(tmp_path / "items.json"), items + [twin])
+    outputs = {name: run("clearcomposite", {"INPUT": source, "OUTPUT": str(tmp_path / (name + ".tif"))},
+                         feedback)["OUTPUT"] for name, source in (("stac", [path]), ("stacks", stacks["101"]))}
+    assert (gdal.Open(outputs["stac"]).ReadAsArray() == gdal.Open(outputs["stacks"]).ReadAsArray()).all()
+    assert any(twin["id"] in info and "one acquisition" in info and items[5]["id"] + " (the newer" in info
+               for info in feedback.infos), feedback.infos
+
+
+def test_the_bands_of_a_date_without_a_clear_pixel_are_not_fetched(fusionpv, feedback, catalogue, tmp_path):
+    """Chip 9's fully clouded dates (SCL: no clear pixel) cost their SCL only: none of their band files is
+    requested, while the bands of its clear dates are."""
+    items = items_of(catalogue, ("9",))
+    clouded = [item for item in items if item["properties"]["eo:cloud_cover"] == 100.0]
+    clear = [item for item in items if item["properties"]["eo:cloud_cover"] == 0.0]
+    assert clouded and clear
+    path = write_item_collection(str(tmp_path / "items.json"), items)
+    gdal.VSICurlClearCache()  # what earlier tests fetched of these files
+    first = len(catalogue["server"].requests())
+    run("plantsovertime", {"INPUT": [path], "PERIOD": 1, "TRUSTED_PRIORS": [COUNTRY_PRIORS],
+                           "OUTPUT": str(tmp_path / "plants.gpkg"), "WORKERS": 1}, feedback)
+    fetched = {request_path for _, request_path, _, _ in catalogue["server"].requests()[first:]}
+
+    def fetched_bands(item):
+        return {key for key, asset in item["assets"].items() if asset["href"].split(":", 2)[2].split("/", 1)[1]
+                in {request_path.lstrip("/") for request_path in fetched}}
+    for item in clouded:
+        assert fetched_bands(item) == {"scl"} or fetched_bands(item) == {"SCL"}, item["id"]
+    for item in clear:
+        assert len(fetched_bands(item)) == 7, item["id"]
+
