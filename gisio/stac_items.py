@@ -6,11 +6,13 @@ What the plugin trusts for the BOA offset (DN = reflectance × 10000 − offset;
 baseline 04.00 on, 25 January 2022), item by item:
 
 1. an asset's ``raster:bands`` ``offset`` and ``scale`` (Earth Search ``sentinel-2-c1-l2a``): DN offset =
-   −offset / scale;
+   −offset / scale; but not on an item that also says whether the offset was removed (Earth Search
+   ``sentinel-2-l2a``, whose ``raster:bands`` say −0.1 whether or not it was: its issues 66 and 71);
 2. a processing baseline before 04.00: no offset;
 3. otherwise the pixels (:func:`offset_on_pixels`): Earth Search ``sentinel-2-l2a`` says in
-   ``earthsearch:boa_offset_applied`` whether it removed the offset, and that flag is wrong on some items (Earth
-   Search issues 66 and 71); Planetary Computer keeps the offset and says nothing. Vegetation is dark in blue: on
+   ``earthsearch:boa_offset_applied`` (formerly ``sentinel:boa_offset_applied``) whether it removed the offset,
+   and that flag is wrong on some items, both ways (Earth Search issues 66 and 71, cirrus-earth-search issue 33);
+   Planetary Computer keeps the offset and says nothing. Vegetation is dark in blue: on
    the 221 dates of the real Austrian 2022 series with at least :data:`MIN_VEGETATION_PIXELS` clear vegetation
    pixels, the median blue DN of vegetation (SCL 4) lies between −96 and 810 (1st–99th percentile 77–764) without
    the offset, so between 904 and 1810 with it. A median from :data:`OFFSET_FROM` on says the offset is in the DN,
@@ -38,6 +40,8 @@ ASSET_KEYS = {"B02": ("blue", "B02", "b02"), "B03": ("green", "B03", "b03"), "B0
               "SCL": ("scl", "SCL")}
 #: The band whose asset gives an item's 10 m pixel grid.
 GRID_BAND = "B04"
+#: Earth Search's word on whether it removed the offset (the older name first used, then the current one).
+OFFSET_FLAGS = ("earthsearch:boa_offset_applied", "sentinel:boa_offset_applied")
 #: DN added to every band of L2A products from processing baseline 04.00 on (ESA).
 BOA_ADD = -BASELINE_04_OFFSET
 #: The pixel rule: the SCL class of vegetation, the fewest vegetation pixels it needs, and the median blue DN of
@@ -53,7 +57,6 @@ RULE_OVERVIEW_SIDE = 512
 #: caches; and GDAL's count of what was fetched.
 HTTP_OPTIONS = {
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
-    "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff,.TIF,.TIFF",
     "GDAL_HTTP_MULTIRANGE": "YES",
     "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
     "GDAL_HTTP_MAX_RETRY": "3",
@@ -65,7 +68,7 @@ HTTP_OPTIONS = {
     "CPL_VSIL_CURL_CACHE_SIZE": str(64 * 1024 * 1024),
     "CPL_VSIL_NETWORK_STATS_ENABLED": "YES",
 }
-#: A job whose dates failed to read for more than this share of an item's reads stops (the server is gone).
+#: A series whose reads failed for more than this share of them stops the job (the server is gone, not one date).
 MAX_FAILED_SHARE = 0.5
 
 
@@ -80,12 +83,12 @@ def read_item_collection(path):
             collection = json.load(stream)
     except (OSError, ValueError) as error:
         raise ItemCollectionError("%s is not a JSON file: %s" % (path, error)) from error
-    features = collection.get("features") if isinstance(collection, dict) else None
-    if collection.get("type") != "FeatureCollection" or not isinstance(features, list):
+    if not isinstance(collection, dict) or collection.get("type") != "FeatureCollection" \
+            or not isinstance(collection.get("features"), list):
         raise ItemCollectionError("%s is not a STAC ItemCollection (a FeatureCollection of items)." % path)
-    if not features:
+    if not collection["features"]:
         raise ItemCollectionError("%s holds no items." % path)
-    return features
+    return collection["features"]
 
 
 def is_item_collection(path):
@@ -130,7 +133,7 @@ def item_baseline(item):
     """The processing baseline of an item as a number (``s2:processing_baseline``, else the N0xxx of its product
     name), or None."""
     properties = item.get("properties") or {}
-    text = properties.get("s2:processing_baseline")
+    text = properties.get("s2:processing_baseline") or properties.get("sentinel:processing_baseline")
     if not text:
         name = properties.get("s2:product_uri") or item.get("id") or ""
         found = [part for part in name.replace(".", "_").split("_") if len(part) == 5 and part[0] == "N"
@@ -155,17 +158,18 @@ def item_tile(item):
 
 def offset_of_metadata(item):
     """(DN to subtract, how it was decided, True when the pixels must confirm it) of an item by its metadata."""
+    properties = item.get("properties") or {}
+    flag = next((properties[name] for name in OFFSET_FLAGS if name in properties), None)
     _, asset = asset_of(item, GRID_BAND)
     bands = (asset or {}).get("raster:bands") or []
-    if bands and "offset" in bands[0]:
+    if bands and "offset" in bands[0] and flag is None:
         scale = float(bands[0].get("scale") or 1e-4)
         return int(round(-float(bands[0]["offset"]) / scale)), "raster:bands offset", False
     baseline = item_baseline(item)
     if baseline is not None and baseline < 4.0:
         return 0, "baseline %.2f (before 04.00)" % baseline, False
-    applied = (item.get("properties") or {}).get("earthsearch:boa_offset_applied")
-    if applied is True:
-        return 0, "earthsearch:boa_offset_applied", True
+    if flag is not None:
+        return (0 if flag else BOA_ADD), "boa_offset_applied %s" % str(bool(flag)).lower(), True
     return BOA_ADD, ("baseline %.2f" % baseline if baseline is not None else "no baseline given"), True
 
 
@@ -196,6 +200,7 @@ def _overview(path, shape=None):
 
 
 def crs_wkt_of_epsg(code):
+    """The WKT of EPSG ``code``."""
     reference = osr.SpatialReference()
     reference.ImportFromEPSG(int(code))
     return reference.ExportToWkt()
@@ -327,18 +332,18 @@ def url_of(path):
 
 
 class http_settings:  # noqa: N801 (used as a context manager, like a function)
-    """GDAL's HTTP settings (:data:`HTTP_OPTIONS`) set around a read and restored afterwards, so that other
-    readers in the process (other plugins) keep their own."""
+    """GDAL's HTTP settings (:data:`HTTP_OPTIONS`) set around a read, for the reading thread only, and restored
+    afterwards, so that other readers in the process (other plugins, QGIS's rendering) keep their own."""
 
     def __enter__(self):
-        self.previous = {name: gdal.GetConfigOption(name) for name in HTTP_OPTIONS}
+        self.previous = {name: gdal.GetThreadLocalConfigOption(name, None) for name in HTTP_OPTIONS}
         for name, value in HTTP_OPTIONS.items():
-            gdal.SetConfigOption(name, value)
+            gdal.SetThreadLocalConfigOption(name, value)
         return self
 
     def __exit__(self, *exc):
         for name, value in self.previous.items():
-            gdal.SetConfigOption(name, value)
+            gdal.SetThreadLocalConfigOption(name, value)
         return False
 
 

@@ -8,10 +8,11 @@ How each item stores its DN (the series holds them harmonised: reflectance × 10
   where a DN ≤ 0 cannot be stored so, ``c1`` (the collection reprocessed at baseline 05.09, with the offset);
 - later, by turns (chip number + month) among:
   ``applied`` (Earth Search ``sentinel-2-l2a``, baseline 04.00, ``earthsearch:boa_offset_applied`` true, DN
-  harmonised; where a DN ≤ 0 cannot be stored so, the next convention), ``flag-wrong`` (the same flag, but the
-  offset is still in the DN: Earth Search issues 66 and 71), ``c1`` (``sentinel-2-c1-l2a``: DN + 1000 and
-  ``raster:bands`` offset −0.1), ``planetary`` (Planetary Computer: band-name keys, baseline 05.00, DN + 1000, no
-  word on the offset).
+  harmonised; where a DN ≤ 0 cannot be stored so, ``flag-wrong``), ``flag-wrong`` (the same flag, but the offset
+  is still in the DN), ``flag-false-applied`` (the flag false, but the DN harmonised: Earth Search issues 66 and
+  71), ``c1`` (``sentinel-2-c1-l2a``: DN + 1000 and ``raster:bands`` offset −0.1), ``planetary`` (Planetary
+  Computer: band-name keys, baseline 05.00, DN + 1000, no word on the offset). Earth Search's ``sentinel-2-l2a``
+  items carry ``raster:bands`` offset −0.1 whatever their DN hold, and so do these.
 
 The 20 m bands (B11, B12, SCL) are 20 m assets on chips whose series repeats each 20 m pixel on 2 × 2 pixels from
 the chip's corner, 10 m assets elsewhere."""
@@ -32,7 +33,11 @@ EARTH_SEARCH_KEYS = {"B02": "blue", "B03": "green", "B04": "red", "B08": "nir", 
                      "SCL": "scl"}
 TWENTY_METRE = ("B11", "B12", "SCL")
 BASELINE_04_DAY = datetime.date(2022, 1, 25)
-CONVENTIONS = ("applied", "flag-wrong", "c1", "planetary")
+CONVENTIONS = ("applied", "flag-wrong", "flag-false-applied", "c1", "planetary")
+#: Conventions whose DN are harmonised (the offset removed, or never added).
+HARMONISED = ("before-04", "applied", "flag-false-applied")
+#: Conventions whose flag says the opposite of the DN.
+WRONG_FLAG = ("flag-wrong", "flag-false-applied")
 CLOUD_CLASSES = (3, 8, 9, 10)
 
 
@@ -70,11 +75,11 @@ def convention_of(chip, date, values, scl, step=1):
     if date < BASELINE_04_DAY:
         return "before-04" if fits_harmonised else "c1"
     convention = CONVENTIONS[(int(chip) + date.month) % len(CONVENTIONS)]
-    if convention == "applied" and not fits_harmonised:
+    if convention in HARMONISED and not fits_harmonised:
         convention = "flag-wrong"
-    if convention == "flag-wrong" and offset_of_vegetation(values[0][:scl.shape[0] * step:step,
-                                                                     :scl.shape[1] * step:step][scl == 4]
-                                                           + 1000) is None:
+    blue = values[0][:scl.shape[0] * step:step, :scl.shape[1] * step:step][scl == 4].astype(np.int32)
+    stored = blue if convention in HARMONISED else blue + 1000
+    if convention in WRONG_FLAG and offset_of_vegetation(stored) is None:
         convention = "c1"
     return convention
 
@@ -137,7 +142,7 @@ def build_catalogue(folder, base_url=None, chips=None, untiled=()):
                                        values["SCL"][::step, ::step], step)
             item = _item(chip, number, date, convention, arrays, geometry, bbox)
             for band in BANDS:
-                offset = 0 if band == "SCL" or convention in ("before-04", "applied") else 1000
+                offset = 0 if band == "SCL" or convention in HARMONISED else 1000
                 band_values, transform = values[band], arrays["geotransform"]
                 if twenty and band in TWENTY_METRE:
                     band_values = band_values[::2, ::2]
@@ -151,7 +156,8 @@ def build_catalogue(folder, base_url=None, chips=None, untiled=()):
                          "type": "image/tiff; application=geotiff; profile=cloud-optimized", "roles": ["data"],
                          "proj:epsg": arrays["epsg"], "proj:shape": list(band_values.shape),
                          "proj:transform": [transform[1], 0.0, transform[0], 0.0, transform[5], transform[3]]}
-                if convention == "c1" and band != "SCL":
+                if convention in ("c1", "applied", "flag-wrong", "flag-false-applied") and band != "SCL":
+                    # Earth Search's sentinel-2-l2a items say −0.1 whatever their DN hold (its issues 66, 71)
                     asset["raster:bands"] = [{"nodata": 0, "data_type": "uint16", "scale": 0.0001,
                                               "offset": -0.1}]
                 item["assets"][key] = asset
@@ -170,8 +176,8 @@ def _item(chip, number, date, convention, arrays, geometry, bbox):
     properties = {"datetime": "%sT10:%02d:00Z" % (date.isoformat(), number), "platform": platform,
                   "constellation": "sentinel-2", "eo:cloud_cover": round(cloud, 2), "s2:mgrs_tile": tile,
                   "s2:processing_baseline": baseline, "proj:epsg": arrays["epsg"]}
-    if convention in ("before-04", "applied", "flag-wrong"):
-        properties["earthsearch:boa_offset_applied"] = convention != "before-04"
+    if convention in ("before-04", "applied", "flag-wrong", "flag-false-applied"):
+        properties["earthsearch:boa_offset_applied"] = convention in ("applied", "flag-wrong")
     collection = {"c1": "sentinel-2-c1-l2a"}.get(convention, "sentinel-2-l2a")
     return {"type": "Feature", "stac_version": "1.0.0", "stac_extensions": [], "collection": collection,
             "id": "S2%s_%s_%s_%d_L2A" % (platform[-1].upper(), tile, date.strftime("%Y%m%d"), number),

@@ -63,8 +63,9 @@ def test_plants_over_time_over_http_equal_the_series_the_cogs_were_made_from(fus
     assert rows_by_chip(output) == rows_by_chip(reference)
     assert len(rows_by_chip(output)) >= 26
     conventions = {item["properties"]["fusionpv:convention"] for item in catalogue["items"]}
-    assert conventions == {"before-04", "applied", "flag-wrong", "c1", "planetary"}
-    wrong = [item["id"] for item in catalogue["items"] if item["properties"]["fusionpv:convention"] == "flag-wrong"]
+    assert conventions == {"before-04", "applied", "flag-wrong", "flag-false-applied", "c1", "planetary"}
+    wrong = [item["id"] for item in catalogue["items"]
+             if item["properties"]["fusionpv:convention"] in ("flag-wrong", "flag-false-applied")]
     assert wrong and all(any(name in warning and "pixels are trusted" in warning for warning in feedback.warnings)
                          for name in wrong)
     fetched = [info for info in feedback.infos if info.startswith("Fetched ")]
@@ -333,3 +334,22 @@ def test_the_bands_of_a_date_without_a_clear_pixel_are_not_fetched(fusionpv, fee
     for item in clear:
         assert len(fetched_bands(item)) == 7, item["id"]
 
+
+
+@pytest.mark.parametrize("properties, raster_offset, expected", [
+    ({"s2:processing_baseline": "05.09"}, -0.1, (1000, False)),  # sentinel-2-c1-l2a: raster:bands trusted
+    ({"s2:processing_baseline": "03.01", "earthsearch:boa_offset_applied": False}, -0.1, (0, False)),
+    ({"s2:processing_baseline": "04.00", "earthsearch:boa_offset_applied": True}, -0.1, (0, True)),
+    ({"s2:processing_baseline": "04.00", "earthsearch:boa_offset_applied": False}, -0.1, (1000, True)),
+    ({"sentinel:processing_baseline": "04.00", "sentinel:boa_offset_applied": True}, None, (0, True)),
+    ({"s2:processing_baseline": "05.00"}, None, (1000, True)),  # Planetary Computer: no word on it
+    ({"s2:product_uri": "S2B_MSIL2A_20200110T053549_N0213_R005_T43QDB_20200110T090121.SAFE"}, None, (0, False)),
+])
+def test_the_metadata_rule_of_the_boa_offset(properties, raster_offset, expected):
+    """What the metadata alone says of an item's offset, and whether the pixels must confirm it."""
+    from fusion_pv_mapping.gisio.stac_items import offset_of_metadata
+    asset = {"href": "red.tif"}
+    if raster_offset is not None:
+        asset["raster:bands"] = [{"scale": 0.0001, "offset": raster_offset}]
+    offset, _, check = offset_of_metadata({"id": "item", "properties": properties, "assets": {"red": asset}})
+    assert (offset, check) == expected
