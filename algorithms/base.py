@@ -418,9 +418,7 @@ class TimeSeriesAlgorithm(DateRange, FusionPvAlgorithm):
             if len(tiles) > 1:
                 raise QgsProcessingException(self.tr(
                     "INPUT: the items of %s lie on %d tiles (%s, %s, …); search with an EXTENT inside one tile, or "
-                    "keep the items of one tile.") % (paths[0], len(tiles), tiles[0].item_dates[0].tile or
-                                                     tiles[0].files[0], tiles[1].item_dates[0].tile or
-                                                     tiles[1].files[0]))
+                    "keep the items of one tile.") % (paths[0], len(tiles), tiles[0].tile, tiles[1].tile))
             return tiles[0]
         if all(path.lower().endswith(".nc") for path in paths):
             if by_grid:

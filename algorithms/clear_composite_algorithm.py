@@ -81,8 +81,7 @@ class ClearCompositeAlgorithm(TimeSeriesAlgorithm):
                         count_writer.write(count, rows)
                     feedback.setProgress(100.0 * rows.stop / series.grid.height)
             try:
-                for one in fetched.series:
-                    one.check_failures()
+                fetched.check_failures()
             except RasterReadError as error:
                 raise QgsProcessingException(self.tr("INPUT: %s; nothing was written.") % error)
         self.log_fetched([fetched.totals], feedback)

@@ -341,8 +341,7 @@ def _decide_over_time(job, result, progress):
     with SmallBlockCache(GROUP_READ_CACHE_MB), remote_reading(series) as fetched:  # windows in raster order
         histories = plants_over_time(windows, trusted, candidate, job.periods, period_index, months_covered=months,
                                      min_area=job.min_area, choose=choose, progress=progress)
-    for one in fetched.series:
-        one.check_failures()
+    fetched.check_failures()
     result.update(fetched=fetched.totals)
     for history in histories:
         outline = history.shown_outline

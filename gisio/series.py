@@ -152,11 +152,13 @@ class MosaicWindows:
                     continue
                 values, observed = windows.read(slice(inside[0].start - top, inside[0].stop - top),
                                                 slice(inside[1].start - left, inside[1].stop - left), [own_time])
-                if dn is None:
-                    dn = {role: np.zeros(shape, band.dtype) for role, band in values.items()}
                 target = (position, slice(inside[0].start - rows.start, inside[0].stop - rows.start),
                           slice(inside[1].start - cols.start, inside[1].stop - cols.start))
                 taken = observed[0] & ~clear[target]
+                if not taken.any():  # nothing to take (a cloudy date's bands are not even read)
+                    continue
+                if dn is None:
+                    dn = {role: np.zeros(shape, band.dtype) for role, band in values.items()}
                 for role, band in values.items():
                     dn[role][target][taken] = band[0][taken]
                 clear[target] |= taken

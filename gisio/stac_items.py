@@ -53,8 +53,9 @@ HARMONISED_BELOW = 800
 #: Largest side (pixels) of the overview read for the pixel rule.
 RULE_OVERVIEW_SIDE = 512
 
-#: GDAL settings around the reads of remote COGs (as mature COG readers set them): no directory listing on open, multi-range requests with consecutive ranges merged, retries with back-off, timeouts, bounded
-#: caches; and GDAL's count of what was fetched.
+#: GDAL settings around the reads of remote COGs (as mature COG readers set them): no directory listing on open,
+#: multi-range requests with consecutive ranges merged, retries with back-off, timeouts, bounded caches; and GDAL's
+#: count of what was fetched.
 HTTP_OPTIONS = {
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
     "GDAL_HTTP_MULTIRANGE": "YES",
@@ -297,10 +298,8 @@ class ItemSeries(TimeSeries):
                       cols.start - left * factor:cols.stop - left * factor]
 
     def _dataset(self, path):
-        try:
-            dataset = super()._dataset(path)
-        except RasterReadError as error:
-            raise RuntimeError(str(error)) from error
+        """The open dataset of ``path`` (see :meth:`TimeSeries._dataset`); the size of its file is noted."""
+        dataset = super()._dataset(path)
         if path not in self.sizes:
             stat = gdal.VSIStatL(path)
             self.sizes[path] = stat.size if stat else 0
@@ -354,6 +353,11 @@ def network_totals():
             sum(int(method.get("count", 0)) for method in methods.values()))
 
 
+def no_fetches():
+    """The totals of reads that fetched nothing: bytes, requests, file sizes by path, failed reads."""
+    return dict(bytes=0, requests=0, file_bytes={}, failures=[])
+
+
 class counting_fetches:  # noqa: N801 (a context manager)
     """What GDAL fetches over the network inside the block: its statistics reset on entry; on exit
     :attr:`totals` (bytes, requests, as :class:`remote_reading` gives them), and counting stops."""
@@ -361,7 +365,7 @@ class counting_fetches:  # noqa: N801 (a context manager)
     def __enter__(self):
         with http_settings():
             gdal.NetworkStatsReset()
-        self.totals = dict(bytes=0, requests=0, file_bytes={}, failures=[])
+        self.totals = no_fetches()
         return self
 
     def __exit__(self, *exc):
@@ -378,7 +382,7 @@ class remote_reading:  # noqa: N801 (a context manager)
 
     def __init__(self, series):
         self.series = [one for one in series if isinstance(one, ItemSeries)]
-        self.totals = dict(bytes=0, requests=0, file_bytes={}, failures=[])
+        self.totals = no_fetches()
 
     def __enter__(self):
         self.counting = counting_fetches().__enter__() if self.series else None
@@ -391,3 +395,9 @@ class remote_reading:  # noqa: N801 (a context manager)
                                file_bytes={path: size for one in self.series for path, size in one.sizes.items()},
                                failures=[failure for one in self.series for failure in one.failures])
         return False
+
+    def check_failures(self):
+        """Raise :class:`RasterReadError` when a series read too many dates in vain (see
+        :meth:`ItemSeries.check_failures`)."""
+        for one in self.series:
+            one.check_failures()

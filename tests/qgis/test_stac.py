@@ -353,3 +353,10 @@ def test_the_metadata_rule_of_the_boa_offset(properties, raster_offset, expected
         asset["raster:bands"] = [{"scale": 0.0001, "offset": raster_offset}]
     offset, _, check = offset_of_metadata({"id": "item", "properties": properties, "assets": {"red": asset}})
     assert (offset, check) == expected
+
+
+def test_a_composite_of_items_on_several_tiles_is_refused_naming_them(fusionpv, feedback, catalogue, tmp_path):
+    path = write_item_collection(str(tmp_path / "items.json"), items_of(catalogue, ("9", "101")))
+    message = run_fails("clearcomposite", {"INPUT": [path], "OUTPUT": str(tmp_path / "c.tif")}, feedback)
+    assert "INPUT" in message and "lie on 2 tiles" in message and "32CHIP9" in message and "33CHIP101" in message
+    assert not os.path.exists(str(tmp_path / "c.tif"))
