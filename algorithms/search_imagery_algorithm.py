@@ -81,7 +81,10 @@ class SearchImageryAlgorithm(DateRange, FusionPvAlgorithm):
         body = stac_search.search_body(collection, bbox, start, end, max_cloud,
                                        self.parameterAsInt(parameters, self.PAGE_SIZE, context), with_query)
         items, pages = api.search(body)
-        kept = stac_search.within_cloud_cover(items, max_cloud)
+        kept, undated = stac_search.dated_items(stac_search.within_cloud_cover(items, max_cloud))
+        if undated:
+            feedback.pushWarning(self.tr("%d item(s) have no acquisition date and are left out: %s.")
+                                 % (len(undated), ", ".join(undated[:5])))
         feedback.pushInfo(self.tr("%s: %d item(s) of %s in %d page(s) (%d request(s)); %d with at most %g %% cloud "
                                   "cover%s.") % (root, len(items), collection, pages, api.requests, len(kept),
                                                  max_cloud, "" if with_query else

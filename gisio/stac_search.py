@@ -149,6 +149,18 @@ def within_cloud_cover(items, max_cloud):
             or float(item["properties"]["eo:cloud_cover"]) <= max_cloud]
 
 
+def dated_items(items):
+    """(items with an acquisition date, ids of those without one: a reader could not place them in time)."""
+    dated, undated = [], []
+    for item in items:
+        try:
+            stac_items.item_date(item)
+            dated.append(item)
+        except stac_items.ItemCollectionError:
+            undated.append(str(item.get("id")))
+    return dated, undated
+
+
 def footprint_rows(items):
     """(QgsGeometry in WGS 84, values of :data:`FOOTPRINT_FIELDS`) of each item that has a geometry."""
     rows = []

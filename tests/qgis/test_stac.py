@@ -360,3 +360,17 @@ def test_a_composite_of_items_on_several_tiles_is_refused_naming_them(fusionpv, 
     message = run_fails("clearcomposite", {"INPUT": [path], "OUTPUT": str(tmp_path / "c.tif")}, feedback)
     assert "INPUT" in message and "lie on 2 tiles" in message and "32CHIP9" in message and "33CHIP101" in message
     assert not os.path.exists(str(tmp_path / "c.tif"))
+
+
+def test_items_without_a_date_are_told_apart():
+    """An API may answer an item whose datetime is missing or not a date: it is left out of the items found (the
+    footprints need its date), by id."""
+    from fusion_pv_mapping.gisio.stac_search import dated_items, footprint_rows
+    geometry = {"type": "Polygon", "coordinates": [[[14, 47], [15, 47], [15, 48], [14, 47]]]}
+    items = [{"id": "good", "geometry": geometry, "properties": {"datetime": "2022-06-01T10:00:00Z"}},
+             {"id": "none", "geometry": geometry, "properties": {"datetime": None}},
+             {"id": "garbled", "geometry": geometry, "properties": {"datetime": "June"}}]
+    dated, undated = dated_items(items)
+    assert [item["id"] for item in dated] == ["good"] and undated == ["none", "garbled"]
+    assert [values[0] for _, values in footprint_rows(dated)] == ["good"]
+
