@@ -6,10 +6,13 @@ ENGINES_VENV := .venv-qgis-engines
 ## rustac: the STAC API server the STAC tests start (scripts/local_servers.py), in .venv-stac.
 RUSTAC := 0.9.18
 PYTEST := $(SYSTEM_PYTHON) -m pytest -q -p no:cacheprovider
+## pytest-xdist: the QGIS and qgis_process suites on every core, one QGIS per worker process.
+JOBS ?= $(shell nproc)
+PARALLEL := -n $(JOBS)
 export QT_QPA_PLATFORM := offscreen
 
-.PHONY: all deps demo test test-core test-core-latest test-qgis test-qgis-engines test-qgis-process \
-	test-qgis-3.40 test-qgis-newest test-in-rootfs package screenshots clean
+.PHONY: all deps demo check test test-host test-core test-core-latest test-qgis test-qgis-engines test-qgis-process \
+	test-qgis-3.40 test-qgis-newest rootfs-trixie rootfs-sid test-in-rootfs package screenshots clean
 
 all: test
 
@@ -19,10 +22,20 @@ deps:
 demo: deps
 	$(SYSTEM_PYTHON) scripts/demo.py
 
-## Core tests with QGIS's numpy/scipy (OpenCV and scipy back-ends), then with the newest numpy/scipy from PyPI;
-## algorithms through processing.run (pytest-qgis); end to end through qgis_process. Then the same suites on
-## QGIS 3.40 LTR (Debian 13) and on the newest packaged QGIS (Debian unstable).
-test: deps test-core test-core-latest test-qgis test-qgis-engines test-qgis-process test-qgis-3.40 test-qgis-newest
+## The everyday loop (about a minute on 2 cores): the core and the algorithm suite on this machine's QGIS.
+check: deps
+	$(MAKE) --no-print-directory test-core test-qgis
+
+## Everything: core tests with QGIS's numpy/scipy (OpenCV and scipy back-ends), then with the newest numpy/scipy
+## from PyPI; algorithms through processing.run (pytest-qgis); end to end through qgis_process. Then the same suites
+## on QGIS 3.40 LTR (Debian 13) and on the newest packaged QGIS (Debian unstable). The root file systems are built
+## or refreshed while this machine's suites run (mostly downloads and unpacking), their suites run after.
+test: deps
+	$(MAKE) --no-print-directory -j3 --output-sync=target test-host rootfs-trixie rootfs-sid
+	$(MAKE) --no-print-directory test-qgis-3.40 test-qgis-newest
+
+test-host:
+	$(MAKE) --no-print-directory -j1 test-core test-core-latest test-qgis test-qgis-engines test-qgis-process
 
 test-core:
 	$(PYTEST) -p no:qgis tests/core
@@ -35,7 +48,7 @@ test-core-latest:
 
 test-qgis:
 	rm -rf .qgis-settings  # pytest-qgis keeps the QGIS profile of its runs there
-	$(PYTEST) tests/qgis
+	$(PYTEST) $(PARALLEL) tests/qgis
 
 ## QGIS's own packages (system site packages) plus the optional engines, ONNX Runtime and dask.distributed, with
 ## numpy held at QGIS's version: the runmodel tests, and mapregion and plantsovertime on Dask clusters.
@@ -43,11 +56,11 @@ test-qgis-engines:
 	@[ -x $(ENGINES_VENV)/bin/python ] || $(SYSTEM_PYTHON) -m venv --system-site-packages $(ENGINES_VENV)
 	$(SYSTEM_PYTHON) -c "import numpy; print('numpy==' + numpy.__version__)" > $(ENGINES_VENV)/constraints.txt
 	$(ENGINES_VENV)/bin/python -m pip install -q -c $(ENGINES_VENV)/constraints.txt onnxruntime "dask[distributed]"
-	rm -rf .qgis-settings; $(ENGINES_VENV)/bin/python -m pytest -q -p no:cacheprovider \
+	rm -rf .qgis-settings; $(ENGINES_VENV)/bin/python -m pytest -q -p no:cacheprovider $(PARALLEL) \
 		tests/qgis/test_run_model_algorithm.py tests/qgis/test_map_region_algorithm.py tests/qgis/test_plants_over_time_region.py
 
 test-qgis-process:
-	$(PYTEST) -p no:qgis tests/qgis_process
+	$(PYTEST) $(PARALLEL) -p no:qgis tests/qgis_process
 
 ## QGIS 3.40 LTR and the newest packaged QGIS, each in a Debian root file system built once with debootstrap
 ## (as root; cached in /var/cache/fusion-pv-mapping, FUSIONPV_ROOTFS_CACHE to change).
@@ -57,14 +70,18 @@ test-qgis-3.40:
 test-qgis-newest:
 	scripts/qgis_rootfs.sh sid make test-in-rootfs
 
+## Build (once) or refresh a root file system without running anything in it.
+rootfs-trixie rootfs-sid: rootfs-%:
+	scripts/qgis_rootfs.sh $* true
+
 ## What runs inside such a root file system: the core, QGIS and qgis_process suites with its own QGIS.
 test-in-rootfs:
 	$(SYSTEM_PYTHON) -c "import sys, numpy; from qgis.core import Qgis; \
 		print('QGIS', Qgis.version(), 'Python', sys.version.split()[0], 'numpy', numpy.__version__)"
 	$(PYTEST) -p no:qgis tests/core
 	rm -rf .qgis-settings  # pytest-qgis keeps the QGIS profile of its runs there
-	$(PYTEST) tests/qgis
-	$(PYTEST) -p no:qgis tests/qgis_process
+	$(PYTEST) $(PARALLEL) tests/qgis
+	$(PYTEST) $(PARALLEL) -p no:qgis tests/qgis_process
 
 package:
 	$(SYSTEM_PYTHON) scripts/package.py

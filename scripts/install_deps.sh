@@ -3,7 +3,7 @@
 set -euo pipefail
 
 APT_PACKAGES="qgis python3-qgis qgis-providers python3-gdal gdal-bin python3-numpy python3-scipy python3-skimage
-python3-opencv python3-matplotlib python3-pytest python3-pip python3-venv nginx-light"
+python3-opencv python3-matplotlib python3-pytest python3-pytest-xdist python3-pip python3-venv nginx-light debootstrap"
 SYSTEM_PYTHON=/usr/bin/python3
 
 missing=""

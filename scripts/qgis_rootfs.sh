@@ -14,7 +14,7 @@ cache=${FUSIONPV_ROOTFS_CACHE:-/var/cache/fusion-pv-mapping}
 rootfs="$cache/$suite"
 mirror=${FUSIONPV_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 packages="qgis python3-qgis qgis-providers python3-gdal gdal-bin python3-numpy python3-scipy python3-skimage
-python3-opencv python3-matplotlib python3-pytest python3-pip python3-venv make git ca-certificates nginx-light"
+python3-opencv python3-matplotlib python3-pytest python3-pytest-xdist python3-pip python3-venv make git ca-certificates nginx-light"
 pytest_qgis=$(sed -n 's/^PYTEST_QGIS := //p' "$(dirname "$0")/../Makefile")
 rustac=$(sed -n 's/^RUSTAC := //p' "$(dirname "$0")/../Makefile")
 stamp_text="$packages $pytest_qgis $rustac"

@@ -615,3 +615,36 @@ def _cases():
 
 
 CASES = _cases()
+
+#: The cases that also run through ``qgis_process``: what only the command line shows. processing.run runs every
+#: case; the command line adds parsing every kind of value from text (numbers such as nan and 1e12, enum indices,
+#: repeated layers, extents, CRS, dates, field names and comma lists, paths with quotes, very long names and named
+#: pipes), the exit code with the message on an error, and the outputs and warnings it prints: per algorithm one
+#: run that succeeds and one that is refused, plus the text forms above.
+COMMAND_LINE_CASE_NAMES = (
+    "andpi ok", "andpi SCALE=nan", "andpi OFFSET=inf", "andpi band number beyond the bands", "andpi output as .png",
+    "extract ok, trusted raster prior", "extract without priors", "extract METHOD=5", "extract MIN_AREA_PIXELS=1e12",
+    "extract prior far away", "extract OUTPUT is a folder", "extract OUTPUT of a 245-byte name",
+    "extract CONTEXT in another CRS",
+    "stack ok, band folder", "stack extent elsewhere", "stack resolution 7", "stack a pipe named like a band",
+    "composite ok", "composite CLEAR_CLASSES='abc'", "composite dates in the wrong order",
+    "composite ItemCollection whose files are lost",
+    "assess ok with report", "assess MATCH_IOU=nan",
+    "flows ok with report", "flows YEAR_FIELD=year_text", "flows YEAR_FIELD=year_null", "flows LIFETIME_MODEL=9",
+    "runmodel ok", "runmodel MODEL garbage.onnx",
+    "multisource ok, S1 both passes", "multisource S1 s1_nan.tif",
+    "overtime ok", "overtime netCDF in a folder whose name has a double quote",
+    "overtime 23 years of months into a Shapefile",
+    "searchimagery STAC_API not a URL", "searchimagery dates reversed",
+    "mapregion ok", "mapregion WORKERS=1000", "mapregion OUTPUT_CRS=not a crs",
+    "mapregion DASK_SCHEDULER=tls://127.0.0.1:1", "plantsovertime results beside OUTPUT in a folder of the user's",
+)
+
+
+def command_line_cases():
+    """The :data:`CASES` named in :data:`COMMAND_LINE_CASE_NAMES` (a name that names no case is an error)."""
+    by_name = {case.name: case for case in CASES}
+    unknown = [name for name in COMMAND_LINE_CASE_NAMES if name not in by_name]
+    if unknown:
+        raise KeyError("COMMAND_LINE_CASE_NAMES names no case: %s" % ", ".join(unknown))
+    return [by_name[name] for name in COMMAND_LINE_CASE_NAMES]

@@ -1,6 +1,6 @@
-"""Every hostile case of ``hostile_cases`` through the ``qgis_process`` command: no traceback, no hang, a non-zero
-exit with a message naming the parameter, or exit 0 with every output written; inputs byte-identical, no partial
-file left."""
+"""The hostile cases that the command line shows (``hostile_cases.command_line_cases``; processing.run runs them
+all) through the ``qgis_process`` command: no traceback, no hang, a non-zero exit with a message naming the
+parameter, or exit 0 with every output written; inputs byte-identical, no partial file left."""
 import os
 import sys
 
@@ -9,7 +9,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 from qgisprocess import QgisProcess, qgis_process_command  # noqa: E402
-from hostile_cases import CASES, build_workspace, copy_workspace, leftovers, snapshot  # noqa: E402
+from hostile_cases import build_workspace, command_line_cases, copy_workspace, leftovers, snapshot  # noqa: E402
 
 pytestmark = pytest.mark.skipif(qgis_process_command() is None, reason="qgis_process is not installed")
 #: Seconds a hostile run may take before it counts as a hang.
@@ -31,7 +31,10 @@ def command_line(parameters):
     return {name: value if isinstance(value, list) else str(value) for name, value in parameters.items()}
 
 
-@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+COMMAND_LINE_CASES = command_line_cases()
+
+
+@pytest.mark.parametrize("case", COMMAND_LINE_CASES, ids=[case.name for case in COMMAND_LINE_CASES])
 def test_hostile_input(qgis, tmp_path, template, case):
     workspace = str(tmp_path / "ws")
     copy_workspace(template, workspace)
