@@ -5,18 +5,19 @@ from qgis.core import QgsProcessing, QgsProcessingParameterEnum, QgsProcessingPa
 from ..core import ownership
 from ..core.extract import DEFAULT_METHOD, METHOD_PAPER
 from ..core.groups import GROUP_MARGIN
+from ..gisio.capacity import CAPACITY_FIELDS, PlantMeasure, capacity_values
 from ..gisio.outputs import number_or_null
 from ..gisio.plant_layer import PLANT_FIELDS, PROVENANCE_FIELDS, TILE_PLACE_FIELDS, provenance_values
 from ..gisio.region import ResultsFolder, TileJob, plants_in_order, run_tile_job
 from ..gisio.region_inputs import prior_files, settings_of, tile_inputs
 from ..gisio.tables import make_feature, make_fields
-from ..gisio.vector import InCrs, ellipsoidal_area
+from ..gisio.vector import InCrs
 from .base import FusionPvAlgorithm, Group, PlantMapping, RegionMapping
 from .extract_pv_plants_algorithm import ExtractPvPlantsAlgorithm
 
 #: Fields of OUTPUT: those of Extract PV plants, the tile that decided the plant, and whether the plant reaches an
 #: edge of that tile beyond which another tile goes on (1: it may be a piece of a larger plant).
-REGION_PLANT_FIELDS = PLANT_FIELDS + PROVENANCE_FIELDS + TILE_PLACE_FIELDS
+REGION_PLANT_FIELDS = PLANT_FIELDS + PROVENANCE_FIELDS + CAPACITY_FIELDS + TILE_PLACE_FIELDS
 
 
 class MapRegionAlgorithm(RegionMapping, PlantMapping, FusionPvAlgorithm):
@@ -106,7 +107,7 @@ class MapRegionAlgorithm(RegionMapping, PlantMapping, FusionPvAlgorithm):
         """Features of the merged plants in ``output_crs``, in raster-like order (north to south, then west to
         east)."""
         fields = make_fields(REGION_PLANT_FIELDS)
-        area = ellipsoidal_area(output_crs, context)
+        measure = PlantMeasure(output_crs, context)
         in_crs = InCrs(output_crs, context)
         placed = []
         for result, wkb, values in plants:
@@ -117,8 +118,9 @@ class MapRegionAlgorithm(RegionMapping, PlantMapping, FusionPvAlgorithm):
         features = []
         for plant_id, (_, geometry, values, tile) in enumerate(placed, start=1):
             features.append(make_feature(fields, [
-                plant_id, area.measureArea(geometry), values["pixels"], values["source"], values["method"],
+                plant_id, measure.area.measureArea(geometry), values["pixels"], values["source"], values["method"],
                 number_or_null(values["threshold"]), number_or_null(values["confidence"]), values["refined"],
-                *provenance_values(values.get("sources", ())), names[tile], values.get("at_tile_edge", 0)],
+                *provenance_values(values.get("sources", ())), *capacity_values(measure.capacity(geometry)),
+                names[tile], values.get("at_tile_edge", 0)],
                 geometry))
         return features

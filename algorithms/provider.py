@@ -6,6 +6,7 @@ from qgis.core import QgsProcessingProvider
 
 from ..gisio.outputs import RESOURCES
 from .assess_accuracy_algorithm import AssessAccuracyAlgorithm
+from .capacity_algorithm import CapacityAlgorithm
 from .clear_composite_algorithm import ClearCompositeAlgorithm
 from .extract_pv_plants_algorithm import ExtractPvPlantsAlgorithm
 from .map_region_algorithm import MapRegionAlgorithm
@@ -19,7 +20,7 @@ from .stack_bands_algorithm import StackBandsAlgorithm
 
 ALGORITHMS = (NdpiAlgorithm, ExtractPvPlantsAlgorithm, AssessAccuracyAlgorithm, MaterialFlowsAlgorithm,
               StackBandsAlgorithm, ClearCompositeAlgorithm, PlantsOverTimeAlgorithm, RunModelAlgorithm,
-              MultisourceStackAlgorithm, MapRegionAlgorithm, SearchImageryAlgorithm)
+              MultisourceStackAlgorithm, MapRegionAlgorithm, SearchImageryAlgorithm, CapacityAlgorithm)
 
 
 class FusionPvProvider(QgsProcessingProvider):

@@ -5,13 +5,13 @@ from qgis.PyQt.QtCore import QDate
 from qgis.core import QgsGeometry
 
 from ..core import improved
-from ..core.over_time import ABSENT, NO_DATA, PRESENT, evidence_text
+from ..core.over_time import ABSENT, NO_DATA, PRESENT, STATUS_FROM_START, evidence_text
+from .capacity import CAPACITY_FIELDS, PlantMeasure, capacity_values
 from .context import CONTEXT_FIELDS
 from .outputs import number_or_null
 from .raster import RasterWriter, window_grid
 from .tables import make_feature, make_fields
 from .shapes import polygonize_mask
-from .vector import ellipsoidal_area
 
 #: Fields of the plant layer (README, "Extract PV plants").
 PLANT_FIELDS = (("plant_id", "int"), ("area_m2", "double"), ("pixels", "int"), ("source", "string", 9),
@@ -25,7 +25,8 @@ TILE_PLACE_FIELDS = (("tile", "string", 254), ("at_tile_edge", "int"))
 
 def plant_fields(plant_context=None):
     """Attribute fields of the plant polygons (with the context fields when a ``PlantContext`` is given)."""
-    return make_fields(PLANT_FIELDS + PROVENANCE_FIELDS + (CONTEXT_FIELDS if plant_context is not None else ()))
+    return make_fields(PLANT_FIELDS + PROVENANCE_FIELDS + CAPACITY_FIELDS
+                       + (CONTEXT_FIELDS if plant_context is not None else ()))
 
 
 def provenance_values(sources):
@@ -36,18 +37,18 @@ def provenance_values(sources):
 def plant_features(plant_map, grid, crs, context, is_cancelled, plant_context=None):
     """One multipolygon feature per plant of a core ``PlantMap`` on ``grid`` (CRS ``crs``), with its context
     class when ``plant_context`` (a ``gisio.context.PlantContext``) is given; stops early (with the features made
-    so far) when ``is_cancelled()``."""
+    so far) when ``is_cancelled()``. Their capacity is that of a plant of unknown year and mount."""
     fields = plant_fields(plant_context)
-    area = ellipsoidal_area(crs, context)
+    measure = PlantMeasure(crs, context)
     features = []
     for plant, window, mask in zip(plant_map.plants, plant_map.windows, plant_map.masks):
         if is_cancelled():
             break
         geometry = QgsGeometry()
         geometry.fromWkb(polygonize_mask(mask, window_grid(grid, window)))
-        values = [plant.plant_id, area.measureArea(geometry), plant.pixels, plant.source, plant_map.method,
+        values = [plant.plant_id, measure.area.measureArea(geometry), plant.pixels, plant.source, plant_map.method,
                   number_or_null(plant.threshold), number_or_null(plant.confidence), int(plant.refined)]
-        values += provenance_values(plant.sources)
+        values += provenance_values(plant.sources) + capacity_values(measure.capacity(geometry))
         if plant_context is not None:
             values += plant_context.of_plant(window, mask)
         features.append(make_feature(fields, values, geometry))
@@ -74,10 +75,11 @@ PERIOD_FIELDS = (("period", "string", 10), ("start", "date"), ("end", "date"), (
 
 def history_fields(period_count):
     """Attribute fields of the plants-over-time layer: those of the plant layer (provenance included), then
-    :data:`TIME_FIELDS`, the presences ``period_count`` characters wide, then :data:`TILE_PLACE_FIELDS`."""
+    :data:`TIME_FIELDS`, the presences ``period_count`` characters wide, the capacity, then
+    :data:`TILE_PLACE_FIELDS`."""
     time_fields = [(name, kind, period_count) if name in PRESENCE_FIELDS else (name, kind, *size)
                    for name, kind, *size in TIME_FIELDS]
-    return make_fields(PLANT_FIELDS + PROVENANCE_FIELDS + tuple(time_fields) + TILE_PLACE_FIELDS)
+    return make_fields(PLANT_FIELDS + PROVENANCE_FIELDS + tuple(time_fields) + CAPACITY_FIELDS + TILE_PLACE_FIELDS)
 
 
 def _qdate(day):
@@ -87,9 +89,10 @@ def _qdate(day):
 def history_features(plants, periods, crs, context, is_cancelled):
     """One multipolygon feature per prior component: ``plants`` are (its geometry in ``crs``: its latest outline,
     or the prior itself when it was never seen; its core ``PlantHistory``; the name of its tile; whether it reaches
-    a tile edge) with the names of the prior layers it comes from; stops early when ``is_cancelled()``."""
+    a tile edge) with the names of the prior layers it comes from; stops early when ``is_cancelled()``. A plant's
+    capacity is that of its year built (:func:`history_capacity`)."""
     fields = history_fields(len(periods))
-    area = ellipsoidal_area(crs, context)
+    measure = PlantMeasure(crs, context)
     features = []
     for plant_id, (geometry, history, tile, at_tile_edge) in enumerate(plants, start=1):
         if is_cancelled():
@@ -103,7 +106,7 @@ def history_features(plants, periods, crs, context, is_cancelled):
             label = periods[first].label
             construction = label if history.life.built else "by " + label
         features.append(make_feature(fields, [
-            plant_id, area.measureArea(geometry), int(outline.sum()), history.source, "improved",
+            plant_id, measure.area.measureArea(geometry), int(outline.sum()), history.source, "improved",
             number_or_null(result.threshold if result else None), number_or_null(result.confidence if result else None),
             int(bool(result and improved.changed(result))),
             *provenance_values(history.sources),
@@ -111,9 +114,18 @@ def history_features(plants, periods, crs, context, is_cancelled):
             construction, _qdate(periods[last].last_day) if seen else None, history.presence.count(PRESENT),
             sum(state != NO_DATA for state in history.raw), history.presence, "".join(history.raw),
             history.status, evidence_text(history.period_evidence), _qdate(history.built_after),
-            _qdate(history.built_before), _qdate(history.removed_after), _qdate(history.removed_before), tile,
-            at_tile_edge], geometry))
+            _qdate(history.built_before), _qdate(history.removed_after), _qdate(history.removed_before),
+            *capacity_values(history_capacity(history, periods, geometry, measure)), tile, at_tile_edge], geometry))
     return features
+
+
+def history_capacity(history, periods, geometry, measure):
+    """Capacity of a plant over time: of the year it was first seen, a year it was built by when it was there from
+    the first period (the interval widened); None for a plant never seen."""
+    if history.first is None:
+        return None
+    return measure.capacity(geometry, periods[history.first].start.year,
+                            built_by=history.status == STATUS_FROM_START)
 
 
 def period_rows(histories, periods, pixel_areas):

@@ -162,3 +162,33 @@ def plants_over_time_report(path, rows, status_counts):
     statuses = table_html(("status", "plants"), sorted(status_counts.items()))
     write_page(path, "PV plants over time", [("PV area and plants per period", chart + table),
                                              ("Plants by status", statuses)])
+
+
+def capacity_report(path, year_rows, undated):
+    """HTML report of capacity: MWdc built per year (bars with their bounds) and the cumulative MWdc (line and band),
+    and the table. ``year_rows`` are the rows of ``fusionpv:capacity``'s OUTPUT_YEARS; ``undated`` plants without a
+    year are in the totals only."""
+    plt = pyplot()
+    years = [row[0] for row in year_rows]
+    built, low, high = (np.array([row[i] for row in year_rows]) for i in (3, 4, 5))
+    cumulative, cumulative_low, cumulative_high = (np.array([row[i] for row in year_rows]) for i in (6, 7, 8))
+    figure, built_axis = plt.subplots(figsize=(8, 3.6))
+    built_axis.bar(years, built, color="#fdb863", label="MWdc built")
+    built_axis.errorbar(years, built, yerr=[built - low, high - built], fmt="none", ecolor="#b35806", capsize=3,
+                        label="80 % interval")
+    built_axis.set_ylabel("MWdc built in the year")
+    built_axis.set_xlabel("year")
+    built_axis.xaxis.set_major_locator(integer_ticks())
+    total_axis = built_axis.twinx()
+    total_axis.fill_between(years, cumulative_low, cumulative_high, color="#5e3c99", alpha=0.15)
+    total_axis.plot(years, cumulative, "o-", color="#5e3c99", label="cumulative MWdc")
+    total_axis.set_ylabel("cumulative MWdc")
+    total_axis.set_ylim(bottom=0)
+    handles = built_axis.get_legend_handles_labels()[0] + total_axis.get_legend_handles_labels()[0]
+    built_axis.legend(handles, [h.get_label() for h in handles], fontsize=8, loc="upper left")
+    chart = figure_html(figure, "MWdc built per year and cumulative")
+    table = table_html(("year", "plants", "area (ha)", "MWdc built", "low", "high", "cumulative MWdc", "low",
+                        "high"), [(row[0], row[1]) + tuple("%.2f" % v for v in row[2:]) for row in year_rows])
+    note = ("<p class='note'>Bounds are the sums of the plants' 80 %% intervals (as if their errors were shared). "
+            "%d plant(s) without a year are in the totals, not in the years.</p>" % undated)
+    write_page(path, "PV capacity built per year", [("MWdc built per year", chart + table + note)])

@@ -8,7 +8,8 @@ as real products draw them, and show what the method makes of them.
    rejection. ``summary.csv`` holds the prior's IoU and the result's IoU against the reference side by side.
 2. Plants over time (``over_time.png``): the bundled real 2022 series of three chips by quarter, with a candidate
    prior on the field beside plant 9 that must never be PV; then ``fusionpv:materialflows`` from
-   ``first_seen_year`` (``material_flows.csv``, ``material_flows.html``).
+   ``first_seen_year`` (``material_flows.csv``, ``material_flows.html``) and ``fusionpv:capacity``, MWdc per plant
+   and per year (``capacity.gpkg``, ``capacity_per_year.csv``, the chart in ``capacity_per_year.html``).
 """
 import csv
 import datetime
@@ -240,7 +241,23 @@ def over_time_chain(qgis):
     if result is None:
         sys.exit("qgis_process failed on the material flows:\n%s" % completed.stderr)
     print("material flows from first_seen_year: %s" % os.path.relpath(flows, os.getcwd()))
+    capacity_per_year(qgis, merged)
     draw_quarters(field)
+
+
+def capacity_per_year(qgis, plants):
+    """MWdc of the plants over time and the MW built per year (``capacity.gpkg``, ``capacity_per_year.csv`` and
+    the chart in ``capacity_per_year.html``)."""
+    completed, result = qgis.run_algorithm("fusionpv:capacity", {
+        "INPUT": plants, "OUTPUT": os.path.join(OUTPUT, "capacity.gpkg"),
+        "OUTPUT_YEARS": os.path.join(OUTPUT, "capacity_per_year.csv"),
+        "OUTPUT_REPORT": os.path.join(OUTPUT, "capacity_per_year.html")})
+    if result is None:
+        sys.exit("qgis_process failed on the capacity:\n%s" % completed.stderr)
+    totals = result["results"]
+    print("capacity of the plants over time: %.2f MWdc (80 %% interval of the sum %.2f–%.2f): %s" % (
+        totals["TOTAL_MWDC"], totals["TOTAL_MWDC_LOW"], totals["TOTAL_MWDC_HIGH"],
+        os.path.relpath(totals["OUTPUT_REPORT"], os.getcwd())))
 
 
 def field_candidate_over_time(qgis):

@@ -611,6 +611,24 @@ def _cases():
         extract(TRUSTED_PRIORS=[ws + "prior.tif"], CONTEXT=ws + "no_crs.tif"), "CONTEXT")
     add("extract CONTEXT garbage", "extractpvplants",
         extract(TRUSTED_PRIORS=[ws + "prior.tif"], CONTEXT=ws + "garbage.tif"), "CONTEXT")
+
+    # fusionpv:capacity
+    mw = ws + "out/capacity.gpkg"
+    capacity = lambda **p: dict({"INPUT": ws + "plants_years.gpkg", "YEAR_FIELD": "year", "OUTPUT": mw}, **p)  # noqa
+    add("capacity ok with years table and report", "capacity",
+        capacity(OUTPUT_YEARS=ws + "out/mw.csv", OUTPUT_REPORT=ws + "out/mw.html"),
+        outputs=[mw, ws + "out/mw.csv", ws + "out/mw.html"])
+    add("capacity points", "capacity", capacity(INPUT=ws + "plant_points.gpkg"), "INPUT")
+    add("capacity table without geometry", "capacity", capacity(INPUT=ws + "kamakura.gpkg"), "INPUT")
+    for field in ("year_text", "year_fraction", "fid"):
+        add("capacity YEAR_FIELD=%s" % field, "capacity", capacity(YEAR_FIELD=field), "YEAR_FIELD", absent=[mw])
+    add("capacity YEAR_FIELD=year_null", "capacity", capacity(YEAR_FIELD="year_null"), outputs=[mw],
+        warning="without a year")
+    add("capacity empty geometries", "capacity", capacity(INPUT=ws + "plants_some_empty.gpkg"), outputs=[mw],
+        warning="no area")
+    add("capacity MOUNT_FIELD of other values", "capacity", capacity(MOUNT_FIELD="year_text"), outputs=[mw],
+        warning="unknown mount")
+    add("capacity output onto the input", "capacity", capacity(OUTPUT=ws + "plants_years.gpkg"), "OUTPUT")
     return cases
 
 
@@ -638,6 +656,8 @@ COMMAND_LINE_CASE_NAMES = (
     "searchimagery STAC_API not a URL", "searchimagery dates reversed",
     "mapregion ok", "mapregion WORKERS=1000", "mapregion OUTPUT_CRS=not a crs",
     "mapregion DASK_SCHEDULER=tls://127.0.0.1:1", "plantsovertime results beside OUTPUT in a folder of the user's",
+    "capacity ok with years table and report", "capacity points", "capacity YEAR_FIELD=year_text",
+    "capacity YEAR_FIELD=year_null",
 )
 
 

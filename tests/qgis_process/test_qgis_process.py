@@ -114,6 +114,12 @@ def test_time_series_to_material_flows(qgis, tmp_path):
     table = ogr.Open(flows["results"]["OUTPUT"])
     inflow = {int(row["year"]): float(row["inflow_m2"]) for row in table.GetLayer(0)}
     assert inflow[2022] == pytest.approx(feature["area_m2"], rel=0.01) and inflow.get(2021, 0) == 0
+    megawatts = run_json(qgis, "fusionpv:capacity", INPUT=plants, OUTPUT=str(tmp_path / "mw.gpkg"),
+                         OUTPUT_YEARS=str(tmp_path / "mw.csv"), OUTPUT_REPORT=str(tmp_path / "mw.html"))
+    years = ogr.Open(megawatts["results"]["OUTPUT_YEARS"])
+    (row,) = [(int(r["year"]), float(r["mwdc"]), float(r["cumulative_mwdc"])) for r in years.GetLayer(0)]
+    assert row[0] == 2022 and row[1] == pytest.approx(feature["capacity_mwdc"], rel=1e-3) == row[2]
+    assert megawatts["results"]["TOTAL_MWDC"] == pytest.approx(row[1], rel=1e-3)
 
 
 def test_stac_search_to_plants_over_time_to_material_flows(qgis, tmp_path):
