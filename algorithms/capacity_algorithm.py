@@ -8,7 +8,7 @@ from qgis.core import (NULL, QgsFeature, QgsFields, QgsProcessing, QgsProcessing
 
 from ..core import capacity
 from ..core.material_flows import MAX_POWER_DENSITY, SOLARSCOPE_POWER_DENSITY
-from ..core.over_time import STATUS_FROM_START
+from ..core.over_time import STATUS_FROM_START, STATUS_NOT_SEEN
 from ..gisio.capacity import BASIS_FIELD, CAPACITY_FIELDS, PlantMeasure, capacity_values
 from ..gisio.plant_layer import STATUS_FIELD
 from ..gisio.reports import capacity_report
@@ -21,6 +21,8 @@ DEFAULT_YEAR_FIELDS = ("first_seen_year", "year")
 YEAR_TABLE_FIELDS = (("year", "int"), ("plants", "int"), ("area_ha", "double"), ("mwdc", "double"),
                      ("mwdc_low", "double"), ("mwdc_high", "double"), ("cumulative_mwdc", "double"),
                      ("cumulative_mwdc_low", "double"), ("cumulative_mwdc_high", "double"))
+#: The basis of a plant PV plants over time never saw.
+NOT_SEEN_BASIS = "no PV seen (status '%s'): no capacity" % STATUS_NOT_SEEN
 #: How many feature ids a message lists at most.
 LISTED_IDS = 10
 
@@ -117,13 +119,17 @@ class CapacityAlgorithm(FusionPvAlgorithm):
         features = list(source.getFeatures())
         years = self._years(features, year_field)
         mounts = self._mounts(features, mount_field, feedback)
-        from_start = [source.fields().lookupField(STATUS_FIELD) >= 0 and f[STATUS_FIELD] == STATUS_FROM_START
-                      for f in features]
+        statuses = [f[STATUS_FIELD] if source.fields().lookupField(STATUS_FIELD) >= 0 else None for f in features]
+        from_start = [status == STATUS_FROM_START for status in statuses]
         estimate = self._estimator(parameters, source, context)
         fields = self._output_fields(source.fields())
-        out, rows, zero, undated = [], [], [], []
+        out, rows, zero, undated, unseen = [], [], [], [], []
         for number, feature in enumerate(features):
             self.check_cancelled(feedback)
+            if statuses[number] == STATUS_NOT_SEEN:
+                unseen.append(feature.id())
+                out.append(self._with_capacity(fields, feature, None))
+                continue
             area_m2, plant = estimate(feature.geometry(), years[number], from_start[number], mounts[number])
             zero += [feature.id()] if area_m2 == 0 else []
             if years[number] is None:
@@ -133,6 +139,9 @@ class CapacityAlgorithm(FusionPvAlgorithm):
             out.append(self._with_capacity(fields, feature, plant))
             feedback.setProgress(80 * (number + 1) / max(len(features), 1))
         self._warn(feedback, zero, undated, from_start)
+        if unseen:
+            feedback.pushInfo(self.tr("%d plant(s) were %s by PV plants over time (%s): no capacity.")
+                              % (len(unseen), STATUS_NOT_SEEN, listed(unseen)))
         outputs = {self.OUTPUT: self.write_sink(parameters, self.OUTPUT, context, fields, out, source.wkbType(),
                                                 source.sourceCrs())}
         totals = capacity.totals_per_year(rows)
@@ -252,7 +261,7 @@ class CapacityAlgorithm(FusionPvAlgorithm):
         out.setGeometry(feature.geometry())
         values = [feature[field.name()] for field in fields if field.name() not in
                   {name for name, *_ in CAPACITY_FIELDS + (BASIS_FIELD,)}]
-        values += capacity_values(plant) + [plant.basis]
+        values += capacity_values(plant) + [plant.basis if plant else NOT_SEEN_BASIS]
         out.setAttributes([round(v, 6) if isinstance(v, float) and math.isfinite(v) else v for v in values])
         return out
 

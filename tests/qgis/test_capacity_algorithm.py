@@ -137,3 +137,11 @@ def test_the_mappers_carry_capacity_and_plants_over_time_feeds_the_yearly_table(
     assert again["capacity_mwdc"] == pytest.approx(built["capacity_mwdc"], rel=1e-6)
     (year,) = rows(result["OUTPUT_YEARS"])
     assert int(year["year"]) == 2022 and float(year["mwdc"]) == pytest.approx(built["capacity_mwdc"], rel=1e-4)
+    never = str(tmp_path / "never.gpkg")  # chip 1913's floating plant is never seen: no capacity, no year
+    run("plantsovertime", {"INPUT": [os.path.join(DATA, "netcdf", "S2_2022_1913.nc")], "PERIOD": 1,
+                           "TRUSTED_PRIORS": [os.path.join(DATA, "pv_mask_1913.tif")], "OUTPUT": never}, feedback)
+    (unseen,) = rows(never)
+    assert unseen["status"] == "not seen" and not unseen["capacity_mwdc"]
+    result = run("capacity", {"INPUT": never, "OUTPUT": str(tmp_path / "never_mw.gpkg")}, feedback)
+    (again,) = rows(result["OUTPUT"])
+    assert not again["capacity_mwdc"] and "no capacity" in again["capacity_basis"] and result["TOTAL_MWDC"] == 0
