@@ -10,7 +10,8 @@ import numpy as np
 from qgis.core import (QgsCoordinateReferenceSystem, QgsMapLayer, QgsProcessing, QgsProcessingAlgorithm,
                        QgsProcessingException, QgsProcessingFeatureSourceDefinition,
                        QgsProcessingOutputLayerDefinition, QgsProcessingOutputNumber, QgsProperty,
-                       QgsProcessingParameterBand, QgsProcessingParameterCrs, QgsProcessingParameterDateTime,
+                       QgsProcessingParameterBand, QgsProcessingParameterBoolean, QgsProcessingParameterCrs,
+                       QgsProcessingParameterDateTime,
                        QgsProcessingParameterDefinition,
                        QgsProcessingParameterFeatureSink, QgsProcessingParameterFileDestination,
                        QgsProcessingParameterMultipleLayers, QgsProcessingParameterNumber,
@@ -112,6 +113,7 @@ class FusionPvAlgorithm(QgsProcessingAlgorithm):
         """:meth:`compute` with its files staged: they appear at their destinations only when the whole run
         succeeded. GDAL, file-system and model failures become a QgsProcessingException naming the parameter."""
         self.stage = StagedOutputs()
+        self.after_success = []
         try:
             try:
                 results = self.compute(parameters, context, feedback)
@@ -123,6 +125,8 @@ class FusionPvAlgorithm(QgsProcessingAlgorithm):
             self.stage.discard()
             raise
         self.stage.commit()
+        for tidy in self.after_success:
+            tidy()
         return results
 
     def compute(self, parameters, context, feedback):
@@ -434,12 +438,13 @@ class TimeSeriesAlgorithm(DateRange, FusionPvAlgorithm):
         its item and URL."""
         totals = [one for one in [getattr(self, "fetched_reading", None)] + list(totals) if one]
         left_out = {}
-        for item, band, path, error in (failure for one in totals for failure in one["failures"]):
+        for item, band, path, error, _ in (failure for one in totals for failure in one["failures"]):
             left_out.setdefault((item, band, url_of(path), error), 0)
             left_out[(item, band, url_of(path), error)] += 1
         for (item, band, url, error), count in left_out.items():
-            feedback.pushWarning(self.tr("Item %s: %s could not be read from %s (%s); that date is left out in %d "
-                                         "window(s).") % (item, band, url, error, count))
+            feedback.pushWarning(self.tr("Item %s: %s could not be read from %s (%s: the file is missing or broken, "
+                                         "a rerun would read the same); that date is left out in %d window(s).")
+                                 % (item, band, url, error, count))
         fetched = sum(one["bytes"] for one in totals)
         whole = sum({path: size for one in totals for path, size in one["file_bytes"].items()}.values())
         if fetched or any(one["requests"] for one in totals):
@@ -543,14 +548,16 @@ class RegionMapping:
     DASK_SCHEDULER = "DASK_SCHEDULER"
     OUTPUT_CRS = "OUTPUT_CRS"
     OUTPUT_TILES = "OUTPUT_TILES"
+    KEEP_RESULTS = "KEEP_RESULTS"
     ENGINE_HELP = (
         "<p><b>WORKERS</b> processes run tiles side by side (0 = all cores, at most the cores of this machine); "
         "with fewer tiles than workers, a tile's groups are shared out. Workers need GDAL and numpy but no QGIS. "
         "<b>DASK_SCHEDULER</b> (for example tcp://10.0.0.5:8786) sends the tiles to a running dask.distributed "
         "cluster instead; inputs, priors and the plugin folder must then be at the same paths on every worker "
         "(README, \"Map PV plants over a region\").</p>"
-        "<p><b>Resumable</b>: each finished job is kept in the folder <i>OUTPUT</i>.tiles beside the output. Run "
-        "again with the same settings and only the unfinished jobs are done; other settings clear the folder. A "
+        "<p><b>Resumable</b>: each finished job is kept in the folder <i>OUTPUT</i>.tiles beside the output while "
+        "the run is unfinished (failed, cancelled or killed); it goes when the run succeeds, unless KEEP_RESULTS. "
+        "Run again with the same settings and only the unfinished jobs are done; other settings clear the folder. A "
         "tile that fails is reported in OUTPUT_TILES (tile, status done / reused / failed, plants, seconds, "
         "error) and the others go on; the groups it owned are then decided by the tiles that own them once it is "
         "left out. Cancel stops handing out jobs; finished ones stay for a resume.</p>")
@@ -564,11 +571,14 @@ class RegionMapping:
             QgsProcessingParameterString(self.DASK_SCHEDULER, self.tr("Dask scheduler (empty = this machine)"),
                                          optional=True),
             QgsProcessingParameterCrs(self.OUTPUT_CRS, crs_label, optional=True)]
+        keep = QgsProcessingParameterBoolean(self.KEEP_RESULTS, self.tr("Keep the tiles' results after a success"),
+                                             False)
         if advanced:
-            self.add_advanced(parameters)
+            self.add_advanced(parameters + [keep])
         else:
             for parameter in parameters:
                 self.addParameter(parameter)
+            self.add_advanced([keep])
 
     def add_tiles_output(self, label):
         self.addParameter(QgsProcessingParameterFeatureSink(
@@ -605,7 +615,7 @@ class RegionMapping:
     def in_results_folder(self, parameters, context, work):
         """``work(folder path)`` with the results folder of the run (``<OUTPUT>.tiles`` beside a file output, a
         temporary one otherwise) claimed; a folder this run made is removed again when it fails before any job
-        finished."""
+        finished, and any is removed when the run succeeds (unless KEEP_RESULTS)."""
         destination = self.destination_file(parameters, self.OUTPUT, context)
         folder_path = (os.path.join(QgsProcessingUtils.tempFolder(), self.ID + ".tiles") if destination is None
                        else os.path.splitext(os.path.abspath(destination))[0] + ".tiles")
@@ -615,11 +625,14 @@ class RegionMapping:
                 "OUTPUT: %s holds files this plugin did not write, and the resumable results of the run go there; "
                 "move them, or choose another OUTPUT.") % folder_path)
         try:
-            return work(folder_path)
+            results = work(folder_path)
         except BaseException:
             if new_folder:
                 ResultsFolder.discard_if_unused(folder_path)  # a refused or failed run leaves nothing behind
             raise
+        if not self.parameterAsBoolean(parameters, self.KEEP_RESULTS, context):
+            self.after_success.append(lambda: ResultsFolder.remove(folder_path))  # once the outputs are in place
+        return results
 
     def run_region(self, names, make_job, run, folder, engine, parts, feedback, rescue=True):
         """Run ``parts`` jobs ``make_job(tile, part, parts)`` for each tile of ``names`` with ``run`` on
@@ -669,7 +682,7 @@ class RegionMapping:
         if failed and not rescue:
             raise QgsProcessingException(self.tr(
                 "INPUT: %d of %d tile(s) could not be read, so nothing was written; the first error: %s. The "
-                "finished tiles are kept in %s: run again to resume.") % (len(failed), len(names), next(
+                "finished tiles are kept in %s for a rerun.") % (len(failed), len(names), next(
                     result["error"] for number in failed for result in results[number] if result["error"]),
                     folder.folder))
         done = [result for number in sorted(results) if number not in failed

@@ -237,7 +237,8 @@ class CapacityAlgorithm(FusionPvAlgorithm):
             return rooftop
 
         def ground(geometry, year, built_by, mount):
-            return measure.area.measureArea(geometry), measure.capacity(geometry, year, built_by, mount)
+            area = measure.area.measureArea(geometry)
+            return area, measure.capacity(geometry, area, year, built_by, mount)
         return ground
 
     # --- the outputs ---------------------------------------------------------------------------------------------

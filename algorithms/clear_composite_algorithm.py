@@ -1,6 +1,5 @@
 """``fusionpv:clearcomposite``: per-pixel median of the clear observations of a Sentinel-2 time series."""
 import contextlib
-import tempfile
 
 import numpy as np
 from qgis.core import QgsProcessingException, QgsProcessingParameterRasterDestination
@@ -9,6 +8,7 @@ from ..core import composite
 from ..gisio.outputs import natural_colour_on_load, raster_driver
 from ..gisio.raster import RasterReadError, RasterWriter
 from ..gisio.stac_items import remote_reading
+from ..gisio.workspace import WorkFolder
 from .base import Group, TimeSeriesAlgorithm
 
 #: Rows composited at once.
@@ -46,7 +46,7 @@ class ClearCompositeAlgorithm(TimeSeriesAlgorithm):
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         count_path = self.parameterAsOutputLayer(parameters, self.OUTPUT_COUNT, context)
         classes = self.clear_classes(parameters, context)
-        with tempfile.TemporaryDirectory(prefix="fusionpv-composite-") as folder:
+        with WorkFolder("composite") as folder:
             series = self.read_time_series(parameters, context, feedback, folder)
             keep = self.date_filter(parameters, context, series.dates)
             feedback.pushInfo(self.tr("%d date(s), %d kept; bands %s; clear classes %s") % (

@@ -117,10 +117,11 @@ class MapRegionAlgorithm(RegionMapping, PlantMapping, FusionPvAlgorithm):
         placed.sort(key=lambda item: item[0])
         features = []
         for plant_id, (_, geometry, values, tile) in enumerate(placed, start=1):
+            area_m2 = measure.area.measureArea(geometry)
             features.append(make_feature(fields, [
-                plant_id, measure.area.measureArea(geometry), values["pixels"], values["source"], values["method"],
+                plant_id, area_m2, values["pixels"], values["source"], values["method"],
                 number_or_null(values["threshold"]), number_or_null(values["confidence"]), values["refined"],
-                *provenance_values(values.get("sources", ())), *capacity_values(measure.capacity(geometry)),
+                *provenance_values(values.get("sources", ())), *capacity_values(measure.capacity(geometry, area_m2)),
                 names[tile], values.get("at_tile_edge", 0)],
                 geometry))
         return features

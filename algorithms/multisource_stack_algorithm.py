@@ -1,5 +1,4 @@
 """``fusionpv:multisourcestack``: GlobalUrbanMapper's 10-channel input on the Sentinel-2 10 m grid."""
-import tempfile
 
 import numpy as np
 from qgis.core import QgsProcessingException, QgsProcessingParameterRasterDestination, \
@@ -11,6 +10,7 @@ from ..core.windows import block_grid, read_shape
 from ..gisio.multisource import dem_problems, s1_on_grid, s1_problems, slope_and_aspect
 from ..gisio.outputs import raster_driver
 from ..gisio.raster import RasterReadError, RasterWriter
+from ..gisio.workspace import WorkFolder
 from .base import Group, Sentinel2Algorithm
 
 
@@ -69,7 +69,7 @@ class MultisourceStackAlgorithm(Sentinel2Algorithm):
         if dem is not None:
             for problem in dem_problems(dem[0], dem[1], grid):
                 feedback.pushWarning("%s: %s" % (self.DEM, problem))
-        with tempfile.TemporaryDirectory() as folder:
+        with WorkFolder("multisource") as folder:
             terrain = None
             if dem is not None:
                 feedback.setProgressText(self.tr("Slope and aspect (GDAL DEM processing)"))

@@ -1,7 +1,6 @@
 """``fusionpv:plantsovertime``: when each PV prior became a plant, per year, quarter or month, over one area or
 many tiles."""
 import os
-import tempfile
 
 from qgis.PyQt.QtGui import QColor
 from qgis.core import (QgsCoordinateReferenceSystem, QgsProcessing, QgsProcessingException,
@@ -21,6 +20,7 @@ from ..gisio.stac_items import ItemSeries
 from ..gisio.tables import make_feature, make_fields
 from ..gisio.time_series import check_role_bands
 from ..gisio.vector import InCrs
+from ..gisio.workspace import WorkFolder
 from .base import Group, PlantMapping, RegionMapping, TimeSeriesAlgorithm
 
 
@@ -135,7 +135,7 @@ class PlantsOverTimeAlgorithm(RegionMapping, PlantMapping, TimeSeriesAlgorithm):
         classes = self.clear_classes(parameters, context)
         layers = self.prior_layers(parameters, context)
         engine = self.engine(parameters, context, feedback)
-        with tempfile.TemporaryDirectory(prefix="fusionpv-overtime-") as folder:
+        with WorkFolder("overtime") as folder:
             feedback.setProgressText(self.tr("Reading the time series"))
             tiles = self.read_time_series(parameters, context, feedback, folder, require_scl=False, by_grid=True)
             for series in tiles:

@@ -71,17 +71,27 @@ class SearchImageryAlgorithm(DateRange, FusionPvAlgorithm):
         collection = self.parameterAsString(parameters, self.COLLECTION, context).strip()
         if not collection:
             raise QgsProcessingException(self.tr("COLLECTION: give a collection id, e.g. %s.") % DEFAULT_COLLECTION)
-        bbox = self._bbox(parameters, context)
+        boxes = self._boxes(parameters, context)
         start, end = self.date_limits(parameters, context)
         if start and end and start > end:
             raise QgsProcessingException(self.tr("START_DATE, END_DATE: %s is after %s.") % (start, end))
         max_cloud = self.parameterAsDouble(parameters, self.MAX_CLOUD, context)
         api = stac_search.StacApi(root, feedback)
         with_query = stac_search.has_query_extension(api.conforms_to())
-        body = stac_search.search_body(collection, bbox, start, end, max_cloud,
-                                       self.parameterAsInt(parameters, self.PAGE_SIZE, context), with_query)
-        items, pages = api.search(body)
-        kept, undated = stac_search.dated_items(stac_search.within_cloud_cover(items, max_cloud))
+        items, pages = [], 0
+        for box in boxes:
+            body = stac_search.search_body(collection, box, start, end, max_cloud,
+                                           self.parameterAsInt(parameters, self.PAGE_SIZE, context), with_query)
+            found, box_pages = api.search(body)
+            known = {item["id"] for item in items}
+            items += [item for item in found if item["id"] not in known]
+            pages += box_pages
+        within, unreadable = stac_search.within_cloud_cover(items, max_cloud)
+        if unreadable:
+            feedback.pushWarning(self.tr("%d item(s) give an eo:cloud_cover that is not a number from 0 to 100; "
+                                         "they are kept as of unknown cloud cover: %s.") % (
+                len(unreadable), ", ".join(unreadable[:5])))
+        kept, undated = stac_search.dated_items(within)
         if undated:
             feedback.pushWarning(self.tr("%d item(s) have no acquisition date and are left out: %s.")
                                  % (len(undated), ", ".join(undated[:5])))
@@ -90,6 +100,9 @@ class SearchImageryAlgorithm(DateRange, FusionPvAlgorithm):
                                                  max_cloud, "" if with_query else
                                                  self.tr(" (filtered here: the API has no query extension)")))
         if not kept:
+            if not api.has_collection(collection):
+                raise QgsProcessingException(self.tr("COLLECTION: %s has no collection '%s'; Sentinel-2 L2A is %s "
+                                                     "on Earth Search.") % (root, collection, DEFAULT_COLLECTION))
             raise QgsProcessingException(self.tr(
                 "EXTENT, START_DATE, END_DATE, MAX_CLOUD: %s has no item of %s there and then with at most %g %% "
                 "cloud cover; widen the dates or raise MAX_CLOUD.") % (root, collection, max_cloud))
@@ -97,17 +110,40 @@ class SearchImageryAlgorithm(DateRange, FusionPvAlgorithm):
         stac_search.write_item_collection(self.staged_file(output), kept)
         results = {self.OUTPUT: output}
         fields = make_fields(stac_search.FOOTPRINT_FIELDS)
+        rows, without = stac_search.footprint_rows(kept)
+        if without and self.parameterAsOutputLayer(parameters, self.OUTPUT_FOOTPRINTS, context):
+            feedback.pushWarning(self.tr("OUTPUT_FOOTPRINTS: %d item(s) have no polygon geometry and no footprint "
+                                         "(they are in OUTPUT): %s.") % (len(without), ", ".join(without[:5])))
         footprints = self.write_sink(
             parameters, self.OUTPUT_FOOTPRINTS, context, fields,
-            [make_feature(fields, values, geometry) for geometry, values in stac_search.footprint_rows(kept)],
+            [make_feature(fields, values, geometry) for geometry, values in rows],
             QgsWkbTypes.Type.MultiPolygon, QgsCoordinateReferenceSystem("EPSG:4326"))
         if footprints is not None:
             results[self.OUTPUT_FOOTPRINTS] = footprints
         return results
 
-    def _bbox(self, parameters, context):
-        """EXTENT in WGS 84 as (west, south, east, north)."""
-        extent = self.parameterAsExtent(parameters, self.EXTENT, context, QgsCoordinateReferenceSystem("EPSG:4326"))
+    def _boxes(self, parameters, context):
+        """EXTENT as boxes (west, south, east, north) in WGS 84: two where it crosses the antimeridian."""
+        extent = self.parameterAsExtent(parameters, self.EXTENT, context)
+        crs = self.parameterAsExtentCrs(parameters, self.EXTENT, context)
         if extent.isNull() or extent.isEmpty():
             raise QgsProcessingException(self.tr("EXTENT: give the area to search (an extent with a size)."))
-        return extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum()
+        given = extent_text_longitudes(parameters.get(self.EXTENT))
+        if given is not None and crs.authid() == "EPSG:4326" and given[0] > given[1]:
+            west, east = given  # "179,-179,…": from 179° east over the antimeridian to 179° west
+            return stac_search.antimeridian_boxes(west, extent.yMinimum(), east + 360, extent.yMaximum())
+        outline = self.parameterAsExtentGeometry(parameters, self.EXTENT, context,
+                                                 QgsCoordinateReferenceSystem("EPSG:4326"))
+        points = [outline.vertexAt(number) for number in range(outline.constGet().nCoordinates())]
+        return stac_search.boxes_of_points([(point.x(), point.y()) for point in points])
+
+
+def extent_text_longitudes(value):
+    """(xmin, xmax) as written in an extent text "xmin,xmax,ymin,ymax [CRS]", or None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        numbers = [float(part) for part in value.split("[")[0].split(",")]
+    except ValueError:
+        return None
+    return (numbers[0], numbers[1]) if len(numbers) == 4 else None

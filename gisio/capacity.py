@@ -26,10 +26,10 @@ class PlantMeasure:
             return 0.0
         return self.to_degrees.transform(geometry.centroid().asPoint()).y()
 
-    def capacity(self, geometry, year=None, built_by=False, mount=capacity.UNKNOWN_MOUNT):
-        """``core.capacity.Capacity`` of a ground-mounted plant outlined by ``geometry``."""
-        return capacity.plant_capacity(self.area.measureArea(geometry), self.latitude(geometry), year,
-                                       mount=mount, built_by=built_by)
+    def capacity(self, geometry, area_m2, year=None, built_by=False, mount=capacity.UNKNOWN_MOUNT):
+        """``core.capacity.Capacity`` of a ground-mounted plant outlined by ``geometry``, of ``area_m2`` (as
+        ``self.area`` measures it)."""
+        return capacity.plant_capacity(area_m2, self.latitude(geometry), year, mount=mount, built_by=built_by)
 
 
 def capacity_values(plant_capacity):

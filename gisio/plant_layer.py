@@ -46,9 +46,10 @@ def plant_features(plant_map, grid, crs, context, is_cancelled, plant_context=No
             break
         geometry = QgsGeometry()
         geometry.fromWkb(polygonize_mask(mask, window_grid(grid, window)))
-        values = [plant.plant_id, measure.area.measureArea(geometry), plant.pixels, plant.source, plant_map.method,
+        area_m2 = measure.area.measureArea(geometry)
+        values = [plant.plant_id, area_m2, plant.pixels, plant.source, plant_map.method,
                   number_or_null(plant.threshold), number_or_null(plant.confidence), int(plant.refined)]
-        values += provenance_values(plant.sources) + capacity_values(measure.capacity(geometry))
+        values += provenance_values(plant.sources) + capacity_values(measure.capacity(geometry, area_m2))
         if plant_context is not None:
             values += plant_context.of_plant(window, mask)
         features.append(make_feature(fields, values, geometry))
@@ -101,12 +102,13 @@ def history_features(plants, periods, crs, context, is_cancelled):
         result = history.results.get(history.latest)
         first, last = history.first, history.last
         seen = first is not None
+        area_m2 = measure.area.measureArea(geometry)
         construction = None
         if seen:
             label = periods[first].label
             construction = label if history.life.built else "by " + label
         features.append(make_feature(fields, [
-            plant_id, measure.area.measureArea(geometry), int(outline.sum()), history.source, "improved",
+            plant_id, area_m2, int(outline.sum()), history.source, "improved",
             number_or_null(result.threshold if result else None), number_or_null(result.confidence if result else None),
             int(bool(result and improved.changed(result))),
             *provenance_values(history.sources),
@@ -115,16 +117,17 @@ def history_features(plants, periods, crs, context, is_cancelled):
             sum(state != NO_DATA for state in history.raw), history.presence, "".join(history.raw),
             history.status, evidence_text(history.period_evidence), _qdate(history.built_after),
             _qdate(history.built_before), _qdate(history.removed_after), _qdate(history.removed_before),
-            *capacity_values(history_capacity(history, periods, geometry, measure)), tile, at_tile_edge], geometry))
+            *capacity_values(history_capacity(history, periods, geometry, area_m2, measure)), tile, at_tile_edge],
+            geometry))
     return features
 
 
-def history_capacity(history, periods, geometry, measure):
+def history_capacity(history, periods, geometry, area_m2, measure):
     """Capacity of a plant over time: of the year it was first seen, a year it was built by when it was there from
     the first period (the interval widened); None for a plant never seen."""
     if history.first is None:
         return None
-    return measure.capacity(geometry, periods[history.first].start.year,
+    return measure.capacity(geometry, area_m2, periods[history.first].start.year,
                             built_by=history.status == STATUS_FROM_START)
 
 

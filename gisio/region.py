@@ -376,6 +376,12 @@ class ResultsFolder:
         if os.path.isdir(folder) and not any(name.endswith(".result") for name in os.listdir(folder)):
             shutil.rmtree(folder, ignore_errors=True)
 
+    @classmethod
+    def remove(cls, folder):
+        """Remove the plugin's ``folder`` (one it marked) with everything in it, once a run no longer needs it."""
+        if os.path.exists(os.path.join(folder, cls.MARKER)):
+            shutil.rmtree(folder, ignore_errors=True)
+
     def __init__(self, folder, settings):
         self.folder = folder
         os.makedirs(folder, exist_ok=True)

@@ -23,6 +23,9 @@ import datetime
 import json
 import math
 import os
+import re
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -50,6 +53,10 @@ VEGETATION_CLASS = 4
 MIN_VEGETATION_PIXELS = 100
 OFFSET_FROM = 950
 HARMONISED_BELOW = 800
+#: The largest DN offset metadata may give (ESA's is 1000).
+MAX_DN_OFFSET = 2 * BOA_ADD
+#: The largest side (pixels) of an item's grid that metadata may give (a Sentinel-2 tile is 10980 at 10 m).
+MAX_GRID_SIDE = 100000
 #: Largest side (pixels) of the overview read for the pixel rule.
 RULE_OVERVIEW_SIDE = 512
 
@@ -69,8 +76,13 @@ HTTP_OPTIONS = {
     "CPL_VSIL_CURL_CACHE_SIZE": str(64 * 1024 * 1024),
     "CPL_VSIL_NETWORK_STATS_ENABLED": "YES",
 }
-#: A series whose reads failed for more than this share of them stops the job (the server is gone, not one date).
+#: A series whose reads failed for more than this share of them stops the job, even when each file is missing or
+#: broken for good (the catalogue is not usable there).
 MAX_FAILED_SHARE = 0.5
+#: HTTP statuses of a read that a rerun would repeat: the file is not there, or not for us.
+PERMANENT_STATUSES = (400, 401, 403, 404, 410)
+#: Seconds the check of a failed read's server may take.
+PROBE_SECONDS = 15
 
 
 class ItemCollectionError(ValueError):
@@ -118,11 +130,17 @@ def gdal_path(href, folder):
     return href if os.path.isabs(href) else os.path.normpath(os.path.join(folder, href))
 
 
+def item_properties(item):
+    """The ``properties`` object of an item ({} when it has none, or something else)."""
+    properties = item.get("properties")
+    return properties if isinstance(properties, dict) else {}
+
+
 def item_date(item):
     """The acquisition date of an item (``datetime``, else ``start_datetime``)."""
-    properties = item.get("properties") or {}
+    properties = item_properties(item)
     text = properties.get("datetime") or properties.get("start_datetime")
-    if not text:
+    if not isinstance(text, str) or not text:
         raise ItemCollectionError("item %s has no datetime." % item.get("id"))
     try:
         return datetime.date.fromisoformat(text[:10])
@@ -133,45 +151,60 @@ def item_date(item):
 def item_baseline(item):
     """The processing baseline of an item as a number (``s2:processing_baseline``, else the N0xxx of its product
     name), or None."""
-    properties = item.get("properties") or {}
+    properties = item_properties(item)
     text = properties.get("s2:processing_baseline") or properties.get("sentinel:processing_baseline")
     if not text:
-        name = properties.get("s2:product_uri") or item.get("id") or ""
+        name = str(properties.get("s2:product_uri") or item.get("id") or "")
         found = [part for part in name.replace(".", "_").split("_") if len(part) == 5 and part[0] == "N"
                  and part[1:].isdigit()]
         text = "%s.%s" % (found[0][1:3], found[0][3:]) if found else None
     try:
-        return float(text) if text else None
-    except ValueError:
+        baseline = float(text) if text else None
+    except (TypeError, ValueError):
         return None
+    return baseline if baseline is not None and 0 < baseline < 100 else None
 
 
 def item_tile(item):
     """The MGRS tile of an item (e.g. 33UWP), or ""."""
-    properties = item.get("properties") or {}
+    properties = item_properties(item)
     if properties.get("s2:mgrs_tile"):
-        return properties["s2:mgrs_tile"]
+        return str(properties["s2:mgrs_tile"])
     if properties.get("grid:code"):
-        return properties["grid:code"].replace("MGRS-", "")
+        return str(properties["grid:code"]).replace("MGRS-", "")
     parts = [properties.get(key) for key in ("mgrs:utm_zone", "mgrs:latitude_band", "mgrs:grid_square")]
     return "".join(str(part) for part in parts) if all(parts) else ""
 
 
 def offset_of_metadata(item):
     """(DN to subtract, how it was decided, True when the pixels must confirm it) of an item by its metadata."""
-    properties = item.get("properties") or {}
+    properties = item_properties(item)
     flag = next((properties[name] for name in OFFSET_FLAGS if name in properties), None)
     _, asset = asset_of(item, GRID_BAND)
     bands = (asset or {}).get("raster:bands") or []
-    if bands and "offset" in bands[0] and flag is None:
-        scale = float(bands[0].get("scale") or 1e-4)
-        return int(round(-float(bands[0]["offset"]) / scale)), "raster:bands offset", False
+    if bands and isinstance(bands[0], dict) and "offset" in bands[0] and flag is None:
+        return _offset_of_raster_bands(item, bands[0]), "raster:bands offset", False
     baseline = item_baseline(item)
     if baseline is not None and baseline < 4.0:
         return 0, "baseline %.2f (before 04.00)" % baseline, False
     if flag is not None:
         return (0 if flag else BOA_ADD), "boa_offset_applied %s" % str(bool(flag)).lower(), True
     return BOA_ADD, ("baseline %.2f" % baseline if baseline is not None else "no baseline given"), True
+
+
+def _offset_of_raster_bands(item, band):
+    """The DN offset that a ``raster:bands`` entry's offset and scale (reflectance = DN × scale + offset) give;
+    an :class:`ItemCollectionError` naming the item when they are not numbers, or give an offset no Sentinel-2
+    L2A product has (outside 0 to :data:`MAX_DN_OFFSET`)."""
+    offset, scale = band.get("offset"), band.get("scale", 1e-4)
+    numbers = all(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+                  for value in (offset, scale))
+    dn_offset = -offset / scale if numbers and 0 < scale <= 1 else float("nan")
+    if not 0 <= dn_offset <= MAX_DN_OFFSET:
+        raise ItemCollectionError("item %s: its raster:bands offset %r and scale %r are not those of Sentinel-2 L2A "
+                                  "reflectance (a DN offset from 0 to %d)" % (item.get("id"), offset, scale,
+                                                                             MAX_DN_OFFSET))
+    return int(round(dn_offset))
 
 
 def offset_on_pixels(blue_path, scl_path):
@@ -200,6 +233,22 @@ def _overview(path, shape=None):
                                                 resample_alg=gdal.GRIORA_NearestNeighbour)
 
 
+def same_crs(wkt, other):
+    """True when two WKT name the same CRS (a file without one is taken at its item's word)."""
+    if not wkt or not other:
+        return True
+    first, second = osr.SpatialReference(), osr.SpatialReference()
+    first.ImportFromWkt(wkt)
+    second.ImportFromWkt(other)
+    return bool(first.IsSame(second))
+
+
+def crs_name(wkt):
+    reference = osr.SpatialReference()
+    reference.ImportFromWkt(wkt)
+    return reference.GetName() or "unknown"
+
+
 def crs_wkt_of_epsg(code):
     """The WKT of EPSG ``code``."""
     reference = osr.SpatialReference()
@@ -211,7 +260,7 @@ def item_grid(item, path_of):
     """The 10 m :class:`RasterGrid` of an item: its :data:`GRID_BAND` asset's ``proj:`` fields (or the item's),
     else the header of that asset (``path_of`` gives its GDAL path)."""
     _, asset = asset_of(item, GRID_BAND)
-    properties = item.get("properties") or {}
+    properties = item_properties(item)
     transform = asset.get("proj:transform") or properties.get("proj:transform")
     shape = asset.get("proj:shape") or properties.get("proj:shape")
     epsg = asset.get("proj:epsg") or properties.get("proj:epsg")
@@ -220,7 +269,13 @@ def item_grid(item, path_of):
         epsg = code.split(":", 1)[1]
     if transform and shape and epsg:
         a, b, c, d, e, f = (float(value) for value in transform[:6])
-        return RasterGrid(int(shape[1]), int(shape[0]), (c, a, b, f, d, e), crs_wkt_of_epsg(epsg))
+        height, width = (int(value) for value in shape[:2])
+        if not all(math.isfinite(value) for value in (a, b, c, d, e, f)) or a <= 0 or e >= 0 \
+                or not (0 < width <= MAX_GRID_SIDE and 0 < height <= MAX_GRID_SIDE):
+            raise ItemCollectionError("item %s: its proj:transform %s and proj:shape %s are not those of a north-up "
+                                      "grid of up to %d pixels a side" % (item.get("id"), transform, shape,
+                                                                          MAX_GRID_SIDE))
+        return RasterGrid(width, height, (c, a, b, f, d, e), crs_wkt_of_epsg(epsg))
     dataset = gdal.Open(path_of(asset["href"]))
     return RasterGrid(dataset.RasterXSize, dataset.RasterYSize, tuple(dataset.GetGeoTransform()),
                       dataset.GetProjection())
@@ -277,12 +332,26 @@ class ItemSeries(TimeSeries):
         date, band = self._asset[path]
         self.reads += 1
         try:
-            with http_settings():
-                values = self._window(path, rows, cols)
+            values = self._window_or_retry(path, rows, cols)
         except (RuntimeError, RasterReadError) as error:
-            self.failures.append((date.id, band, path, str(error).strip()))
+            text = str(error).strip()
+            self.failures.append((date.id, band, path, text, failure_is_permanent(path, text)))
             return np.full((rows.stop - rows.start, cols.stop - cols.start), STACK_NODATA, np.int16)
         return stack_dn(values, 0 if band == "SCL" else -date.offset)
+
+    def _window_or_retry(self, path, rows, cols):
+        """:meth:`_window`; once more after a failure while the server serves the file: GDAL keeps what it learnt
+        of a URL (that it was missing while its server was down) for the life of the process."""
+        try:
+            with http_settings():
+                return self._window(path, rows, cols)
+        except (RuntimeError, RasterReadError):
+            if not path.startswith("/vsicurl/") or not _served(http_status(url_of(path))):
+                raise
+        gdal.VSICurlPartialClearCache(path)
+        self._datasets.pop(path, None)
+        with http_settings():
+            return self._window(path, rows, cols)
 
     def _window(self, path, rows, cols):
         """DN of the asset at ``path`` in a 10 m window: a 20 m (or coarser) asset on the same origin is read in
@@ -314,15 +383,59 @@ class ItemSeries(TimeSeries):
                 or abs(x0 - gx0) > 1e-3 * abs(gdx) or abs(y0 - gy0) > 1e-3 * abs(gdy):
             raise RasterReadError("%s is not on the pixel grid of its tile (origin %.2f, %.2f, pixel %g m; the "
                                   "tile's %.2f, %.2f, %g m)" % (path, x0, y0, dx, gx0, gy0, gdx))
+        if not same_crs(dataset.GetProjection(), self.grid.crs_wkt):
+            raise RasterReadError("%s is in another CRS than its item says (%s, not %s)" % (
+                path, crs_name(dataset.GetProjection()), crs_name(self.grid.crs_wkt)))
         return factor
 
     def check_failures(self):
-        """Raise :class:`RasterReadError` naming the first failed item and URL when more than
-        :data:`MAX_FAILED_SHARE` of the reads failed (a server gone, not a bad date)."""
+        """Raise :class:`ServerNotAnswering` when a read failed for a reason a rerun may not repeat (a server down
+        or overloaded, the network): what was read is incomplete, so nothing of it may be kept. Raise
+        :class:`RasterReadError` when more than :data:`MAX_FAILED_SHARE` of the reads failed for good (files
+        missing or broken). Both name the first failed item and URL."""
+        passing = [failure for failure in self.failures if not failure[4]]
+        if passing:
+            item, band, path, error, _ = passing[0]
+            raise ServerNotAnswering(
+                "%d read(s) failed because the server did not answer properly, the first: item %s, %s at %s (%s); "
+                "nothing read from this tile is kept: run again to resume once the server answers" % (
+                    len(passing), item, band, url_of(path), error))
         if self.failures and len(self.failures) > MAX_FAILED_SHARE * self.reads:
-            item, band, path, error = self.failures[0]
-            raise RasterReadError("%d of %d reads failed; the first: item %s, %s at %s (%s)" % (
-                len(self.failures), self.reads, item, band, url_of(path), error))
+            item, band, path, error, _ = self.failures[0]
+            raise RasterReadError("%d of %d reads failed because the files are missing or broken (a rerun would "
+                                  "read the same); the first: item %s, %s at %s (%s)" % (
+                                      len(self.failures), self.reads, item, band, url_of(path), error))
+
+
+class ServerNotAnswering(RasterReadError):
+    """Reads of a series failed because the server did not answer properly: its results must not be kept."""
+
+
+def failure_is_permanent(path, error):
+    """True when a failed read of ``path`` (GDAL's ``error``) would fail the same way on a rerun: a local file, an
+    HTTP status of :data:`PERMANENT_STATUSES`, or a file its server serves but GDAL cannot read (broken, not on
+    the grid its item says). False when the server does not answer, or answers 429 or 5xx."""
+    if not path.startswith("/vsicurl/"):
+        return True
+    said = re.search(r"HTTP (?:response )?code:? ?(\d{3})", error)
+    status = int(said.group(1)) if said else http_status(url_of(path))
+    return status is not None and (status in PERMANENT_STATUSES or _served(status))
+
+
+def _served(status):
+    return status is not None and 200 <= status < 400
+
+
+def http_status(url):
+    """The HTTP status of a HEAD request to ``url``, or None when the server does not answer in
+    :data:`PROBE_SECONDS`."""
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=PROBE_SECONDS) as answer:
+            return answer.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except (OSError, ValueError):
+        return None
 
 
 def url_of(path):

@@ -3,6 +3,7 @@ one grid."""
 import datetime
 import os
 
+from osgeo import gdal
 from qgis.core import QgsProcessingException
 
 from ..core import composite
@@ -216,6 +217,8 @@ def item_series_by_grid(path, feedback, parameter="INPUT"):
     except stac_items.ItemCollectionError as error:
         raise QgsProcessingException("%s: %s" % (parameter, error))
     folder = os.path.dirname(os.path.abspath(path))
+    # what GDAL learnt of the URLs in an earlier run (a file missing while its server was down) must not decide it
+    gdal.VSICurlClearCache()
     dates, grids = [], []
     for item in items:
         try:

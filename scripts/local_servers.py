@@ -43,8 +43,8 @@ class Nginx:
     under ``/broken/`` it answers 503. :meth:`stop` kills it (a server that dies); :meth:`served` reads its access
     log: (requests, body bytes sent) of the paths under ``root``."""
 
-    def __init__(self, root, folder):
-        self.root, self.folder, self.port = str(root), str(folder), free_port()
+    def __init__(self, root, folder, port=None):
+        self.root, self.folder, self.port = str(root), str(folder), port or free_port()
         self.url = "http://127.0.0.1:%d" % self.port
         os.makedirs(self.folder, exist_ok=True)
         self.log = os.path.join(self.folder, "access.log")
@@ -112,4 +112,35 @@ class StacServer:
     def stop(self):
         if self.process.poll() is None:
             self.process.terminate()
+            self.process.wait(timeout=30)
+
+
+class MisbehavingServer:
+    """``misbehaving_server.py`` on 127.0.0.1 answering ``routes`` (see that script); :meth:`requests` lists
+    what it was asked, :meth:`stop` kills it."""
+
+    def __init__(self, routes, folder):
+        import json
+        import sys
+        self.port = free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        os.makedirs(str(folder), exist_ok=True)
+        routes_path = os.path.join(str(folder), "routes_%d.json" % self.port)
+        self.log = os.path.join(str(folder), "requests_%d.log" % self.port)
+        with open(routes_path, "w", encoding="utf-8") as stream:
+            json.dump(routes, stream)
+        open(self.log, "w").close()
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "misbehaving_server.py")
+        self.process = subprocess.Popen([sys.executable, script, str(self.port), routes_path, self.log],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_port(self.port, self.process, "misbehaving_server.py")
+
+    def requests(self):
+        """["METHOD /path body", …] in the order they came."""
+        with open(self.log, encoding="utf-8") as stream:
+            return [line.strip() for line in stream if line.strip()]
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.kill()
             self.process.wait(timeout=30)

@@ -101,6 +101,19 @@ def test_four_overlapping_tiles_give_the_whole_scene(fusionpv, feedback, scene, 
         expected = [name for name, role in zip(names, ("trusted", "candidate"))
                     if role in feature["source"] or feature["source"] == "both"]
         assert feature["sources"] == ", ".join(expected) and feature["n_sources"] == len(expected)
+        assert feature["capacity_mwdc"] == pytest.approx(_capacity_of(feature).mwdc, rel=1e-3)
+        assert feature["capacity_mwdc_low"] < feature["capacity_mwdc"] < feature["capacity_mwdc_high"]
+
+
+def _capacity_of(feature):
+    """The core's capacity of a plant feature of unknown year and mount, from its area and centre latitude."""
+    from fusion_pv_mapping.core.capacity import plant_capacity
+    degrees = osr.SpatialReference()
+    degrees.ImportFromEPSG(4326)
+    degrees.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    centre = feature.GetGeometryRef().Centroid()
+    centre.Transform(osr.CoordinateTransformation(feature.GetGeometryRef().GetSpatialReference(), degrees))
+    return plant_capacity(feature["area_m2"], centre.GetY())
 
 
 def test_raster_mask_priors_on_overlapping_tiles_give_the_whole_scene_once(fusionpv, feedback, scene, tmp_path):
@@ -182,7 +195,7 @@ def test_tiles_in_two_utm_zones_merge_without_duplicates(fusionpv, feedback, sce
 def test_a_resumed_run_redoes_only_unfinished_tiles(fusionpv, feedback, scene, tmp_path):
     """What a killed run leaves: results of some tiles, and a result half written. The rerun does the others."""
     output, tiles = str(tmp_path / "plants.gpkg"), str(tmp_path / "tiles.csv")
-    run("mapregion", region_parameters(scene, output, WORKERS=1), feedback)
+    run("mapregion", region_parameters(scene, output, WORKERS=1, KEEP_RESULTS=True), feedback)
     first = sorted(plant_rows(output))
     folder = str(tmp_path / "plants.tiles")
     results = sorted(name for name in os.listdir(folder) if name.endswith(".result"))
@@ -196,7 +209,16 @@ def test_a_resumed_run_redoes_only_unfinished_tiles(fusionpv, feedback, scene, t
     assert any("2 already done" in info and "2 job(s)" in info for info in feedback.infos)
     assert [row["status"] for row in tile_table(tiles)] == ["reused", "done", "done", "reused"]
     assert sorted(plant_rows(output)) == first
-    assert not [name for name in os.listdir(folder) if "partial" in name]
+    assert not os.path.exists(folder)  # finished without KEEP_RESULTS: only the outputs are left
+
+
+def test_a_finished_run_leaves_only_its_outputs_unless_asked_to_keep_the_results(fusionpv, feedback, scene,
+                                                                                 tmp_path):
+    run("mapregion", region_parameters(scene, str(tmp_path / "plants.gpkg"), WORKERS=1), feedback)
+    assert sorted(os.listdir(str(tmp_path))) == ["plants.gpkg"]
+    run("mapregion", region_parameters(scene, str(tmp_path / "kept.gpkg"), WORKERS=1, KEEP_RESULTS=True), feedback)
+    kept = sorted(name for name in os.listdir(str(tmp_path / "kept.tiles")) if name.endswith(".result"))
+    assert len(kept) == 4
 
 
 def test_cancel_keeps_finished_tiles_for_a_resume(fusionpv, feedback, scene, tmp_path):
@@ -220,7 +242,7 @@ def test_a_failing_tile_is_reported_and_the_others_go_on(fusionpv, feedback, sce
 
     monkeypatch.setattr(region, "_decide_on_image", failing)
     output, tiles = str(tmp_path / "plants.gpkg"), str(tmp_path / "tiles.csv")
-    run("mapregion", region_parameters(scene, output, WORKERS=1, OUTPUT_TILES=tiles), feedback)
+    run("mapregion", region_parameters(scene, output, WORKERS=1, OUTPUT_TILES=tiles, KEEP_RESULTS=True), feedback)
     table = tile_table(tiles)
     assert [row["status"] for row in table] == ["done", "done", "failed", "done"]
     assert "disk on fire" in table[2]["error"]
@@ -231,7 +253,7 @@ def test_a_failing_tile_is_reported_and_the_others_go_on(fusionpv, feedback, sce
 
 def test_other_settings_clear_the_kept_tiles(fusionpv, feedback, scene, tmp_path):
     output = str(tmp_path / "plants.gpkg")
-    run("mapregion", region_parameters(scene, output, WORKERS=1), feedback)
+    run("mapregion", region_parameters(scene, output, WORKERS=1, KEEP_RESULTS=True), feedback)
     run("mapregion", region_parameters(scene, output, WORKERS=1, MIN_AREA_PIXELS=50), feedback)
     assert any("4 tile result(s) of other settings were cleared" in warning for warning in feedback.warnings)
     assert all(pixels > 50 for _, pixels, _ in plant_rows(output))
@@ -369,6 +391,6 @@ def test_a_results_folder_of_the_users_is_never_cleared(fusionpv, feedback, scen
     assert "OUTPUT" in message and "did not write" in message
     assert sorted(os.listdir(str(folder))) == ["my_notes.txt", "old.result"] and not os.path.exists(output)
     own = str(tmp_path / "own.gpkg")
-    run("mapregion", region_parameters(scene, own), feedback)
-    run("mapregion", region_parameters(scene, own, MIN_AREA_PIXELS=7), feedback)  # other settings: cleared
+    run("mapregion", region_parameters(scene, own, KEEP_RESULTS=True), feedback)
+    run("mapregion", region_parameters(scene, own, MIN_AREA_PIXELS=7, KEEP_RESULTS=True), feedback)  # cleared
     assert os.path.exists(str(tmp_path / "own.tiles" / ".made-by-fusion-pv-mapping"))

@@ -95,6 +95,7 @@ def test_a_stopped_series_run_resumes_with_the_unfinished_tiles(fusionpv, feedba
     run("plantsovertime", parameters, again)
     assert any("4 tile(s): 1 already done" in info and "3 job(s)" in info for info in again.infos)
     same_histories(histories(output), whole_history, series_scene["whole"][0])
+    assert not os.path.exists(str(tmp_path / "plants.tiles"))  # a finished run leaves only its outputs
 
 
 def test_several_grids_with_a_periods_raster_are_refused_before_the_work(fusionpv, feedback, series_scene,

@@ -101,13 +101,16 @@ def with_href(items, item_id, band_key, href):
     return copied
 
 
-def test_an_unreadable_date_is_left_out_with_a_warning_naming_item_and_url(fusionpv, feedback, catalogue, tmp_path):
-    """One item's SWIR asset answers 503 (after GDAL's retries), another's is missing on the server (404): the run
-    finishes, each date is left out where it was needed, and a warning names the item and the URL."""
+def test_a_missing_or_broken_file_is_left_out_with_a_warning_naming_item_and_url(fusionpv, feedback, catalogue,
+                                                                                  tmp_path):
+    """One item's SWIR asset is missing on the server (404), another's is not a GeoTIFF: a rerun would read the
+    same, so the run finishes, each date is left out where it was needed, and a warning names the item and the
+    URL and says why."""
     items = items_of(catalogue, ("9",))
     broken, missing = items[4], items[7]
+    (catalogue["folder"] / "not_a_tif.tif").write_text("an HTML error page saved as a GeoTIFF")
     key = next(key for key in ("swir16", "B11") if key in broken["assets"])
-    broken_url = catalogue["server"].url + "/broken/B11.tif"
+    broken_url = catalogue["server"].url + "/not_a_tif.tif"
     items = with_href(items, broken["id"], key, broken_url)
     key = next(key for key in ("swir22", "B12") if key in missing["assets"])
     missing_url = catalogue["server"].url + "/9/no-such-date/B12.tif"
@@ -117,9 +120,51 @@ def test_an_unreadable_date_is_left_out_with_a_warning_naming_item_and_url(fusio
     run("plantsovertime", {"INPUT": [path], "PERIOD": 1, "TRUSTED_PRIORS": [COUNTRY_PRIORS], "OUTPUT": output,
                            "WORKERS": 1}, feedback)
     for item, url in ((broken, broken_url), (missing, missing_url)):
-        assert any(item["id"] in warning and url in warning and "left out" in warning
-                   for warning in feedback.warnings), feedback.warnings
+        assert any(item["id"] in warning and url in warning and "left out" in warning and "a rerun would read the "
+                   "same" in warning for warning in feedback.warnings), feedback.warnings
     assert ogr.Open(output).GetLayer(0).GetFeatureCount() >= 1
+
+
+def test_a_server_that_answers_503_stops_the_tile_and_keeps_nothing_of_it(fusionpv, feedback, catalogue, tmp_path):
+    """A 503 (after GDAL's retries) is a server that may answer later: the tile is not stored as done, the run
+    stops naming the item and URL."""
+    items = items_of(catalogue, ("9",))
+    key = next(key for key in ("swir16", "B11") if key in items[4]["assets"])
+    broken_url = catalogue["server"].url + "/broken/B11.tif"
+    path = write_item_collection(str(tmp_path / "items.json"), with_href(items, items[4]["id"], key, broken_url))
+    output = str(tmp_path / "plants.gpkg")
+    message = run_fails("plantsovertime", {"INPUT": [path], "PERIOD": 1, "TRUSTED_PRIORS": [COUNTRY_PRIORS],
+                                           "OUTPUT": output, "WORKERS": 1}, feedback)
+    assert items[4]["id"] in message and broken_url in message and "did not answer" in message, message
+    assert not os.path.exists(output) and not os.path.exists(str(tmp_path / "plants.tiles"))
+
+
+def test_a_server_that_dies_inside_a_tile_keeps_nothing_degraded_and_the_rerun_is_clean(
+        fusionpv, catalogue, nginx_server, tmp_path_factory, tmp_path):
+    """Chip 9's later dates on a second server that is gone when they are read (the first dates read fine): the
+    tile is not stored, the run stops; with the server back at the same address, the rerun gives the plants of
+    a clean run, not a tile missing half its dates."""
+    from conftest import RecordingFeedback
+    folder = tmp_path_factory.mktemp("nginx_late")
+    server = nginx_server(catalogue["folder"], folder)
+    items = items_of(catalogue, ("9",))
+    late = json.loads(json.dumps(items[len(items) // 2:]).replace(catalogue["server"].url, server.url))
+    path = write_item_collection(str(tmp_path / "items.json"), items[:len(items) // 2] + late)
+    clean = str(tmp_path / "clean.gpkg")
+    run("plantsovertime", {"INPUT": [path], "PERIOD": 1, "TRUSTED_PRIORS": [COUNTRY_PRIORS], "OUTPUT": clean},
+        RecordingFeedback())
+    server.stop()
+    gdal.VSICurlClearCache()
+    output = str(tmp_path / "plants.gpkg")
+    message = run_fails("plantsovertime", {"INPUT": [path], "PERIOD": 1, "TRUSTED_PRIORS": [COUNTRY_PRIORS],
+                                           "OUTPUT": output}, RecordingFeedback())
+    assert server.url in message and "did not answer" in message and not os.path.exists(output), message
+    nginx_server(catalogue["folder"], folder, server.port)  # back, at the same address
+    again = RecordingFeedback()
+    run("plantsovertime", {"INPUT": [path], "PERIOD": 1, "TRUSTED_PRIORS": [COUNTRY_PRIORS], "OUTPUT": output},
+        again)
+    assert any("1 tile(s): 0 already done" in info for info in again.infos), again.infos  # nothing degraded kept
+    assert rows_by_chip(output) == rows_by_chip(clean), (again.warnings, again.infos)
 
 
 def test_an_item_without_a_band_asset_is_left_out_with_a_warning(fusionpv, feedback, catalogue, tmp_path):
@@ -164,7 +209,7 @@ def test_every_item_unreachable_fails_with_the_url(fusionpv, feedback, catalogue
     items = json.loads(json.dumps(items_of(catalogue, ("9",))).replace(catalogue["server"].url, dead))
     path = write_item_collection(str(tmp_path / "items.json"), items)
     message = run_fails("clearcomposite", {"INPUT": [path], "OUTPUT": str(tmp_path / "composite.tif")}, feedback)
-    assert dead in message and "reads failed" in message and "nothing was written" in message
+    assert dead in message and "did not answer" in message and "nothing was written" in message
     assert not os.path.exists(str(tmp_path / "composite.tif"))
 
 
@@ -372,5 +417,6 @@ def test_items_without_a_date_are_told_apart():
              {"id": "garbled", "geometry": geometry, "properties": {"datetime": "June"}}]
     dated, undated = dated_items(items)
     assert [item["id"] for item in dated] == ["good"] and undated == ["none", "garbled"]
-    assert [values[0] for _, values in footprint_rows(dated)] == ["good"]
+    rows, without = footprint_rows(dated)
+    assert [values[0] for _, values in rows] == ["good"] and without == []
 
