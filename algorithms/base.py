@@ -413,16 +413,22 @@ class TimeSeriesAlgorithm(DateRange, FusionPvAlgorithm):
         missing = [path for path in paths if not os.path.exists(path)]
         if missing:
             raise QgsProcessingException(self.tr("INPUT: %s does not exist.") % ", ".join(missing))
-        if len(paths) == 1 and is_item_collection(paths[0]):
+        collections = [path for path in paths if is_item_collection(path)]
+        if collections and len(collections) < len(paths):
+            raise QgsProcessingException(self.tr(
+                "INPUT: give STAC ItemCollections (.json) or rasters, not both (%s is an ItemCollection, %s is "
+                "not).") % (collections[0], next(path for path in paths if path not in collections)))
+        if collections:
             with counting_fetches() as counted:  # the BOA offset checks read overviews
-                tiles = item_series_by_grid(paths[0], feedback, self.INPUT)
+                tiles = item_series_by_grid(collections, feedback, self.INPUT)
             self.fetched_reading = counted.totals
             if by_grid:
                 return tiles
             if len(tiles) > 1:
                 raise QgsProcessingException(self.tr(
                     "INPUT: the items of %s lie on %d tiles (%s, %s, …); search with an EXTENT inside one tile, or "
-                    "keep the items of one tile.") % (paths[0], len(tiles), tiles[0].tile, tiles[1].tile))
+                    "keep the items of one tile.") % (", ".join(collections), len(tiles), tiles[0].tile,
+                                                      tiles[1].tile))
             return tiles[0]
         if all(path.lower().endswith(".nc") for path in paths):
             if by_grid:
@@ -448,10 +454,15 @@ class TimeSeriesAlgorithm(DateRange, FusionPvAlgorithm):
         fetched = sum(one["bytes"] for one in totals)
         whole = sum({path: size for one in totals for path, size in one["file_bytes"].items()}.values())
         if fetched or any(one["requests"] for one in totals):
-            feedback.pushInfo(self.tr("Fetched %.1f MB in %d HTTP request(s): %.2f %% of the %.1f MB of the %d "
-                                      "file(s) read from.") % (
-                fetched / 1e6, sum(one["requests"] for one in totals), 100.0 * fetched / max(whole, 1), whole / 1e6,
-                len({path for one in totals for path in one["file_bytes"]})))
+            requests = sum(one["requests"] for one in totals)
+            files = len({path for one in totals for path in one["file_bytes"]})
+            if whole:
+                feedback.pushInfo(self.tr("Fetched %.1f MB in %d HTTP request(s): %.2f %% of the %.1f MB of the %d "
+                                          "file(s) read from.") % (fetched / 1e6, requests, 100.0 * fetched / whole,
+                                                                   whole / 1e6, files))
+            else:
+                feedback.pushInfo(self.tr("Fetched %.1f MB in %d HTTP request(s); no window needed a file read.")
+                                  % (fetched / 1e6, requests))
 
     def clear_classes(self, parameters, context):
         """The SCL classes of CLEAR_CLASSES as a tuple of integers."""
@@ -620,7 +631,13 @@ class RegionMapping:
         folder_path = (os.path.join(QgsProcessingUtils.tempFolder(), self.ID + ".tiles") if destination is None
                        else os.path.splitext(os.path.abspath(destination))[0] + ".tiles")
         new_folder = not os.path.exists(folder_path)
-        if not ResultsFolder.claim(folder_path):
+        try:
+            claimed = ResultsFolder.claim(folder_path)
+        except OSError as error:
+            raise QgsProcessingException(self.tr(
+                "OUTPUT: the resumable results of the run go to %s beside it, which cannot be written (%s); choose "
+                "an OUTPUT in a folder you can write.") % (folder_path, error.strerror or error))
+        if not claimed:
             raise QgsProcessingException(self.tr(
                 "OUTPUT: %s holds files this plugin did not write, and the resumable results of the run go there; "
                 "move them, or choose another OUTPUT.") % folder_path)
@@ -634,13 +651,14 @@ class RegionMapping:
             self.after_success.append(lambda: ResultsFolder.remove(folder_path))  # once the outputs are in place
         return results
 
-    def run_region(self, names, make_job, run, folder, engine, parts, feedback, rescue=True):
+    def run_region(self, names, make_job, run, folder, engine, parts, feedback, stops_the_run=None):
         """Run ``parts`` jobs ``make_job(tile, part, parts)`` for each tile of ``names`` with ``run`` on
         ``engine`` (workers, scheduler), reusing the results ``folder`` (a ``ResultsFolder``) holds; then the
         groups of the tiles that failed, on the tiles that own them once they are left out
         (``make_job(tile, 0, 1, failed)``). Reports progress from 5 to 95 %. Returns (the results of the tiles
-        that did not fail by tile and part, then those of the second pass by tile; {tile: its results}). Without
-        ``rescue`` a failed tile stops the run instead (its imagery could not be read: nothing is written)."""
+        that did not fail by tile and part, then those of the second pass by tile; {tile: its results}). A failed
+        job for which ``stops_the_run(result)`` holds stops the run instead (its server did not answer: nothing is
+        written, and a rerun may read it)."""
         if folder.cleared:
             feedback.pushWarning(self.tr("%d tile result(s) of other settings were cleared from %s.")
                                  % (folder.cleared, folder.folder))
@@ -679,11 +697,13 @@ class RegionMapping:
         if len(failed) == len(names):
             raise QgsProcessingException(self.tr("INPUT: every tile failed; the first error: %s") % next(
                 result["error"] for rs in results.values() for result in rs if result["error"]))
-        if failed and not rescue:
+        stopping = [number for number in failed if stops_the_run and any(
+            result["status"] == FAILED and stops_the_run(result) for result in results[number])]
+        if stopping:
             raise QgsProcessingException(self.tr(
                 "INPUT: %d of %d tile(s) could not be read, so nothing was written; the first error: %s. The "
-                "finished tiles are kept in %s for a rerun.") % (len(failed), len(names), next(
-                    result["error"] for number in failed for result in results[number] if result["error"]),
+                "finished tiles are kept in %s for a rerun.") % (len(stopping), len(names), next(
+                    result["error"] for number in stopping for result in results[number] if result["error"]),
                     folder.folder))
         done = [result for number in sorted(results) if number not in failed
                 for result in sorted(results[number], key=lambda result: result["part"])]

@@ -16,7 +16,7 @@ from ..gisio.plant_layer import (PERIOD_FIELDS, SHAPEFILE_TEXT_WIDTH, STATUS_FIE
 from ..gisio.region import ResultsFolder, SeriesJob, neighbours_on_grid, plants_in_order, run_series_job
 from ..gisio.region_inputs import prior_files, series_settings_of
 from ..gisio.reports import plants_over_time_report
-from ..gisio.stac_items import ItemSeries
+from ..gisio.stac_items import server_did_not_answer
 from ..gisio.tables import make_feature, make_fields
 from ..gisio.time_series import check_role_bands
 from ..gisio.vector import InCrs
@@ -175,10 +175,9 @@ class PlantsOverTimeAlgorithm(RegionMapping, PlantMapping, TimeSeriesAlgorithm):
                              neighbours=neighbours, failed=failed)
 
         names = [tile_name(series) for series in tiles]
-        # a tile of a catalogue fails when its server does: stop, to resume later, rather than lose its plants
-        from_catalogue = any(isinstance(series, ItemSeries) for series in tiles)
+        # a tile whose server did not answer is not rescued by its neighbours: the run stops, to be resumed
         done, results = self.run_region(names, make_job, run_series_job, folder, engine, parts, feedback,
-                                        rescue=not from_catalogue)
+                                        stops_the_run=server_did_not_answer)
         self.log_fetched([result.get("fetched") for result in done], feedback)
         plants = plants_in_order(done)
         histories = [values["history"] for _, _, values in plants]

@@ -101,6 +101,10 @@ def read_item_collection(path):
         raise ItemCollectionError("%s is not a STAC ItemCollection (a FeatureCollection of items)." % path)
     if not collection["features"]:
         raise ItemCollectionError("%s holds no items." % path)
+    odd = [number for number, item in enumerate(collection["features"]) if not isinstance(item, dict)]
+    if odd:
+        raise ItemCollectionError("%s: %d of its features are not STAC items (objects), the first at position %d."
+                                  % (path, len(odd), odd[0]))
     return collection["features"]
 
 
@@ -233,6 +237,28 @@ def _overview(path, shape=None):
                                                 resample_alg=gdal.GRIORA_NearestNeighbour)
 
 
+def check_grid_over_bbox(item, grid, epsg):
+    """An :class:`ItemCollectionError` naming ``item`` when the grid its ``proj:`` fields give (EPSG ``epsg``)
+    does not overlap its ``bbox`` (WGS 84): its metadata contradicts itself (a wrong UTM zone, a wrong transform)."""
+    bbox = item.get("bbox")
+    if not (isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, (int, float)) for v in bbox)):
+        return
+    source, degrees = osr.SpatialReference(), osr.SpatialReference()
+    source.ImportFromWkt(grid.crs_wkt)
+    degrees.ImportFromEPSG(4326)
+    for reference in (source, degrees):
+        reference.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    x0, dx, _, y0, _, dy = grid.geotransform
+    corners = [(x0 + dx * col, y0 + dy * row) for col in (0, grid.width) for row in (0, grid.height)]
+    points = osr.CoordinateTransformation(source, degrees).TransformPoints(corners)
+    west, east = min(p[0] for p in points), max(p[0] for p in points)
+    south, north = min(p[1] for p in points), max(p[1] for p in points)
+    if west > bbox[2] or east < bbox[0] or south > bbox[3] or north < bbox[1]:
+        raise ItemCollectionError("item %s: its grid (proj:epsg %s, proj:transform) lies at %.2f–%.2f° E, "
+                                  "%.2f–%.2f° N, not over its bbox %s; its metadata contradicts itself" % (
+                                      item.get("id"), epsg, west, east, south, north, bbox))
+
+
 def same_crs(wkt, other):
     """True when two WKT name the same CRS (a file without one is taken at its item's word)."""
     if not wkt or not other:
@@ -275,7 +301,9 @@ def item_grid(item, path_of):
             raise ItemCollectionError("item %s: its proj:transform %s and proj:shape %s are not those of a north-up "
                                       "grid of up to %d pixels a side" % (item.get("id"), transform, shape,
                                                                           MAX_GRID_SIDE))
-        return RasterGrid(width, height, (c, a, b, f, d, e), crs_wkt_of_epsg(epsg))
+        grid = RasterGrid(width, height, (c, a, b, f, d, e), crs_wkt_of_epsg(epsg))
+        check_grid_over_bbox(item, grid, epsg)
+        return grid
     dataset = gdal.Open(path_of(asset["href"]))
     return RasterGrid(dataset.RasterXSize, dataset.RasterYSize, tuple(dataset.GetGeoTransform()),
                       dataset.GetProjection())
@@ -409,6 +437,11 @@ class ItemSeries(TimeSeries):
 
 class ServerNotAnswering(RasterReadError):
     """Reads of a series failed because the server did not answer properly: its results must not be kept."""
+
+
+def server_did_not_answer(result):
+    """True for the result of a region job that failed with :class:`ServerNotAnswering`."""
+    return (result.get("error") or "").startswith(ServerNotAnswering.__name__ + ":")
 
 
 def failure_is_permanent(path, error):

@@ -208,19 +208,28 @@ def _stacks_on_one_grid(stacks, parameter, require_scl):
                       [original for _, original, _ in stacks])
 
 
-def item_series_by_grid(path, feedback, parameter="INPUT"):
-    """One :class:`ItemSeries` per 10 m grid (MGRS tile) of the Sentinel-2 L2A items of a STAC ItemCollection file,
-    dates in order. Items without a role band or SCL asset are left out with a warning; the BOA offset of each
-    item is decided as :mod:`.stac_items` documents (the pixels decide where the metadata cannot be trusted)."""
-    try:
-        items = stac_items.read_item_collection(path)
-    except stac_items.ItemCollectionError as error:
-        raise QgsProcessingException("%s: %s" % (parameter, error))
-    folder = os.path.dirname(os.path.abspath(path))
+def item_series_by_grid(paths, feedback, parameter="INPUT"):
+    """One :class:`ItemSeries` per 10 m grid (MGRS tile) of the Sentinel-2 L2A items of STAC ItemCollection files
+    (an item in several, once), dates in order. Items without a role band or SCL asset are left out with a
+    warning; the BOA offset of each item is decided as :mod:`.stac_items` documents (the pixels decide where the
+    metadata cannot be trusted)."""
+    items, seen = [], set()
+    for path in paths:
+        try:
+            found = stac_items.read_item_collection(path)
+        except stac_items.ItemCollectionError as error:
+            raise QgsProcessingException("%s: %s" % (parameter, error))
+        folder = os.path.dirname(os.path.abspath(path))
+        for item in found:
+            key = item.get("id") if isinstance(item, dict) else None
+            if key is None or key not in seen:
+                seen.add(key)
+                items.append((item, folder))
+    path = ", ".join(paths)
     # what GDAL learnt of the URLs in an earlier run (a file missing while its server was down) must not decide it
     gdal.VSICurlClearCache()
     dates, grids = [], []
-    for item in items:
+    for item, folder in items:
         try:
             date = _item_date(item, folder, feedback, parameter)
             if date is not None:
@@ -228,6 +237,7 @@ def item_series_by_grid(path, feedback, parameter="INPUT"):
                 dates.append(date)
         except (stac_items.ItemCollectionError, RuntimeError, KeyError, TypeError, ValueError) as error:
             feedback.pushWarning(tr("%s: item %s left out: %s") % (parameter, item.get("id"), error))
+    dates, grids = _on_the_grid_of_their_tile(dates, grids, feedback, parameter)
     if not dates:
         raise QgsProcessingException(tr("%s: none of the %d item(s) of %s can be read (see the warnings); search "
                                         "again with Find Sentinel-2 imagery (STAC).") % (parameter, len(items), path))
@@ -240,6 +250,28 @@ def item_series_by_grid(path, feedback, parameter="INPUT"):
     for grid, members in _by_grid(zip(grids, dates), lambda pair: pair[0]):
         areas.append(stac_items.ItemSeries(_one_per_day([date for _, date in members], feedback, parameter), grid))
     return areas
+
+
+def _on_the_grid_of_their_tile(dates, grids, feedback, parameter):
+    """The items (``dates``, with their ``grids``) on the grid most items of their MGRS tile share: a tile has one
+    pixel grid, so an item whose ``proj:`` fields give another contradicts its tile and is left out with a
+    warning."""
+    by_tile = {}
+    for date, grid in zip(dates, grids):
+        if date.tile:
+            by_tile.setdefault(date.tile, []).append(grid)
+    usual = {tile: max(tile_grids, key=tile_grids.count) for tile, tile_grids in by_tile.items()}
+    kept = []
+    for date, grid in zip(dates, grids):
+        if date.tile and grid != usual[date.tile]:
+            feedback.pushWarning(tr("%s: item %s left out: its grid (origin %.1f, %.1f, %d × %d px) is not the one "
+                                    "the other items of tile %s share (origin %.1f, %.1f, %d × %d px)") % (
+                parameter, date.id, grid.geotransform[0], grid.geotransform[3], grid.width, grid.height, date.tile,
+                usual[date.tile].geotransform[0], usual[date.tile].geotransform[3], usual[date.tile].width,
+                usual[date.tile].height))
+            continue
+        kept.append((date, grid))
+    return [date for date, _ in kept], [grid for _, grid in kept]
 
 
 def _item_date(item, folder, feedback, parameter):

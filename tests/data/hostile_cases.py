@@ -228,6 +228,7 @@ def _build_awkward_names(folder):
     """A band folder with a named pipe called like a band, and a folder for outputs of very long names."""
     os.makedirs(os.path.join(folder, "mine.tiles"))  # a folder of the user's, named as mapregion's results
     _text(os.path.join(folder, "mine.tiles", "field_notes.result"), "the user's, not a result\n")
+    _text(os.path.join(folder, "blocked.tiles"), "a file where the results folder would go\n")
     fifo = os.path.join(folder, "bands_fifo")
     shutil.copytree(os.path.join(folder, "bands"), fifo)
     os.mkfifo(os.path.join(fifo, "T18SVG_20220614T155632_B05_20m.tif"))
@@ -562,6 +563,8 @@ def _cases():
 
     for name in ("feature.json", "no_items.json"):
         add("overtime ItemCollection %s" % name, "plantsovertime", overtime(INPUT=[ws + name]), "INPUT")
+    add("overtime an ItemCollection and a netCDF file", "plantsovertime",
+        overtime(INPUT=[ws + "lost_items.json", ws + "series.nc"]), "INPUT")
     add("composite ItemCollection whose files are lost", "clearcomposite",
         {"INPUT": [ws + "lost_items.json"], "OUTPUT": ws + "out/composite.tif"}, "reads failed",
         absent=[ws + "out/composite.tif"])
@@ -587,6 +590,10 @@ def _cases():
                 absent=[output, results])
         add("%s results beside OUTPUT in a folder of the user's" % algorithm, algorithm,
             parameters(OUTPUT=ws + "mine.gpkg"), "OUTPUT", absent=[ws + "mine.gpkg"])
+        add("%s results folder cannot be made" % algorithm, algorithm, parameters(OUTPUT=ws + "blocked.gpkg"),
+            "OUTPUT", absent=[ws + "blocked.gpkg"])
+        add("%s finished leaves only its outputs" % algorithm, algorithm, parameters(), outputs=[output],
+            absent=[results])
         add("%s DASK_SCHEDULER=tls://127.0.0.1:1" % algorithm, algorithm,
             parameters(DASK_SCHEDULER="tls://127.0.0.1:1"), "DASK_SCHEDULER", absent=[output, results])
     add("mapregion a file that is not a raster among the tiles", "mapregion", region(INPUT=[s2, ws + "garbage.tif"]),
@@ -657,7 +664,8 @@ COMMAND_LINE_CASE_NAMES = (
     "mapregion ok", "mapregion WORKERS=1000", "mapregion OUTPUT_CRS=not a crs",
     "mapregion DASK_SCHEDULER=tls://127.0.0.1:1", "plantsovertime results beside OUTPUT in a folder of the user's",
     "capacity ok with years table and report", "capacity points", "capacity YEAR_FIELD=year_text",
-    "capacity YEAR_FIELD=year_null",
+    "capacity YEAR_FIELD=year_null", "mapregion results folder cannot be made",
+    "plantsovertime finished leaves only its outputs",
 )
 
 

@@ -420,3 +420,39 @@ def test_items_without_a_date_are_told_apart():
     rows, without = footprint_rows(dated)
     assert [values[0] for _, values in rows] == ["good"] and without == []
 
+
+
+def test_metadata_out_of_range_or_contradicting_its_file_leaves_the_item_out_with_a_warning(fusionpv, catalogue,
+                                                                                            tmp_path):
+    """Chip 9's items, four of them spoilt: a raster:bands offset of −100 (a DN offset of 10⁶), one of Infinity, a
+    proj:epsg of the other UTM zone than its files, a proj:transform shifted by 5 m. Each is left out with a
+    warning naming it, the run goes on, and the plants are those of the series without them."""
+    from conftest import RecordingFeedback
+    items = json.loads(json.dumps(items_of(catalogue, ("9",))))
+    c1 = [item for item in items if "raster:bands" in next(iter(item["assets"].values()))
+          and "earthsearch:boa_offset_applied" not in item["properties"]]
+    plain = [item for item in items if item not in c1]
+    spoilt = {c1[0]["id"]: "offset", c1[1]["id"]: "infinity", plain[2]["id"]: "epsg", plain[3]["id"]: "shift"}
+    for item in items:
+        how = spoilt.get(item["id"])
+        for asset in item["assets"].values():
+            if how in ("offset", "infinity") and "raster:bands" in asset:
+                asset["raster:bands"][0]["offset"] = -100.0 if how == "offset" else float("inf")
+            if how == "epsg":
+                asset["proj:epsg"] = 32633 if asset["proj:epsg"] == 32632 else 32632
+            if how == "shift":
+                asset["proj:transform"][2] += 5.0
+        if how == "epsg":
+            item["properties"]["proj:epsg"] = next(iter(item["assets"].values()))["proj:epsg"]
+    path = write_item_collection(str(tmp_path / "spoilt.json"), items)
+    feedback = RecordingFeedback()
+    output = str(tmp_path / "plants.gpkg")
+    run("plantsovertime", {"INPUT": [path], "PERIOD": 1, "TRUSTED_PRIORS": [COUNTRY_PRIORS], "OUTPUT": output},
+        feedback)
+    for item_id in spoilt:
+        assert any(item_id in warning for warning in feedback.warnings), (item_id, feedback.warnings)
+    clean = str(tmp_path / "clean.gpkg")
+    run("plantsovertime", {"INPUT": [write_item_collection(str(tmp_path / "clean.json"), [
+        item for item in items if item["id"] not in spoilt])], "PERIOD": 1, "TRUSTED_PRIORS": [COUNTRY_PRIORS],
+        "OUTPUT": clean}, RecordingFeedback())
+    assert rows_by_chip(output) == rows_by_chip(clean), feedback.warnings

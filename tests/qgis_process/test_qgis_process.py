@@ -238,21 +238,28 @@ def test_a_killed_series_run_redoes_only_the_unfinished_tiles(qgis, tmp_path):
     tiles are kept: the rerun runs only the jobs of the tiles not kept, and gives the histories of a clean run."""
     import glob
     import re
+    import subprocess
     import time
     from region_scene import COUNTRY_PRIORS, build_country_series
     chips = build_country_series(str(tmp_path / "country"))
     parameters = ["INPUT=%s" % path for paths in chips.values() for path in paths] + [
         "TRUSTED_PRIORS=%s" % COUNTRY_PRIORS, "PERIOD=1", "WORKERS=2"]
     output = str(tmp_path / "plants.gpkg")
-    kill_once_a_job_is_kept(qgis, "fusionpv:plantsovertime", parameters + ["OUTPUT=" + output], qgis.env)
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    env = dict(qgis.env, TMPDIR=str(temporary))
+    kill_once_a_job_is_kept(qgis, "fusionpv:plantsovertime", parameters + ["OUTPUT=" + output], env)
     time.sleep(2)  # orphaned workers may still hand a result in
     kept = len(glob.glob(str(tmp_path / "plants.tiles" / "*.result")))
     assert not os.path.exists(output) and 1 <= kept < len(chips)
-    completed = qgis.run("run", "fusionpv:plantsovertime", "--", *parameters, "OUTPUT=" + output)
+    completed = subprocess.run([qgis.command, "run", "fusionpv:plantsovertime", "--", *parameters,
+                                "OUTPUT=" + output], env=env, capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stderr
     done, jobs = map(int, re.search(r"\d+ tile\(s\): (\d+) already done in .*?, (\d+) job\(s\)",
                                     completed.stdout).groups())
     assert done == kept and jobs == len(chips) - kept
+    assert not os.path.exists(str(tmp_path / "plants.tiles"))  # the finished run leaves only its outputs
+    assert not glob.glob(str(temporary / "fusionpv-*")), os.listdir(str(temporary))
     clean = str(tmp_path / "clean.gpkg")
     assert qgis.run("run", "fusionpv:plantsovertime", "--", *parameters, "OUTPUT=" + clean).returncode == 0
 
@@ -261,3 +268,20 @@ def test_a_killed_series_run_redoes_only_the_unfinished_tiles(qgis, tmp_path):
         return sorted((feature.GetGeometryRef().ExportToWkt(), feature["presence"], feature["status"],
                        feature["evidence"]) for feature in dataset.GetLayer(0))
     assert plants(output) == plants(clean)
+
+
+def test_a_search_against_a_broken_api_exits_non_zero_naming_the_url(qgis, tmp_path):
+    """A landing page that is a JSON list and a redirect loop, through the command line: exit code 1, the reason
+    with the URL on stderr, no traceback, no output."""
+    import local_servers
+    server = local_servers.MisbehavingServer({"/": {"json": ["not", "a", "catalog"]}, "/loop/": {"redirect": "/loop/"}},
+                                             tmp_path / "server")
+    try:
+        for root, says in ((server.url, "answered a JSON list"), (server.url + "/loop", "redirect loop")):
+            completed = qgis.run("run", "fusionpv:searchimagery", "--", "STAC_API=" + root,
+                                 "EXTENT=16,16.2,47.9,48.2 [EPSG:4326]", "OUTPUT=" + str(tmp_path / "found.json"))
+            said = completed.stdout + completed.stderr
+            assert completed.returncode != 0 and says in said and "STAC_API" in said, said
+            assert "Traceback" not in said and not (tmp_path / "found.json").exists()
+    finally:
+        server.stop()
