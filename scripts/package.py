@@ -1,7 +1,8 @@
 """``make package``: ``dist/fusion_pv_mapping.zip`` for QGIS's Plugins > Manage and Install Plugins > Install from ZIP.
 
 The archive holds one folder, ``fusion_pv_mapping/``, with what the plugin needs at run time (no tests, demo or
-benchmarks).
+benchmarks), its licence included, and nothing the QGIS plugin repository refuses: no compiled Python, no hidden
+files or folders.
 """
 import os
 import sys
@@ -20,9 +21,9 @@ def plugin_files():
             yield entry
             continue
         for folder, subfolders, files in os.walk(path):
-            subfolders[:] = sorted(d for d in subfolders if d != "__pycache__")
+            subfolders[:] = sorted(d for d in subfolders if d != "__pycache__" and not d.startswith("."))
             for name in sorted(files):
-                if not name.endswith((".pyc", ".aux.xml")):
+                if not name.endswith((".pyc", ".pyo", ".aux.xml")) and not name.startswith("."):
                     yield os.path.relpath(os.path.join(folder, name), ROOT)
 
 

@@ -136,3 +136,27 @@ def test_a_long_series_keeps_few_files_open_and_reads_every_date(tmp_path):
         assert values.shape == (1, 3, 3) and (values == day).all()
         assert len(series._datasets) <= OPEN_DATASETS
     assert (series.read("B02", slice(0, 6))[:, 0, 0] == np.arange(len(paths))).all()
+
+
+def test_work_folders_are_made_on_first_use_and_those_of_killed_runs_removed(tmp_path, monkeypatch):
+    """A run that writes nothing temporary makes no folder; one that does removes it at its end; a folder left by
+    a process that is gone (a SIGKILLed run) is removed when the next run starts, one of a running process kept."""
+    import subprocess
+    import tempfile
+    from fusion_pv_mapping.gisio import workspace
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with workspace.WorkFolder("overtime"):
+        pass
+    assert os.listdir(str(tmp_path)) == []
+    with workspace.WorkFolder("overtime") as folder:
+        made = os.path.join(folder, "stack_0.tif")
+        assert os.path.isdir(os.path.dirname(made))
+    assert os.listdir(str(tmp_path)) == []
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    (tmp_path / ("%s%d-overtime-abc" % (workspace.PREFIX, gone.pid))).mkdir()
+    (tmp_path / ("%s%d-overtime-def" % (workspace.PREFIX, os.getpid()))).mkdir()
+    (tmp_path / "someone-elses").mkdir()
+    with workspace.WorkFolder("composite"):
+        assert sorted(os.listdir(str(tmp_path))) == ["%s%d-overtime-def" % (workspace.PREFIX, os.getpid()),
+                                                     "someone-elses"]

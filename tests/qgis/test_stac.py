@@ -444,6 +444,15 @@ def test_metadata_out_of_range_or_contradicting_its_file_leaves_the_item_out_wit
                 asset["proj:transform"][2] += 5.0
         if how == "epsg":
             item["properties"]["proj:epsg"] = next(iter(item["assets"].values()))["proj:epsg"]
+    # a file in another CRS than its item says, on the same origin and pixel size: left out when read
+    other = plain[4]
+    key = next(key for key in ("nir", "B08") if key in other["assets"])
+    source = gdal.Open(str(catalogue["folder"]) + other["assets"][key]["href"][len(catalogue["server"].url):])
+    zone_32 = "32632" in source.GetProjection() or "zone 32" in source.GetProjection()
+    gdal.Translate(str(catalogue["folder"] / "other_crs_b08.tif"), source,
+                   outputSRS="EPSG:32633" if zone_32 else "EPSG:32632")
+    other["assets"][key]["href"] = catalogue["server"].url + "/other_crs_b08.tif"
+    spoilt[other["id"]] = "file crs"
     path = write_item_collection(str(tmp_path / "spoilt.json"), items)
     feedback = RecordingFeedback()
     output = str(tmp_path / "plants.gpkg")
@@ -456,3 +465,20 @@ def test_metadata_out_of_range_or_contradicting_its_file_leaves_the_item_out_wit
         item for item in items if item["id"] not in spoilt])], "PERIOD": 1, "TRUSTED_PRIORS": [COUNTRY_PRIORS],
         "OUTPUT": clean}, RecordingFeedback())
     assert rows_by_chip(output) == rows_by_chip(clean), feedback.warnings
+
+
+def test_several_item_collections_are_read_as_one(fusionpv, feedback, catalogue, tmp_path):
+    """Chip 9's items in two files, one item in both: the plants of the one file with them all."""
+    from conftest import RecordingFeedback
+    items = items_of(catalogue, ("9",))
+    half = len(items) // 2
+    first = write_item_collection(str(tmp_path / "first.json"), items[:half + 1])
+    second = write_item_collection(str(tmp_path / "second.json"), items[half:])
+    whole = write_item_collection(str(tmp_path / "whole.json"), items)
+    outputs = [str(tmp_path / "two.gpkg"), str(tmp_path / "one.gpkg")]
+    run("plantsovertime", {"INPUT": [first, second], "PERIOD": 1, "TRUSTED_PRIORS": [COUNTRY_PRIORS],
+                           "OUTPUT": outputs[0]}, feedback)
+    run("plantsovertime", {"INPUT": [whole], "PERIOD": 1, "TRUSTED_PRIORS": [COUNTRY_PRIORS], "OUTPUT": outputs[1]},
+        RecordingFeedback())
+    assert any("%d item(s)" % len(items) in info for info in feedback.infos), feedback.infos
+    assert rows_by_chip(outputs[0]) == rows_by_chip(outputs[1])

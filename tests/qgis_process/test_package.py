@@ -20,6 +20,27 @@ def test_zip_holds_one_plugin_folder_with_runtime_files_only(tmp_path):
     assert not [name for name in names if "/tests/" in name or "__pycache__" in name or "/scripts/" in name]
 
 
+def test_the_zip_passes_the_plugin_repository_checks(tmp_path):
+    """What plugins.qgis.org asks of an upload: the metadata fields it requires, a licence file, and no compiled
+    Python, hidden files or folders, or files outside the plugin's folder."""
+    import configparser
+    archive = zipfile.ZipFile(build(str(tmp_path / "plugin.zip")))
+    names = archive.namelist()
+    metadata = configparser.ConfigParser(interpolation=None)
+    metadata.read_string(archive.read("fusion_pv_mapping/metadata.txt").decode("utf-8"))
+    general = metadata["general"]
+    for key in ("name", "qgisMinimumVersion", "description", "about", "version", "author", "email", "repository",
+                "tracker", "homepage"):
+        assert general.get(key, "").strip(), key
+    for key in ("repository", "tracker", "homepage"):
+        assert general[key].startswith("https://"), key
+    assert "fusion_pv_mapping/LICENSE" in names
+    parts = [part for name in names for part in name.split("/")]
+    assert not [part for part in parts if part.startswith(".") or part in ("__pycache__", "__MACOSX")]
+    assert not [name for name in names if name.endswith((".pyc", ".pyo", ".so", ".exe", ".dll"))]
+    assert all(name.startswith("fusion_pv_mapping/") for name in names)
+
+
 def test_the_packaged_readme_finds_every_picture_it_shows(tmp_path):
     """The Help button opens the packaged README: each image it embeds from the plugin folder is in the zip."""
     import re
