@@ -21,6 +21,9 @@ DEFAULT_YEAR_FIELDS = ("first_seen_year", "year")
 YEAR_TABLE_FIELDS = (("year", "int"), ("plants", "int"), ("area_ha", "double"), ("mwdc", "double"),
                      ("mwdc_low", "double"), ("mwdc_high", "double"), ("cumulative_mwdc", "double"),
                      ("cumulative_mwdc_low", "double"), ("cumulative_mwdc_high", "double"))
+#: The fields the algorithm adds (replacing those of an earlier run).
+OUTPUT_FIELDS = CAPACITY_FIELDS + (BASIS_FIELD,)
+OUTPUT_NAMES = {name for name, *_ in OUTPUT_FIELDS}
 #: The basis of a plant PV plants over time never saw.
 NOT_SEEN_BASIS = "no PV seen (status '%s'): no capacity" % STATUS_NOT_SEEN
 #: How many feature ids a message lists at most.
@@ -116,32 +119,9 @@ class CapacityAlgorithm(FusionPvAlgorithm):
                 "polygons.") % QgsWkbTypes.displayString(source.wkbType()))
         year_field = self._year_field(parameters, source, context, feedback)
         mount_field = self._field(parameters, self.MOUNT_FIELD, source, context)
-        features = list(source.getFeatures())
-        years = self._years(features, year_field)
-        mounts = self._mounts(features, mount_field, feedback)
-        statuses = [f[STATUS_FIELD] if source.fields().lookupField(STATUS_FIELD) >= 0 else None for f in features]
-        from_start = [status == STATUS_FROM_START for status in statuses]
-        estimate = self._estimator(parameters, source, context)
         fields = self._output_fields(source.fields())
-        out, rows, zero, undated, unseen = [], [], [], [], []
-        for number, feature in enumerate(features):
-            self.check_cancelled(feedback)
-            if statuses[number] == STATUS_NOT_SEEN:
-                unseen.append(feature.id())
-                out.append(self._with_capacity(fields, feature, None))
-                continue
-            area_m2, plant = estimate(feature.geometry(), years[number], from_start[number], mounts[number])
-            zero += [feature.id()] if area_m2 == 0 else []
-            if years[number] is None:
-                undated.append(feature.id())
-            else:
-                rows.append((years[number], area_m2, plant))
-            out.append(self._with_capacity(fields, feature, plant))
-            feedback.setProgress(80 * (number + 1) / max(len(features), 1))
-        self._warn(feedback, zero, undated, from_start)
-        if unseen:
-            feedback.pushInfo(self.tr("%d plant(s) were %s by PV plants over time (%s): no capacity.")
-                              % (len(unseen), STATUS_NOT_SEEN, listed(unseen)))
+        out, rows, undated = self._plants_with_capacity(parameters, context, source, year_field, mount_field,
+                                                        fields, feedback)
         outputs = {self.OUTPUT: self.write_sink(parameters, self.OUTPUT, context, fields, out, source.wkbType(),
                                                 source.sourceCrs())}
         totals = capacity.totals_per_year(rows)
@@ -155,10 +135,38 @@ class CapacityAlgorithm(FusionPvAlgorithm):
             outputs[name] = sum(feature.attribute(field) or 0.0 for feature in out)
             feedback.pushInfo("%s = %.3f MW" % (name, outputs[name]))
         if report_path:
-            capacity_report(self.staged_file(report_path), year_rows, len(undated))
+            capacity_report(self.staged_file(report_path), year_rows, undated)
             outputs[self.OUTPUT_REPORT] = report_path
         feedback.setProgress(100)
         return outputs
+
+    def _plants_with_capacity(self, parameters, context, source, year_field, mount_field, fields, feedback):
+        """(INPUT's features with their capacity, as ``fields``; (year, area m², Capacity) of those with a year;
+        how many have none)."""
+        features = list(source.getFeatures())
+        years = self._years(features, year_field)
+        mounts = self._mounts(features, mount_field, feedback)
+        has_status = source.fields().lookupField(STATUS_FIELD) >= 0
+        statuses = [feature[STATUS_FIELD] if has_status else None for feature in features]
+        estimate = self._estimator(parameters, source, context)
+        out, rows, zero, undated, unseen = [], [], [], [], []
+        for number, feature in enumerate(features):
+            self.check_cancelled(feedback)
+            plant = None
+            if statuses[number] == STATUS_NOT_SEEN:
+                unseen.append(feature.id())
+            else:
+                area_m2, plant = estimate(feature.geometry(), years[number], statuses[number] == STATUS_FROM_START,
+                                          mounts[number])
+                zero += [feature.id()] if area_m2 == 0 else []
+                if years[number] is None:
+                    undated.append(feature.id())
+                else:
+                    rows.append((years[number], area_m2, plant))
+            out.append(self._with_capacity(fields, feature, plant))
+            feedback.setProgress(80 * (number + 1) / max(len(features), 1))
+        self._warn(feedback, zero, undated, statuses.count(STATUS_FROM_START), unseen)
+        return out, rows, len(undated)
 
     # --- the inputs ----------------------------------------------------------------------------------------------
 
@@ -247,26 +255,25 @@ class CapacityAlgorithm(FusionPvAlgorithm):
     def _output_fields(input_fields):
         """INPUT's fields (less any capacity fields of an earlier run, which are computed anew) and the capacity
         fields."""
-        names = {name for name, *_ in CAPACITY_FIELDS + (BASIS_FIELD,)}
         fields = QgsFields()
         for field in input_fields:
-            if field.name() not in names:
+            if field.name() not in OUTPUT_NAMES:
                 fields.append(field)
-        for spec in CAPACITY_FIELDS + (BASIS_FIELD,):
+        for spec in OUTPUT_FIELDS:
             fields.append(make_field(*spec))
         return fields
 
     @staticmethod
     def _with_capacity(fields, feature, plant):
+        """``feature`` as a feature of ``fields`` with the capacity of ``plant`` (None: never seen)."""
         out = QgsFeature(fields)
         out.setGeometry(feature.geometry())
-        values = [feature[field.name()] for field in fields if field.name() not in
-                  {name for name, *_ in CAPACITY_FIELDS + (BASIS_FIELD,)}]
+        values = [feature[field.name()] for field in fields if field.name() not in OUTPUT_NAMES]
         values += capacity_values(plant) + [plant.basis if plant else NOT_SEEN_BASIS]
         out.setAttributes([round(v, 6) if isinstance(v, float) and math.isfinite(v) else v for v in values])
         return out
 
-    def _warn(self, feedback, zero, undated, from_start):
+    def _warn(self, feedback, zero, undated, from_start, unseen):
         if zero:
             feedback.pushWarning(self.tr("INPUT: feature(s) %s have no area (empty or degenerate geometry): 0 MW.")
                                  % listed(zero))
@@ -274,10 +281,13 @@ class CapacityAlgorithm(FusionPvAlgorithm):
             feedback.pushWarning(self.tr(
                 "YEAR_FIELD: %d plant(s) without a year (%s) get the newest density with a wider interval; they are in "
                 "the totals, not in OUTPUT_YEARS.") % (len(undated), listed(undated)))
-        if any(from_start):
+        if from_start:
             feedback.pushInfo(self.tr(
                 "%d plant(s) were %s: built in their first year or before, their interval is wider.")
-                % (sum(from_start), STATUS_FROM_START))
+                % (from_start, STATUS_FROM_START))
+        if unseen:
+            feedback.pushInfo(self.tr("%d plant(s) were %s by PV plants over time (%s): no capacity.")
+                              % (len(unseen), STATUS_NOT_SEEN, listed(unseen)))
 
     @staticmethod
     def _year_rows(totals):

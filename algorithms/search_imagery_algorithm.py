@@ -24,9 +24,10 @@ class SearchImageryAlgorithm(DateRange, FusionPvAlgorithm):
     GROUP = Group.SENTINEL2_INPUT
     HELP = (
         "<p>Finds the Sentinel-2 L2A acquisitions over EXTENT between START_DATE and END_DATE in a STAC API "
-        "(default: Element 84's Earth Search, free and without an account; Microsoft Planetary Computer needs signed "
-        "links) and writes them as a STAC ItemCollection (OUTPUT, .json). Give that file as INPUT to <i>PV plants "
-        "over time</i> or <i>Clear-sky composite</i>: they read the Cloud-Optimised GeoTIFFs over HTTP, only in the "
+        "(default: Element 84's Earth Search, free and without an account; Microsoft Planetary Computer's links are "
+        "signed with its SAS tokens when they are read) and writes them as a STAC ItemCollection (OUTPUT, .json). "
+        "Give that file as INPUT to <i>PV plants over time</i> or <i>Clear-sky composite</i>: they read the "
+        "Cloud-Optimised GeoTIFFs over HTTP, only in the "
         "windows around the priors, with the clear pixels of SCL, and log the bytes fetched. Nothing is "
         "downloaded here.</p>"
         "<p>MAX_CLOUD keeps scenes with at most that cloud cover (% of the scene, default {max_cloud:g}: the "

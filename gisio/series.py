@@ -37,11 +37,14 @@ class TimeSeries:
     def _dataset(self, path):
         """The open dataset of ``path``; at most :data:`OPEN_DATASETS` stay open (the least recently used is
         closed), so that the memory GDAL holds per open file does not grow with the number of dates."""
-        dataset = self._datasets.pop(path, None) or open_raster(path)
+        dataset = self._datasets.pop(path, None) or self._open(path)
         self._datasets[path] = dataset  # the most recently used last
         while len(self._datasets) > OPEN_DATASETS:
             del self._datasets[next(iter(self._datasets))]
         return dataset
+
+    def _open(self, path):
+        return open_raster(path)
 
     def read_entries(self, entries, rows, cols=None):
         """(t, rows, cols) values of per-date (path, band) ``entries`` (all columns when ``cols`` is None);

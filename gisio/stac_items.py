@@ -32,7 +32,8 @@ import numpy as np
 from osgeo import gdal, osr
 
 from ..core.s2_products import BASELINE_04_OFFSET, FILL_DN, STACK_NODATA, stack_dn
-from .raster import RasterGrid, RasterReadError
+from .raster import RasterGrid, RasterReadError, open_raster
+from .sas import SasError, without_tokens
 from .series import TimeSeries
 
 gdal.UseExceptions()
@@ -329,18 +330,27 @@ class ItemSeries(TimeSeries):
     window (all nodata, SCL no data) and recorded in :attr:`failures`; :meth:`check_failures` stops a job when too
     many failed."""
 
-    def __init__(self, item_dates, grid):
+    def __init__(self, item_dates, grid, network=None, signer=None):
         bands = [band for band in ASSET_KEYS if band != "SCL"]
         sources = {band: [(date.paths[band], 1) for date in item_dates] for band in bands}
         super().__init__(sources, [(date.paths["SCL"], 1) for date in item_dates],
                          [date.date for date in item_dates], grid, [STACK_NODATA] * len(item_dates),
                          files=[date.id for date in item_dates])
         self.item_dates = item_dates
+        #: GDAL settings of the network the reads need besides :data:`HTTP_OPTIONS` (proxy, S3 access).
+        self.network = dict(network or {})
+        #: Signs the hrefs of storage that needs it (``gisio.sas.SasSigner``), or None.
+        self.signer = signer
+        self._opened_as = {}
         self._asset = {path: (date, band) for date in item_dates for band, path in date.paths.items()}
         self.failures, self.reads, self.sizes = [], 0, {}
 
     def __getstate__(self):
-        return dict(super().__getstate__(), failures=[], reads=0, sizes={})
+        return dict(super().__getstate__(), failures=[], reads=0, sizes={}, _opened_as={})
+
+    def signed(self, path):
+        """``path`` as it is read: signed when its storage needs it (a token renewed before it expires)."""
+        return self.signer.sign(path) if self.signer else path
 
     @property
     def tile(self):
@@ -361,9 +371,13 @@ class ItemSeries(TimeSeries):
         self.reads += 1
         try:
             values = self._window_or_retry(path, rows, cols)
+        except SasError as error:  # its token endpoint did not answer: a rerun may read it
+            self.failures.append((date.id, band, path, str(error), False))
+            return np.full((rows.stop - rows.start, cols.stop - cols.start), STACK_NODATA, np.int16)
         except (RuntimeError, RasterReadError) as error:
-            text = str(error).strip()
-            self.failures.append((date.id, band, path, text, failure_is_permanent(path, text)))
+            opened_as = self._opened_as.get(path, path)
+            text = without_tokens(str(error).strip())
+            self.failures.append((date.id, band, path, text, failure_is_permanent(opened_as, text)))
             return np.full((rows.stop - rows.start, cols.stop - cols.start), STACK_NODATA, np.int16)
         return stack_dn(values, 0 if band == "SCL" else -date.offset)
 
@@ -371,14 +385,14 @@ class ItemSeries(TimeSeries):
         """:meth:`_window`; once more after a failure while the server serves the file: GDAL keeps what it learnt
         of a URL (that it was missing while its server was down) for the life of the process."""
         try:
-            with http_settings():
+            with http_settings(self.network):
                 return self._window(path, rows, cols)
         except (RuntimeError, RasterReadError):
-            if not path.startswith("/vsicurl/") or not _served(http_status(url_of(path))):
+            if not path.startswith("/vsicurl/") or not _served(http_status(url_of(self._opened_as.get(path, path)))):
                 raise
-        gdal.VSICurlPartialClearCache(path)
+        gdal.VSICurlPartialClearCache(self._opened_as.get(path, path))
         self._datasets.pop(path, None)
-        with http_settings():
+        with http_settings(self.network):
             return self._window(path, rows, cols)
 
     def _window(self, path, rows, cols):
@@ -395,12 +409,20 @@ class ItemSeries(TimeSeries):
                       cols.start - left * factor:cols.stop - left * factor]
 
     def _dataset(self, path):
-        """The open dataset of ``path`` (see :meth:`TimeSeries._dataset`); the size of its file is noted."""
+        """The open dataset of ``path`` (see :meth:`TimeSeries._dataset`), opened again when its token was
+        renewed; the size of its file is noted."""
+        signed = self.signed(path)
+        if self._opened_as.get(path, signed) != signed:
+            self._datasets.pop(path, None)
+        self._opened_as[path] = signed
         dataset = super()._dataset(path)
         if path not in self.sizes:
-            stat = gdal.VSIStatL(path)
+            stat = gdal.VSIStatL(signed)
             self.sizes[path] = stat.size if stat else 0
         return dataset
+
+    def _open(self, path):
+        return open_raster(self._opened_as.get(path, path))
 
     def _factor(self, path, dataset):
         """How many 10 m pixels one pixel of ``dataset`` spans a side; its grid must share the tile's origin."""
@@ -448,10 +470,13 @@ def failure_is_permanent(path, error):
     """True when a failed read of ``path`` (GDAL's ``error``) would fail the same way on a rerun: a local file, an
     HTTP status of :data:`PERMANENT_STATUSES`, or a file its server serves but GDAL cannot read (broken, not on
     the grid its item says). False when the server does not answer, or answers 429 or 5xx."""
-    if not path.startswith("/vsicurl/"):
+    if not path.startswith(("/vsicurl/", "/vsis3/")):
         return True
     said = re.search(r"HTTP (?:response )?code:? ?(\d{3})", error)
-    status = int(said.group(1)) if said else http_status(url_of(path))
+    if said:
+        status = int(said.group(1))
+    else:  # an object store is not asked again: without a status, its server did not answer
+        status = http_status(url_of(path)) if path.startswith("/vsicurl/") else None
     return status is not None and (status in PERMANENT_STATUSES or _served(status))
 
 
@@ -473,16 +498,33 @@ def http_status(url):
 
 def url_of(path):
     """The URL (or file) of a GDAL path."""
-    return path[len("/vsicurl/"):] if path.startswith("/vsicurl/") else path
+    if path.startswith("/vsicurl/"):
+        return path[len("/vsicurl/"):]
+    return "s3://" + path[len("/vsis3/"):] if path.startswith("/vsis3/") else path
+
+
+def s3_options(environment):
+    """GDAL settings for ``s3://`` hrefs: unsigned requests (public buckets such as Sentinel-2 COGs on AWS)
+    unless ``environment`` (os.environ) holds AWS credentials or the user chose."""
+    chosen = ("AWS_NO_SIGN_REQUEST", "AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_DEFAULT_PROFILE",
+              "AWS_SESSION_TOKEN", "AWS_WEB_IDENTITY_TOKEN_FILE")
+    credentials = os.path.join(os.path.expanduser("~"), ".aws", "credentials")
+    if any(environment.get(name) for name in chosen) or os.path.exists(credentials):
+        return {}
+    return {"AWS_NO_SIGN_REQUEST": "YES"}
 
 
 class http_settings:  # noqa: N801 (used as a context manager, like a function)
-    """GDAL's HTTP settings (:data:`HTTP_OPTIONS`) set around a read, for the reading thread only, and restored
-    afterwards, so that other readers in the process (other plugins, QGIS's rendering) keep their own."""
+    """GDAL's HTTP settings (:data:`HTTP_OPTIONS`, and ``network``: a proxy, S3 access) set around a read, for the
+    reading thread only, and restored afterwards, so that other readers in the process (other plugins, QGIS's
+    rendering) keep their own."""
+
+    def __init__(self, network=None):
+        self.options = dict(HTTP_OPTIONS, **(network or {}))
 
     def __enter__(self):
-        self.previous = {name: gdal.GetThreadLocalConfigOption(name, None) for name in HTTP_OPTIONS}
-        for name, value in HTTP_OPTIONS.items():
+        self.previous = {name: gdal.GetThreadLocalConfigOption(name, None) for name in self.options}
+        for name, value in self.options.items():
             gdal.SetThreadLocalConfigOption(name, value)
         return self
 

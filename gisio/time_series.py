@@ -4,14 +4,15 @@ import datetime
 import os
 
 from osgeo import gdal
-from qgis.core import QgsProcessingException
+from qgis.PyQt.QtNetwork import QNetworkProxy
+from qgis.core import QgsNetworkAccessManager, QgsProcessingException
 
 from ..core import composite
 from ..core.bands import GEE_LAYOUTS, ROLE_BANDS, S2_BANDS, sentinel2_band_name
 from ..core.periods import DAY, date_in_name
 from .messages import tr
 from .raster import RasterReadError, band_nodata, grid_of_dataset, open_raster, raster_info
-from . import stac_items
+from . import sas, stac_items
 from .series import TimeSeries
 from .s2_files import check_one_crs, find_bands, output_grid, write_stack
 
@@ -228,13 +229,19 @@ def item_series_by_grid(paths, feedback, parameter="INPUT"):
     path = ", ".join(paths)
     # what GDAL learnt of the URLs in an earlier run (a file missing while its server was down) must not decide it
     gdal.VSICurlClearCache()
+    network = network_options()
+    signer = sas.SasSigner(proxy=network.get("GDAL_HTTP_PROXY"))
     dates, grids = [], []
     for item, folder in items:
         try:
-            date = _item_date(item, folder, feedback, parameter)
+            date = _item_date(item, folder, feedback, parameter, network, signer)
             if date is not None:
-                grids.append(stac_items.item_grid(item, lambda href: stac_items.gdal_path(href, folder)))
+                with stac_items.http_settings(network):  # the header of a file without proj: fields
+                    grids.append(stac_items.item_grid(
+                        item, lambda href: signer.sign(stac_items.gdal_path(href, folder))))
                 dates.append(date)
+        except sas.SasError as error:  # no item can be read until the endpoint answers
+            raise QgsProcessingException("%s: %s; run again when it answers." % (parameter, error))
         except (stac_items.ItemCollectionError, RuntimeError, KeyError, TypeError, ValueError) as error:
             feedback.pushWarning(tr("%s: item %s left out: %s") % (parameter, item.get("id"), error))
     dates, grids = _on_the_grid_of_their_tile(dates, grids, feedback, parameter)
@@ -248,7 +255,8 @@ def item_series_by_grid(paths, feedback, parameter="INPUT"):
         parameter, len(dates), "; ".join("%s: %d" % pair for pair in sorted(reasons.items()))))
     areas = []
     for grid, members in _by_grid(zip(grids, dates), lambda pair: pair[0]):
-        areas.append(stac_items.ItemSeries(_one_per_day([date for _, date in members], feedback, parameter), grid))
+        areas.append(stac_items.ItemSeries(_one_per_day([date for _, date in members], feedback, parameter), grid,
+                                           network, signer))
     return areas
 
 
@@ -274,7 +282,22 @@ def _on_the_grid_of_their_tile(dates, grids, feedback, parameter):
     return [date for date, _ in kept], [grid for _, grid in kept]
 
 
-def _item_date(item, folder, feedback, parameter):
+def network_options():
+    """GDAL settings the reads of a catalogue need besides its HTTP options: QGIS's proxy (Settings > Options >
+    Network), so that worker processes and Dask workers use it too, and unsigned S3 requests for ``s3://`` hrefs
+    (:func:`.stac_items.s3_options`)."""
+    options = stac_items.s3_options(os.environ)
+    proxy = QgsNetworkAccessManager.instance().fallbackProxy()
+    schemes = {QNetworkProxy.ProxyType.HttpProxy: "http", QNetworkProxy.ProxyType.HttpCachingProxy: "http",
+               QNetworkProxy.ProxyType.Socks5Proxy: "socks5h"}
+    if proxy.type() in schemes and proxy.hostName():
+        options["GDAL_HTTP_PROXY"] = "%s://%s:%d" % (schemes[proxy.type()], proxy.hostName(), proxy.port())
+        if proxy.user():
+            options["GDAL_HTTP_PROXYUSERPWD"] = "%s:%s" % (proxy.user(), proxy.password())
+    return options
+
+
+def _item_date(item, folder, feedback, parameter, network, signer):
     """The :class:`ItemDate` of an item, or None (with a warning) when it lacks a band's asset."""
     missing = [band for band in stac_items.ASSET_KEYS if stac_items.asset_of(item, band)[0] is None]
     if missing:
@@ -286,20 +309,22 @@ def _item_date(item, folder, feedback, parameter):
              for band in stac_items.ASSET_KEYS}
     offset, reason, check = stac_items.offset_of_metadata(item)
     if check:
-        offset, reason = _offset_checked_on_pixels(item, paths, offset, reason, feedback, parameter)
+        offset, reason = _offset_checked_on_pixels(item, {band: signer.sign(path) for band, path in paths.items()},
+                                                   offset, reason, feedback, parameter, network)
     return stac_items.ItemDate(str(item.get("id")), stac_items.item_date(item), stac_items.item_tile(item),
                                stac_items.item_baseline(item), offset, reason, paths)
 
 
-def _offset_checked_on_pixels(item, paths, offset, reason, feedback, parameter):
+def _offset_checked_on_pixels(item, paths, offset, reason, feedback, parameter, network):
     """(offset, reason) of an item whose metadata cannot be trusted alone: what its pixels show, else the
     metadata's with a warning."""
     try:
-        with stac_items.http_settings():
+        with stac_items.http_settings(network):
             seen = stac_items.offset_on_pixels(paths["B02"], paths["SCL"])
     except RuntimeError as error:
         feedback.pushWarning(tr("%s: item %s: its pixels could not be read to check the BOA offset (%s); using "
-                                "the metadata (%s: offset %d).") % (parameter, item.get("id"), error, reason, offset))
+                                "the metadata (%s: offset %d).") % (parameter, item.get("id"),
+                                                                    sas.without_tokens(str(error)), reason, offset))
         return offset, reason
     if seen is None:
         return offset, reason + tr(" (its vegetation pixels could not tell)")

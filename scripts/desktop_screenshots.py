@@ -11,7 +11,7 @@ OUT = os.environ.get("SHOTS_DIR", "screenshots")
 # run through exec() by qgis --code, so the repository comes from the environment, not __file__
 DATA = os.path.join(os.environ["FUSIONPV_ROOT"], "tests", "data", "austria_pv")
 ALGORITHMS = ("andpi", "extractpvplants", "mapregion", "plantsovertime", "stackbands", "clearcomposite",
-              "assessaccuracy", "materialflows", "runmodel", "multisourcestack", "searchimagery")
+              "assessaccuracy", "materialflows", "capacity", "runmodel", "multisourcestack", "searchimagery")
 MODEL = os.path.join(os.environ["FUSIONPV_ROOT"], "resources", "models", "pv_segmenter.onnx")
 
 

@@ -40,8 +40,9 @@ def wait_for_port(port, process, what, seconds=30):
 
 class Nginx:
     """Debian's nginx serving ``root`` on 127.0.0.1 (Range requests, as any static file server of COGs does);
-    under ``/broken/`` it answers 503. :meth:`stop` kills it (a server that dies); :meth:`served` reads its access
-    log: (requests, body bytes sent) of the paths under ``root``."""
+    under ``/broken/`` it answers 503; under ``/signed/`` it serves ``root`` to requests whose ``sig`` query starts
+    with ``valid`` (storage signed with SAS tokens) and answers 403 to others. :meth:`stop` kills it (a server that
+    dies); :meth:`served` reads its access log: (requests, body bytes sent) of the paths under ``root``."""
 
     def __init__(self, root, folder, port=None):
         self.root, self.folder, self.port = str(root), str(folder), port or free_port()
@@ -90,6 +91,7 @@ http {
         listen 127.0.0.1:%(port)d;
         root %(root)s;
         location /broken/ { return 503; }
+        location /signed/ { if ($arg_sig !~ "^valid") { return 403; } alias %(root)s/; }
     }
 }
 """
@@ -139,6 +141,30 @@ class MisbehavingServer:
         """["METHOD /path body", …] in the order they came."""
         with open(self.log, encoding="utf-8") as stream:
             return [line.strip() for line in stream if line.strip()]
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=30)
+
+
+class ForwardingProxy:
+    """``forwarding_proxy.py`` on 127.0.0.1: an HTTP proxy whose :meth:`urls` lists what went through it."""
+
+    def __init__(self, folder):
+        import sys
+        self.port = free_port()
+        os.makedirs(str(folder), exist_ok=True)
+        self.log = os.path.join(str(folder), "proxy_%d.log" % self.port)
+        open(self.log, "w").close()
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "forwarding_proxy.py")
+        self.process = subprocess.Popen([sys.executable, script, str(self.port), self.log],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_port(self.port, self.process, "forwarding_proxy.py")
+
+    def urls(self):
+        with open(self.log, encoding="utf-8") as stream:
+            return [line.split()[1] for line in stream if line.strip()]
 
     def stop(self):
         if self.process.poll() is None:

@@ -160,3 +160,16 @@ def test_work_folders_are_made_on_first_use_and_those_of_killed_runs_removed(tmp
     with workspace.WorkFolder("composite"):
         assert sorted(os.listdir(str(tmp_path))) == ["%s%d-overtime-def" % (workspace.PREFIX, os.getpid()),
                                                      "someone-elses"]
+
+
+def test_sas_tokens_are_kept_out_of_messages():
+    from fusion_pv_mapping.gisio.sas import SasSigner, without_tokens
+    said = "GDAL cannot open /vsicurl/https://acct.blob.core.windows.net/c/x.tif?st=2024&se=x&sig=abc%2F: HTTP 403"
+    assert without_tokens(said) == "GDAL cannot open /vsicurl/https://acct.blob.core.windows.net/c/x.tif?<token>: " \
+                                   "HTTP 403"
+    signer = SasSigner()
+    assert signer.signs("/vsicurl/https://sentinel2l2a01.blob.core.windows.net/sentinel2-l2/x/B02.tif")
+    assert signer._container("/vsicurl/https://sentinel2l2a01.blob.core.windows.net/sentinel2-l2/x/B02.tif") == \
+        ("sentinel2l2a01", "sentinel2-l2")
+    assert not signer.signs("/vsicurl/https://sentinel-cogs.s3.us-west-2.amazonaws.com/x/B02.tif")
+    assert not signer.signs("/data/B02.tif")

@@ -482,3 +482,126 @@ def test_several_item_collections_are_read_as_one(fusionpv, feedback, catalogue,
         RecordingFeedback())
     assert any("%d item(s)" % len(items) in info for info in feedback.infos), feedback.infos
     assert rows_by_chip(outputs[0]) == rows_by_chip(outputs[1])
+
+
+@pytest.fixture
+def qgis_proxy():
+    """Set QGIS's proxy (as Settings > Options > Network does) to a forwarding proxy on 127.0.0.1; restored
+    afterwards."""
+    import local_servers
+    from qgis.PyQt.QtNetwork import QNetworkProxy
+    from qgis.core import QgsNetworkAccessManager
+    import tempfile
+    manager = QgsNetworkAccessManager.instance()
+    before = manager.fallbackProxy()
+    proxy = local_servers.ForwardingProxy(tempfile.mkdtemp(prefix="proxy-"))
+    manager.setFallbackProxyAndExcludes(QNetworkProxy(QNetworkProxy.ProxyType.HttpProxy, "127.0.0.1", proxy.port),
+                                        [], [])
+    yield proxy
+    manager.setFallbackProxyAndExcludes(before, [], [])
+    proxy.stop()
+
+
+def test_the_cogs_are_read_through_qgis_proxy_in_worker_processes_too(fusionpv, feedback, catalogue, qgis_proxy,
+                                                                     tmp_path):
+    """Chips 9 and 101 with two worker processes: every COG read goes through the proxy QGIS is set to, and the
+    plants are those read directly."""
+    from conftest import RecordingFeedback
+    path = write_item_collection(str(tmp_path / "items.json"), items_of(catalogue, ("9", "101")))
+    output = str(tmp_path / "proxied.gpkg")
+    run("plantsovertime", {"INPUT": [path], "PERIOD": 1, "TRUSTED_PRIORS": [COUNTRY_PRIORS], "OUTPUT": output,
+                           "WORKERS": 2}, feedback)
+    through = qgis_proxy.urls()
+    assert len(through) >= 20 and all(url.startswith(catalogue["server"].url) for url in through)
+    assert any("/9/" in url for url in through) and any("/101/" in url for url in through)
+    from qgis.PyQt.QtNetwork import QNetworkProxy
+    from qgis.core import QgsNetworkAccessManager
+    QgsNetworkAccessManager.instance().setFallbackProxyAndExcludes(QNetworkProxy(), [], [])
+    direct = str(tmp_path / "direct.gpkg")
+    run("plantsovertime", {"INPUT": [path], "PERIOD": 1, "TRUSTED_PRIORS": [COUNTRY_PRIORS], "OUTPUT": direct,
+                           "WORKERS": 2}, RecordingFeedback())
+    assert len(qgis_proxy.urls()) == len(through)
+    assert rows_by_chip(output) == rows_by_chip(direct)
+
+
+def test_s3_hrefs_are_read_unsigned_from_a_public_bucket(fusionpv, feedback, catalogue, nginx_server,
+                                                         tmp_path_factory, tmp_path, monkeypatch):
+    """Chip 9's items with s3://bucket/… hrefs, the bucket served on 127.0.0.1 (AWS_S3_ENDPOINT, as for any S3
+    endpoint): read with unsigned requests, the plants those of the HTTP hrefs."""
+    from conftest import RecordingFeedback
+    root = tmp_path_factory.mktemp("s3")
+    os.symlink(str(catalogue["folder"]), str(root / "bucket"))
+    server = nginx_server(root, tmp_path_factory.mktemp("nginx_s3"))
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_NO_SIGN_REQUEST"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_S3_ENDPOINT", "127.0.0.1:%d" % server.port)
+    monkeypatch.setenv("AWS_HTTPS", "NO")
+    monkeypatch.setenv("AWS_VIRTUAL_HOSTING", "FALSE")
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.aws/credentials
+    items = items_of(catalogue, ("9",))
+    on_s3 = json.loads(json.dumps(items).replace(catalogue["server"].url, "s3://bucket"))
+    output = str(tmp_path / "s3.gpkg")
+    run("plantsovertime", {"INPUT": [write_item_collection(str(tmp_path / "s3.json"), on_s3)], "PERIOD": 1,
+                           "TRUSTED_PRIORS": [COUNTRY_PRIORS], "OUTPUT": output, "WORKERS": 2}, feedback)
+    asked = server.requests()
+    assert asked and all(path.startswith("/bucket/") for _, path, _, _ in asked)
+    assert all(status in (200, 206) for _, _, status, _ in asked), asked
+    http = str(tmp_path / "http.gpkg")
+    run("plantsovertime", {"INPUT": [write_item_collection(str(tmp_path / "http.json"), items)], "PERIOD": 1,
+                           "TRUSTED_PRIORS": [COUNTRY_PRIORS], "OUTPUT": http, "WORKERS": 2}, RecordingFeedback())
+    assert rows_by_chip(output) == rows_by_chip(http) and rows_by_chip(output)
+
+
+@pytest.mark.parametrize("lifetime, renewed", [(3600, False), (60, True)], ids=["token for an hour",
+                                                                                 "token about to expire"])
+def test_planetary_computer_hrefs_are_signed_with_tokens_renewed_before_they_expire(
+        fusionpv, feedback, catalogue, tmp_path, monkeypatch, lifetime, renewed):
+    """Chips 9 and 101 on storage that answers 403 without a valid SAS token (nginx under /signed/), the tokens
+    from a local server that plays Planetary Computer's token endpoint, two worker processes: every read is
+    signed, the plants are those of the open hrefs. A token with less than 5 minutes left is asked anew."""
+    import datetime
+    import local_servers
+    from conftest import RecordingFeedback
+    from fusion_pv_mapping.gisio import sas
+    expiry = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=lifetime)).isoformat()
+    endpoint = local_servers.MisbehavingServer({"/api/sas/v1/token/127.0.0.1/signed": {"json": {
+        "token": "st=2024&se=2024&sp=rl&sig=valid-token", "msft:expiry": expiry.replace("+00:00", "Z")}}},
+        tmp_path / "endpoint")
+    try:
+        monkeypatch.setattr(sas, "TOKEN_URL", endpoint.url + "/api/sas/v1/token")
+        monkeypatch.setattr(sas, "STORAGE_HOST_SUFFIX", "127.0.0.1")
+        items = items_of(catalogue, ("9", "101"))
+        signed = json.loads(json.dumps(items).replace(catalogue["server"].url, catalogue["server"].url + "/signed"))
+        before = len(catalogue["server"].requests())
+        output = str(tmp_path / "signed.gpkg")
+        run("plantsovertime", {"INPUT": [write_item_collection(str(tmp_path / "signed.json"), signed)], "PERIOD": 1,
+                               "TRUSTED_PRIORS": [COUNTRY_PRIORS], "OUTPUT": output, "WORKERS": 2}, feedback)
+        reads = [request for request in catalogue["server"].requests()[before:] if request[1].startswith("/signed/")]
+        assert reads and all(status in (200, 206) for _, _, status, _ in reads), reads[:5]
+        asked = len([line for line in endpoint.requests() if "/token/" in line])
+        # without renewal: once in QGIS's process (the offset checks) and once in each worker at most
+        assert (asked > 3) if renewed else (1 <= asked <= 3), asked
+        assert not any("left out" in warning for warning in feedback.warnings), feedback.warnings
+    finally:
+        endpoint.stop()
+        monkeypatch.undo()
+    open_hrefs = str(tmp_path / "open.gpkg")
+    run("plantsovertime", {"INPUT": [write_item_collection(str(tmp_path / "open.json"), items)], "PERIOD": 1,
+                           "TRUSTED_PRIORS": [COUNTRY_PRIORS], "OUTPUT": open_hrefs, "WORKERS": 2},
+        RecordingFeedback())
+    assert rows_by_chip(output) == rows_by_chip(open_hrefs) and len(rows_by_chip(output)) == 2
+
+
+def test_a_token_endpoint_that_does_not_answer_stops_the_run_naming_it(fusionpv, feedback, catalogue, tmp_path,
+                                                                       monkeypatch):
+    from conftest import free_port
+    from fusion_pv_mapping.gisio import sas
+    dead = "http://127.0.0.1:%d/api/sas/v1/token" % free_port()
+    monkeypatch.setattr(sas, "TOKEN_URL", dead)
+    monkeypatch.setattr(sas, "STORAGE_HOST_SUFFIX", "127.0.0.1")
+    signed = json.loads(json.dumps(items_of(catalogue, ("9",))).replace(
+        catalogue["server"].url, catalogue["server"].url + "/signed"))
+    message = run_fails("plantsovertime", {"INPUT": [write_item_collection(str(tmp_path / "signed.json"), signed)],
+                                           "PERIOD": 1, "TRUSTED_PRIORS": [COUNTRY_PRIORS],
+                                           "OUTPUT": str(tmp_path / "plants.gpkg")}, feedback)
+    assert message.startswith("INPUT:") and dead in message and "run again" in message, message
