@@ -75,7 +75,7 @@ class CapacityAlgorithm(FusionPvAlgorithm):
         model = capacity.USPVDB_MODEL
         example = model.years[1]
         return {"source": model.source, "per_year": 100 * math.expm1(model.per_year),
-                "tracking": -100 * math.expm1(model.tracking), "dual": 100 * math.expm1(model.dual),
+                "tracking": -100 * math.expm1(model.tracking), "dual": -100 * math.expm1(model.dual),
                 "example_year": example, "last_year": model.years[1],
                 "fixed": math.exp(capacity.log_density(model, example, "fixed")),
                 "single": math.exp(capacity.log_density(model, example, "single-axis")),

@@ -34,7 +34,7 @@ class SearchImageryAlgorithm(DateRange, FusionPvAlgorithm):
         "per-pixel SCL mask does the real work, and a cloudy scene may be clear over your plants). OUTPUT_FOOTPRINTS "
         "shows which acquisitions exist: id, date, cloud cover, tile, platform, processing baseline.</p>"
         "<p>Requests go through QGIS's network settings (proxy, authentication); every page of results is followed; "
-        "a failed request is tried {tries} times with a growing wait ({timeout} s timeout each). The BOA offset of "
+        "a failed request is tried {tries} times with a growing wait, each with {timeout} s in all. The BOA offset of "
         "each item (processing baseline 04.00 and later) is decided when the items are read; see the README.</p>")
     STAC_API = "STAC_API"
     COLLECTION = "COLLECTION"
@@ -45,7 +45,7 @@ class SearchImageryAlgorithm(DateRange, FusionPvAlgorithm):
     OUTPUT_FOOTPRINTS = "OUTPUT_FOOTPRINTS"
 
     def help_values(self):
-        return {"max_cloud": DEFAULT_MAX_CLOUD, "tries": stac_search.TRIES, "timeout": stac_search.TIMEOUT_SECONDS}
+        return {"max_cloud": DEFAULT_MAX_CLOUD, "tries": stac_search.TRIES, "timeout": stac_search.DEADLINE_SECONDS}
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API name)
         self.addParameter(QgsProcessingParameterString(self.STAC_API, self.tr("STAC API"), EARTH_SEARCH))

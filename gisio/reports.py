@@ -172,13 +172,15 @@ def capacity_report(path, year_rows, undated):
     years = [row[0] for row in year_rows]
     built, low, high = (np.array([row[i] for row in year_rows]) for i in (3, 4, 5))
     cumulative, cumulative_low, cumulative_high = (np.array([row[i] for row in year_rows]) for i in (6, 7, 8))
-    figure, built_axis = plt.subplots(figsize=(8, 3.6))
-    built_axis.bar(years, built, color="#fdb863", label="MWdc built")
+    figure, built_axis = plt.subplots(figsize=(max(5, min(10, 3 + 0.5 * len(years))), 3.6))
+    built_axis.bar(years, built, width=0.6, color="#fdb863", label="MWdc built")
     built_axis.errorbar(years, built, yerr=[built - low, high - built], fmt="none", ecolor="#b35806", capsize=3,
                         label="80 % interval")
     built_axis.set_ylabel("MWdc built in the year")
     built_axis.set_xlabel("year")
-    built_axis.xaxis.set_major_locator(integer_ticks())
+    built_axis.set_xticks(years if len(years) <= 15 else years[::max(1, len(years) // 10)])
+    built_axis.set_xlim(years[0] - 0.7, years[-1] + 0.7)
+    built_axis.set_ylim(bottom=0)
     total_axis = built_axis.twinx()
     total_axis.fill_between(years, cumulative_low, cumulative_high, color="#5e3c99", alpha=0.15)
     total_axis.plot(years, cumulative, "o-", color="#5e3c99", label="cumulative MWdc")

@@ -65,6 +65,14 @@ def run_fails(algorithm, parameters, feedback):
     return " ".join(feedback.errors + [str(error.value)])
 
 
+def test_every_help_text_renders_with_the_constants_it_shows(fusionpv):
+    """The dialog shows shortHelpString(): a constant it names that is gone would raise inside QGIS's dialog
+    (a modal error on the desktop), so each must render, with no placeholder left."""
+    for algorithm in QgsApplication.processingRegistry().providerById("fusionpv").algorithms():
+        text = algorithm.shortHelpString()
+        assert len(text) > 200 and "{" not in text, algorithm.id()
+
+
 def test_provider_offers_both_algorithms(fusionpv):
     registry = QgsApplication.processingRegistry()
     assert registry.providerById("fusionpv").name() == "Fusion PV Mapping"
