@@ -1,6 +1,7 @@
 """Item search of a STAC API through QGIS's network stack (its proxy, authentication and SSL settings): POST
-``/search`` with the area, dates and collection, every page followed (``next`` links), retries with back-off on
-network errors and HTTP 429 / 5xx, a timeout per request, and errors that name the URL."""
+``/search`` with the area, dates and collection, every page followed once (``next`` links), retries with back-off
+on network errors and HTTP 429 / 5xx, a deadline and a size cap per request, cancel honoured while waiting, and
+errors that name the URL."""
 import json
 import time
 import zlib
