@@ -187,7 +187,9 @@ class YearTotals:
     built_low: list
     built_high: list
 
-    def cumulative(self, values):
+    @staticmethod
+    def cumulative(values):
+        """The running sum of per-year ``values`` (one of :attr:`built`, :attr:`built_low`, :attr:`built_high`)."""
         return list(np.cumsum(values)) if values else []
 
 

@@ -366,34 +366,41 @@ class ItemSeries(TimeSeries):
         return np.stack([self._read_asset(path, rows, cols) for path, _ in entries])
 
     def _read_asset(self, path, rows, cols):
-        """int16 DN of one asset in the window ``rows``, ``cols`` of the 10 m grid (offset removed)."""
+        """int16 DN of one asset in the window ``rows``, ``cols`` of the 10 m grid (offset removed); nodata where
+        it cannot be read, the failure recorded with whether a rerun would repeat it."""
         date, band = self._asset[path]
         self.reads += 1
         try:
             values = self._window_or_retry(path, rows, cols)
         except SasError as error:  # its token endpoint did not answer: a rerun may read it
             self.failures.append((date.id, band, path, str(error), False))
-            return np.full((rows.stop - rows.start, cols.stop - cols.start), STACK_NODATA, np.int16)
-        except (RuntimeError, RasterReadError) as error:
-            opened_as = self._opened_as.get(path, path)
-            text = without_tokens(str(error).strip())
-            self.failures.append((date.id, band, path, text, failure_is_permanent(opened_as, text)))
-            return np.full((rows.stop - rows.start, cols.stop - cols.start), STACK_NODATA, np.int16)
-        return stack_dn(values, 0 if band == "SCL" else -date.offset)
+        except _ReadFailure as failure:
+            text = without_tokens(str(failure.error).strip())
+            self.failures.append((date.id, band, path, text,
+                                  failure_is_permanent(self._opened_as.get(path, path), text, failure.status)))
+        else:
+            return stack_dn(values, 0 if band == "SCL" else -date.offset)
+        return np.full((rows.stop - rows.start, cols.stop - cols.start), STACK_NODATA, np.int16)
 
     def _window_or_retry(self, path, rows, cols):
-        """:meth:`_window`; once more after a failure while the server serves the file: GDAL keeps what it learnt
-        of a URL (that it was missing while its server was down) for the life of the process."""
+        """:meth:`_window`; once more after a failure while the server serves the file (its status is asked once,
+        with a HEAD): GDAL keeps what it learnt of a URL (that it was missing while its server was down) for the
+        life of the process. A failure is raised as :class:`_ReadFailure` with that status."""
         try:
             with http_settings(self.network):
                 return self._window(path, rows, cols)
-        except (RuntimeError, RasterReadError):
-            if not path.startswith("/vsicurl/") or not _served(http_status(url_of(self._opened_as.get(path, path)))):
-                raise
-        gdal.VSICurlPartialClearCache(self._opened_as.get(path, path))
+        except (RuntimeError, RasterReadError) as error:
+            opened_as = self._opened_as.get(path, path)  # signed, once the read has asked for the dataset
+            status = http_status(url_of(opened_as)) if opened_as.startswith("/vsicurl/") else None
+            if not _served(status):
+                raise _ReadFailure(error, status) from error
+        gdal.VSICurlPartialClearCache(opened_as)
         self._datasets.pop(path, None)
-        with http_settings(self.network):
-            return self._window(path, rows, cols)
+        try:
+            with http_settings(self.network):
+                return self._window(path, rows, cols)
+        except (RuntimeError, RasterReadError) as error:
+            raise _ReadFailure(error, status) from error
 
     def _window(self, path, rows, cols):
         """DN of the asset at ``path`` in a 10 m window: a 20 m (or coarser) asset on the same origin is read in
@@ -466,17 +473,25 @@ def server_did_not_answer(result):
     return (result.get("error") or "").startswith(ServerNotAnswering.__name__ + ":")
 
 
-def failure_is_permanent(path, error):
+class _ReadFailure(Exception):
+    """A read of an asset failed with ``error``; ``status``: what its server answered a HEAD request (None: not
+    asked, or no answer)."""
+
+    def __init__(self, error, status):
+        super().__init__(str(error))
+        self.error, self.status = error, status
+
+
+def failure_is_permanent(path, error, probed):
     """True when a failed read of ``path`` (GDAL's ``error``) would fail the same way on a rerun: a local file, an
     HTTP status of :data:`PERMANENT_STATUSES`, or a file its server serves but GDAL cannot read (broken, not on
-    the grid its item says). False when the server does not answer, or answers 429 or 5xx."""
+    the grid its item says). False when the server does not answer, or answers 429 or 5xx. The status is GDAL's,
+    else ``probed`` (the answer to a HEAD request; an object store is not asked: without a status, its server did
+    not answer)."""
     if not path.startswith(("/vsicurl/", "/vsis3/")):
         return True
     said = re.search(r"HTTP (?:response )?code:? ?(\d{3})", error)
-    if said:
-        status = int(said.group(1))
-    else:  # an object store is not asked again: without a status, its server did not answer
-        status = http_status(url_of(path)) if path.startswith("/vsicurl/") else None
+    status = int(said.group(1)) if said else probed
     return status is not None and (status in PERMANENT_STATUSES or _served(status))
 
 

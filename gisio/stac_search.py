@@ -47,10 +47,10 @@ class StacApi:
         for attempt in range(TRIES):
             if self.feedback.isCanceled():
                 raise QgsProcessingException(tr("Cancelled while asking %s.") % url)
-            status, content, error = self._once(url, body)
+            status, content, error, final = self._once(url, body)
             if error is None and status < 400:
                 return self._json_object(url, content)
-            if error is not None and error.startswith(FINAL_ERRORS):
+            if final:
                 raise QgsProcessingException("%s: %s %s" % (self.parameter, url, error))
             if error is None and status not in RETRY_STATUSES:
                 raise QgsProcessingException(tr("%s: %s answered HTTP %d: %s") % (
@@ -84,8 +84,9 @@ class StacApi:
             time.sleep(min(POLL_MS / 1000, max(0.0, deadline - time.monotonic())))
 
     def _once(self, url, body):
-        """(HTTP status or 0, content text, error text or None) of one request, abandoned after
-        :data:`DEADLINE_SECONDS`, on cancel, or when its answer exceeds :data:`MAX_ANSWER_BYTES`."""
+        """(HTTP status or 0, content text, error text or None, True when a retry would meet the same error) of
+        one request, abandoned after :data:`DEADLINE_SECONDS`, on cancel, or when its answer exceeds
+        :data:`MAX_ANSWER_BYTES`."""
         request = QNetworkRequest(QUrl(url))
         request.setRawHeader(b"Accept", b"application/geo+json, application/json")
         request.setRawHeader(b"Accept-Encoding", b"gzip, deflate")  # inflated here, within the size cap
@@ -109,7 +110,7 @@ class StacApi:
         reply.deleteLater()
         if answer.cancelled:
             raise QgsProcessingException(tr("Cancelled while asking %s.") % url)
-        return status, content.decode("utf-8", "replace"), error
+        return status, content.decode("utf-8", "replace"), error, answer.final
 
     def conforms_to(self):
         """The conformance classes of the API (its landing page, else ``/conformance``)."""
@@ -125,7 +126,7 @@ class StacApi:
     def has_collection(self, collection):
         """False when the API says it has no collection ``collection`` (HTTP 404 at ``/collections/<id>``); True
         when it has, or cannot tell."""
-        status, _, _ = self._once("%s/collections/%s" % (self.root, collection), None)
+        status = self._once("%s/collections/%s" % (self.root, collection), None)[0]
         return status != 404
 
     def search(self, body):
@@ -183,17 +184,15 @@ class StacApi:
         return features
 
 
-#: Errors of a request that a retry would repeat.
-FINAL_ERRORS = ("followed more than", "answered more than")
-
-
 class _Answer:
     """The wait for a ``QNetworkReply``: an event loop that ends when the reply finishes, when ``is_cancelled()``,
-    at the deadline, or when the answer exceeds :data:`MAX_ANSWER_BYTES`; the content inflated within that cap."""
+    at the deadline, or when the answer exceeds :data:`MAX_ANSWER_BYTES`; the content inflated within that cap.
+    :attr:`final` tells an error a retry would meet again (too large, a redirect loop, a body that does not
+    inflate)."""
 
     def __init__(self, reply, is_cancelled):
         self.reply, self.is_cancelled = reply, is_cancelled
-        self.data, self.cancelled, self.late, self.too_big = bytearray(), False, False, False
+        self.data, self.cancelled, self.late, self.too_big, self.final = bytearray(), False, False, False, False
         self.deadline = time.monotonic() + DEADLINE_SECONDS
 
     def wait(self):
@@ -230,10 +229,10 @@ class _Answer:
         if self.late:
             return tr("did not answer within %d s") % DEADLINE_SECONDS
         if self.too_big:
-            return tr("answered more than %d MB") % (MAX_ANSWER_BYTES // 2 ** 20)
+            return self._final(tr("answered more than %d MB") % (MAX_ANSWER_BYTES // 2 ** 20))
         code = self.reply.error()
         if code == QNetworkReply.NetworkError.TooManyRedirectsError:
-            return tr("followed more than %d redirects (a redirect loop)") % MAX_REDIRECTS
+            return self._final(tr("followed more than %d redirects (a redirect loop)") % MAX_REDIRECTS)
         if code != QNetworkReply.NetworkError.NoError and not self.reply.attribute(
                 QNetworkRequest.Attribute.HttpStatusCodeAttribute):
             return self.reply.errorString() or tr("network error")
@@ -248,10 +247,15 @@ class _Answer:
         try:
             content = inflate.decompress(bytes(self.data), MAX_ANSWER_BYTES + 1)
         except zlib.error as error:
-            return b"", tr("answered a %s body that does not inflate (%s)") % (encoding, error)
+            return b"", self._final(tr("answered a %s body that does not inflate (%s)") % (encoding, error))
         if len(content) > MAX_ANSWER_BYTES or inflate.unconsumed_tail:
-            return b"", tr("answered more than %d MB") % (MAX_ANSWER_BYTES // 2 ** 20)
+            return b"", self._final(tr("answered more than %d MB") % (MAX_ANSWER_BYTES // 2 ** 20))
         return content, None
+
+    def _final(self, error):
+        """``error``, marked as one a retry would meet again."""
+        self.final = True
+        return error
 
 
 def _count(value):

@@ -221,10 +221,9 @@ def item_series_by_grid(paths, feedback, parameter="INPUT"):
         except stac_items.ItemCollectionError as error:
             raise QgsProcessingException("%s: %s" % (parameter, error))
         folder = os.path.dirname(os.path.abspath(path))
-        for item in found:
-            key = item.get("id") if isinstance(item, dict) else None
-            if key is None or key not in seen:
-                seen.add(key)
+        for item in found:  # objects, read_item_collection says
+            if item.get("id") is None or item["id"] not in seen:
+                seen.add(item.get("id"))
                 items.append((item, folder))
     path = ", ".join(paths)
     # what GDAL learnt of the URLs in an earlier run (a file missing while its server was down) must not decide it
