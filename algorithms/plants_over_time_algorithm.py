@@ -4,7 +4,7 @@ import os
 
 from qgis.PyQt.QtGui import QColor
 from qgis.core import (QgsCoordinateReferenceSystem, QgsProcessing, QgsProcessingException,
-                       QgsProcessingParameterEnum, QgsProcessingParameterFeatureSink,
+                       QgsProcessingParameterEnum, QgsProcessingParameterFeatureSink, QgsProcessingParameterNumber,
                        QgsProcessingParameterRasterDestination)
 
 from ..core import composite, over_time
@@ -99,8 +99,16 @@ class PlantsOverTimeAlgorithm(RegionMapping, PlantMapping, TimeSeriesAlgorithm):
         "OUTPUT_CRS (default: the first tile's CRS) with the "
         "fields <i>tile</i> and <i>at_tile_edge</i> (1: the plant reaches an edge of its tile beyond which another "
         "tile goes on, and may be a piece). OUTPUT_PERIODS is a raster on one grid: it needs a series of one "
-        "tile.</p>" + RegionMapping.ENGINE_HELP)
+        "tile.</p>"
+        "<p><b>Observations per month.</b> The bands of a date are read only where the decision needs them: per "
+        "prior window and calendar month, the dates that observe it are taken in order of promise (the scene's "
+        "cloud cover when the catalogue gives it, else the clear pixels of the window's SCL) until each prior has "
+        "OBSERVATIONS_PER_MONTH of them (default {per_month}: the fewest whose median outvotes one bad date); "
+        "the other dates cost their SCL only. Windows of one block try the same dates first, so that they share "
+        "them. 0 reads every date that observes a prior. A date clear on fewer than {observed:g} % of a prior is "
+        "never composited for it (its clear pixels lie along clouds).</p>" + RegionMapping.ENGINE_HELP)
     PERIOD = "PERIOD"
+    OBSERVATIONS_PER_MONTH = "OBSERVATIONS_PER_MONTH"
     OUTPUT_PERIODS = "OUTPUT_PERIODS"
     OUTPUT_TABLE = "OUTPUT_TABLE"
     OUTPUT_REPORT = "OUTPUT_REPORT"
@@ -108,6 +116,7 @@ class PlantsOverTimeAlgorithm(RegionMapping, PlantMapping, TimeSeriesAlgorithm):
     def help_values(self):
         return {"clear": ", ".join(map(str, composite.DEFAULT_CLEAR_CLASSES)),
                 "observed": 100 * over_time.MIN_OBSERVED_SHARE, "full_weight": over_time.FULL_WEIGHT_DATES,
+                "per_month": over_time.OBSERVATIONS_PER_MONTH,
                 "glint": over_time.GLINT_RATIO, "change_cost": over_time.CHANGE_COST,
                 "support_months": over_time.MIN_SUPPORT_MONTHS, "support_quarters": over_time.MIN_SUPPORT_QUARTERS}
 
@@ -118,6 +127,9 @@ class PlantsOverTimeAlgorithm(RegionMapping, PlantMapping, TimeSeriesAlgorithm):
             defaultValue=PERIOD_YEAR))
         self.add_prior_parameters()
         self.add_min_area_parameter()
+        self.add_advanced([QgsProcessingParameterNumber(
+            self.OBSERVATIONS_PER_MONTH, self.tr("Dates read per prior and month (0 = all)"),
+            QgsProcessingParameterNumber.Type.Integer, over_time.OBSERVATIONS_PER_MONTH, minValue=0, maxValue=31)])
         self.add_engine_parameters(self.tr("CRS of the plants (empty: the first tile's)"), advanced=True)
         self.add_scale_and_offset()
         self.add_plants_output(self.tr("PV plants over time"))
@@ -157,11 +169,12 @@ class PlantsOverTimeAlgorithm(RegionMapping, PlantMapping, TimeSeriesAlgorithm):
         min_area = self.parameterAsInt(parameters, self.MIN_AREA_PIXELS, context)
         scale = self.parameterAsDouble(parameters, self.SCALE, context)
         offset = self.parameterAsDouble(parameters, self.OFFSET, context)
+        per_month = self.parameterAsInt(parameters, self.OBSERVATIONS_PER_MONTH, context)
         priors = [prior_files(role_layers, parameter, folder_path, context, feedback)
                   for role_layers, parameter in zip(layers, (self.TRUSTED_PRIORS, self.CANDIDATE_PRIORS))]
         folder = ResultsFolder(folder_path, series_settings_of(
             tiles, priors, min_area=min_area, scale=scale, offset=offset, clear_classes=classes, periods=periods,
-            indexes=indexes))
+            indexes=indexes, observations_per_month=per_month))
         grids = [series.grid for series in tiles]
         workers, scheduler = engine
         parts = 1 if scheduler else max(1, workers // len(tiles))
@@ -172,7 +185,7 @@ class PlantsOverTimeAlgorithm(RegionMapping, PlantMapping, TimeSeriesAlgorithm):
                                for other in neighbours_on_grid(number, grids) if other not in failed)
             return SeriesJob(number, part, parts, series, scale, offset, classes, priors[0], priors[1], min_area,
                              grids, periods, indexes[number], months_covered(series.precisions),
-                             neighbours=neighbours, failed=failed)
+                             neighbours=neighbours, failed=failed, observations_per_month=per_month)
 
         names = [tile_name(series) for series in tiles]
         # a tile whose server did not answer is not rescued by its neighbours: the run stops, to be resumed

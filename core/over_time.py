@@ -61,6 +61,9 @@ MIN_OBSERVED_SHARE = 0.5
 EVIDENCE_LEVEL = 0.5
 #: A month's evidence has full weight from this many observed dates (half with one).
 FULL_WEIGHT_DATES = 2
+#: Observed dates whose bands are read per prior and calendar month, by default (0: every date): as many as give a
+#: month full weight. The others' bands are never read (:func:`choose_dates`).
+OBSERVATIONS_PER_MONTH = FULL_WEIGHT_DATES + 1
 #: A build or a removal must explain the monthly evidence better than no change by this much. A month of full
 #: weight whose evidence is certain (0 or 1) explains it by 1, so one such month is not enough and two are.
 CHANGE_COST = 1.5
@@ -84,21 +87,29 @@ class ArraySeries:
     observations (None = every observation clear), with the dates (``datetime.date``) of the t axis.
     ``reads`` counts the windows read (tests check what is read)."""
 
-    def __init__(self, dn_by_role, dates, clear=None, scale=10000.0, offset=0.0, read_target=READ_TARGET):
+    def __init__(self, dn_by_role, dates, clear=None, scale=10000.0, offset=0.0, read_target=READ_TARGET,
+                 cloud_cover=None):
         self.dn_by_role = {role: np.asarray(dn_by_role[role]) for role in ROLES}
         self.dates = list(dates)
+        #: The scene's cloud cover (%) per date, None where unknown: the order in which dates are tried.
+        self.cloud_cover = list(cloud_cover) if cloud_cover is not None else [None] * len(self.dates)
         self.shape = self.dn_by_role[ROLES[0]].shape[1:]
         self.clear = np.ones((len(self.dates),) + self.shape, bool) if clear is None else np.asarray(clear, bool)
         self.block_shape = self.shape
         self.read_target = read_target
         self.scale, self.offset = scale, offset
-        self.reads = 0
+        self.reads = self.clear_reads = 0
 
     def read(self, rows, cols, times):
         """(DN arrays (t, h, w) keyed by role, clear bool (t, h, w)) of the window for the time steps ``times``."""
         self.reads += 1
         return ({role: band[times, rows, cols] for role, band in self.dn_by_role.items()},
                 self.clear[times, rows, cols])
+
+    def clear_masks(self, rows, cols, times):
+        """Bool (t, h, w): the clear observations of the window at ``times``, without reading the bands."""
+        self.clear_reads += len(times)
+        return self.clear[times, rows, cols]
 
 
 class CompositeBands(BandSource):
@@ -120,16 +131,17 @@ class PreRead:
         return {role: band[:, local] for role, band in self.dn.items()}, self.clear[:, local]
 
 
-def read_by_date(series, windows, times):
-    """:class:`PreRead` s of ``windows`` at ``times`` (sorted), read date by date: every window of one date before
-    the next date, so that a file's blocks are decoded once for all the windows of a row of blocks, however many
-    dates there are."""
+def read_by_date(series, windows, times_of):
+    """:class:`PreRead` s of ``windows``, each at its time steps of ``times_of`` (sorted), read date by date: every
+    window of one date before the next date, so that a file's blocks are decoded once for all the windows of a row
+    of blocks, however many dates there are."""
     parts = [([], []) for _ in windows]
-    for time in times:
-        for (rows, cols), (dns, clears) in zip(windows, parts):
-            dn, clear = series.read(rows, cols, [time])
-            dns.append(dn)
-            clears.append(clear)
+    for time in np.unique(np.concatenate([np.asarray(times, int) for times in times_of])):
+        for (rows, cols), times, (dns, clears) in zip(windows, times_of, parts):
+            if time in times:
+                dn, clear = series.read(rows, cols, [time])
+                dns.append(dn)
+                clears.append(clear)
     return [PreRead(window, {role: np.concatenate([dn[role] for dn in dns]) for role in ROLES},
                     np.concatenate(clears)) for window, (dns, clears) in zip(windows, parts)]
 
@@ -178,29 +190,95 @@ def window_composites(series, window, time_groups, masks=()):
     return composites, clear_pixels
 
 
-def batch_sources(series, batch, times):
-    """(group, where to read its window) for the groups of one batch: windows small enough are read ahead, date by
-    date, in runs of at most :data:`BATCH_VALUES` values (:func:`read_by_date`); larger ones from ``series`` in row
-    strips. A run is read only when the previous one has been used."""
-    fits = [window_values(group[0]) * len(times) <= STRIP_VALUES for group in batch]
-    for run in bounded([group for group, fit in zip(batch, fits) if fit], len(times)):
-        yield from zip(run, read_by_date(series, [window for window, _ in run], times))
-    for group, fit in zip(batch, fits):
-        if not fit:
-            yield group, series
+def batch_sources(series, batch, times_of):
+    """(group, where to read its window, its time steps) for the groups of one batch, each at its time steps of
+    ``times_of``: windows small enough are read ahead, date by date, in runs of at most :data:`BATCH_VALUES`
+    values (:func:`read_by_date`); larger ones from ``series`` in row strips. A run is read only when the previous
+    one has been used."""
+    fits = [window_values(group[0]) * len(times) <= STRIP_VALUES for group, times in zip(batch, times_of)]
+    ahead = [(group, times) for group, times, fit in zip(batch, times_of, fits) if fit and len(times)]
+    for run in bounded(ahead):
+        sources = read_by_date(series, [group[0] for group, _ in run], [times for _, times in run])
+        yield from ((group, source, times) for (group, times), source in zip(run, sources))
+    for group, times, fit in zip(batch, times_of, fits):
+        if not fit or not len(times):
+            yield group, series, times
 
 
-def bounded(groups, dates):
-    """``groups`` in runs whose windows hold at most :data:`BATCH_VALUES` values per band over ``dates`` dates."""
+def bounded(groups):
+    """``groups`` ((group, its time steps)) in runs whose windows hold at most :data:`BATCH_VALUES` values per
+    band."""
     runs, run, values = [], [], 0
-    for group in groups:
-        size = window_values(group[0]) * dates
+    for group, times in groups:
+        size = window_values(group[0]) * len(times)
         if run and values + size > BATCH_VALUES:
             runs.append(run)
             run, values = [], 0
-        run.append(group)
+        run.append((group, times))
         values += size
     return runs + ([run] if run else [])
+
+
+def choose_dates(series, batch, histories, month_groups, per_month):
+    """Per group ((window, positions of its histories)) of ``batch``: the time steps (sorted) whose bands are
+    read. Every date when ``per_month`` is 0; else, per calendar month ((month, its time steps) of
+    ``month_groups``), dates in order of promise until each of the group's priors has ``per_month`` observed dates
+    or the month has no more. A date is taken for a group when it observes a prior still short of them
+    (:data:`MIN_OBSERVED_SHARE` of its pixels clear); only the clear masks (SCL) are read to know it.
+
+    Promise: the scene's cloud cover (``series.cloud_cover``) when every date of the month has one, so that every
+    window tries the same dates first and windows of one block share them; otherwise the clear pixels of the
+    group's priors in the window (all the month's masks are read)."""
+    if not per_month:
+        per_month = 1 << 30
+    covers = getattr(series, "cloud_cover", None)
+    taken = [[] for _ in batch]
+    for _, month_times in month_groups:
+        needs = [{position: per_month for position in members} for _, members in batch]
+        month_covers = None if covers is None else [covers[time] for time in month_times]
+        if month_covers is not None and None not in month_covers:
+            for time in month_times[np.lexsort((month_times, month_covers))]:
+                for number, (window, _) in enumerate(batch):
+                    if needs[number] and take(needs[number], histories, window, clear_masks(series, window,
+                                                                                              [time])[0]):
+                        taken[number].append(time)
+        else:
+            for number, (window, _) in enumerate(batch):
+                clear = clear_masks(series, window, month_times)
+                seen = [sum(np.count_nonzero(histories[position].prior & at_history(mask, window, histories[position]))
+                            for position in needs[number]) for mask in clear]
+                for index in sorted(range(len(month_times)), key=lambda index: (-seen[index], index)):
+                    if not needs[number]:
+                        break
+                    if take(needs[number], histories, window, clear[index]):
+                        taken[number].append(month_times[index])
+    return [np.array(sorted(times), int) for times in taken]
+
+
+def clear_masks(series, window, times):
+    """Bool (t, h, w): the clear observations of ``window`` at ``times``; from the series' masks alone when it
+    can read them (``clear_masks``), else with its bands."""
+    rows, cols = window
+    if hasattr(series, "clear_masks"):
+        return series.clear_masks(rows, cols, times)
+    return series.read(rows, cols, times)[1]
+
+
+def at_history(mask, window, history):
+    """The part of a bool ``mask`` of ``window`` that covers ``history``'s window."""
+    return sub_window({"mask": mask}, window, history.window)["mask"]
+
+
+def take(needs, histories, window, clear):
+    """Does one date's ``clear`` mask (of ``window``) observe a history of ``needs`` (position → observations it
+    still needs)? Counts the date for each history it observes, and drops those that have enough."""
+    observed = [position for position in needs if histories[position].observed_by(
+        at_history(clear, window, histories[position]))]
+    for position in observed:
+        needs[position] -= 1
+        if needs[position] <= 0:
+            del needs[position]
+    return bool(observed)
 
 
 def window_values(window):
@@ -399,6 +477,11 @@ class PlantHistory:
             self.removed_after = self.last_observed_before(life.end)
             self.removed_before = self.first_observed_from(life.end) if life.removal_confirmed else None
 
+    def observed_by(self, clear):
+        """Does a clear mask of the history's window observe the prior (:data:`MIN_OBSERVED_SHARE` of its pixels)?"""
+        size = np.count_nonzero(self.prior)
+        return size > 0 and np.count_nonzero(self.prior & clear) >= MIN_OBSERVED_SHARE * size
+
     def keep_outline(self, period, outline):
         """Keep the outline of ``period``; the same array as the latest kept outline when it equals it, so a plant
         that does not change holds one mask however many periods it is seen in (memory flat in the periods)."""
@@ -578,15 +661,17 @@ def decide_history(history, number, read_window, composite, clear, times, months
 
 
 def plants_over_time(series, trusted=None, candidate=None, periods=(), period_index=(), *, months_covered=None,
-                     min_area=DEFAULT_MIN_AREA_PIXELS, choose=None, progress=NO_PROGRESS):
+                     min_area=DEFAULT_MIN_AREA_PIXELS, choose=None, observations_per_month=OBSERVATIONS_PER_MONTH,
+                     progress=NO_PROGRESS):
     """The history of every prior component (a list of :class:`PlantHistory`, settled) through ``periods``.
 
     ``series`` is an :class:`ArraySeries` or any object with its ``shape``, ``block_shape``, ``read_target``,
-    ``scale``, ``offset``, ``dates`` (``datetime.date`` per time step) and ``read(rows, cols, times)``;
+    ``scale``, ``offset``, ``dates`` (``datetime.date`` per time step) and ``read(rows, cols, times)``, and
+    optionally ``clear_masks(rows, cols, times)`` and ``cloud_cover`` (:func:`choose_dates`);
     ``period_index`` gives the period of each of its dates (-1 = left out), ``months_covered`` how many months each
     date stands for (None: 1 each; 12 for a yearly composite). Priors are bool masks of ``series.shape`` or
     ``core.groups.PriorSource`` s; candidates are taken where no trusted prior is; ``choose`` as in
-    :func:`prior_histories`.
+    :func:`prior_histories`. ``observations_per_month``: observed dates read per prior and month (0: every date).
     """
     histories, groups = prior_histories(trusted, candidate, series.shape, choose)
     bands = CompositeBands(series.scale, series.offset)
@@ -597,8 +682,6 @@ def plants_over_time(series, trusted=None, candidate=None, periods=(), period_in
     for number, period in enumerate(periods):
         times = np.flatnonzero(period_index == number)
         progress.step(100.0 * number * len(groups) / steps, "Period %s: %d date(s)" % (period.label, times.size))
-        month_groups = months.groups(times)
-        time_groups = [times] + ([] if len(month_groups) == 1 else [dates for _, dates in month_groups])
         if not times.size:
             for history in histories:
                 history.raw.append(NO_DATA)
@@ -607,16 +690,29 @@ def plants_over_time(series, trusted=None, candidate=None, periods=(), period_in
         done = 0
         for batch in row_batches(groups, series.read_target):
             progress.check()
-            for group, source in batch_sources(series, batch, times):
-                read_window, members = group
-                masks = [(histories[position].window, histories[position].prior) for position in members]
-                composites, clear_pixels = window_composites(source, read_window, time_groups, masks)
-                monthly = composites[-len(month_groups):]
-                for position, clear in zip(members, clear_pixels):
-                    decide_history(histories[position], number, read_window, composites[0], clear, times,
-                                   zip(month_groups, monthly), bands, covered, series.dates, min_area)
+            chosen = choose_dates(series, batch, histories, months.groups(times), observations_per_month)
+            for (read_window, members), source, group_times in batch_sources(series, batch, chosen):
+                decide_group(source, read_window, [histories[position] for position in members], number,
+                             group_times, months, bands, covered, series.dates, min_area)
             done += len(batch)
             progress.step(100.0 * (number * len(groups) + done) / steps)
     for history in histories:
         history.settle(months)
     return histories
+
+
+def decide_group(source, read_window, members, number, times, months, bands, covered, dates, min_area):
+    """Period ``number`` of the histories ``members`` of one group, from its window ``read_window`` composited at
+    its time steps ``times`` (sorted; none: the period is no data for them)."""
+    if not len(times):
+        for history in members:
+            history.raw.append(NO_DATA)
+        return
+    month_groups = months.groups(times)
+    time_groups = [times] + ([] if len(month_groups) == 1 else [dates for _, dates in month_groups])
+    masks = [(history.window, history.prior) for history in members]
+    composites, clear_pixels = window_composites(source, read_window, time_groups, masks)
+    monthly = composites[-len(month_groups):]
+    for history, clear in zip(members, clear_pixels):
+        decide_history(history, number, read_window, composites[0], clear, times, zip(month_groups, monthly),
+                       bands, covered, dates, min_area)

@@ -19,7 +19,7 @@ from osgeo import ogr, osr
 
 from ..core.extract import NoValidPixels, extract_pv_plants
 from ..core.groups import GROUP_MARGIN, ArrayPriors, UnionPriors
-from ..core.over_time import plants_over_time
+from ..core.over_time import OBSERVATIONS_PER_MONTH, plants_over_time
 from ..core.ownership import TileOwnership
 from ..core.progress import NO_PROGRESS, Cancelled
 from .raster import (GROUP_READ_CACHE_MB, GdalBands, SmallBlockCache, grid_of, pv_band_number, temporary_path,
@@ -112,6 +112,8 @@ class SeriesJob(RegionJob):
     #: of each date, months each date stands for). Their dates are merged in where they cover a group's window.
     neighbours: tuple = ()
     failed: tuple = ()
+    #: Observed dates whose bands are read per prior and month (0: every date), as ``core.over_time`` takes them.
+    observations_per_month: int = OBSERVATIONS_PER_MONTH
 
 
 def _srs(wkt):
@@ -340,7 +342,8 @@ def _decide_over_time(job, result, progress):
     series = [job.series] + [neighbour[1] for neighbour in job.neighbours]
     with SmallBlockCache(GROUP_READ_CACHE_MB), remote_reading(series) as fetched:  # windows in raster order
         histories = plants_over_time(windows, trusted, candidate, job.periods, period_index, months_covered=months,
-                                     min_area=job.min_area, choose=choose, progress=progress)
+                                     min_area=job.min_area, choose=choose,
+                                     observations_per_month=job.observations_per_month, progress=progress)
     fetched.check_failures()
     result.update(fetched=fetched.totals)
     for history in histories:

@@ -1,5 +1,6 @@
 """A Sentinel-2 time series on one grid as workers read it (GDAL and numpy only, no QGIS): the files and bands of
 each date, and windows of its role bands with their clear observations."""
+import collections
 import itertools
 
 import numpy as np
@@ -12,6 +13,8 @@ from .raster import RasterReadError, open_raster
 
 #: Files of a series kept open at once (a period's dates are read together; older files are closed).
 OPEN_DATASETS = 4
+#: Clear-mask pixels kept between choosing a window's dates and reading its bands (the SCL is not read twice).
+KEPT_MASK_PIXELS = 1 << 25
 
 class TimeSeries:
     """A time series on one grid. Per date: for each band name a (GDAL path, band number) source, an SCL source
@@ -23,6 +26,8 @@ class TimeSeries:
         self.nodata_by_date = list(nodata)
         self.precisions = list(precisions or [DAY] * len(dates))
         self.files = list(files or [None] * len(dates))
+        #: The scene cloud cover (%) of each date, None where unknown (files; a catalogue's items give it).
+        self.cloud_cover = [None] * len(dates)
         self._datasets = {}
 
     def __getstate__(self):
@@ -86,12 +91,44 @@ class SeriesWindows:
         self.shape = (series.grid.height, series.grid.width)
         self.block_shape = block_shape
         self.read_target = READ_TARGET
+        self.cloud_cover = series.cloud_cover
+        self._kept, self._kept_pixels = collections.OrderedDict(), 0
+
+    def clear_masks(self, rows, cols, times):
+        """Bool (t, h, w): the observations of the window at ``times`` that are clear by their SCL, without reading
+        the bands. Kept for :meth:`read` (at most :data:`KEPT_MASK_PIXELS`, the oldest dropped first)."""
+        times = [int(time) for time in times]
+        clear = self.series.clear(rows, cols, times, self.clear_classes)
+        for time, mask in zip(times, clear):
+            key = (rows.start, rows.stop, cols.start, cols.stop, time)
+            self._forget(key)
+            self._kept[key] = mask
+            self._kept_pixels += mask.size
+        while self._kept_pixels > KEPT_MASK_PIXELS:
+            self._forget(next(iter(self._kept)))
+        return clear
+
+    def _forget(self, key):
+        """Drop a kept mask, if any."""
+        mask = self._kept.pop(key, None)
+        if mask is not None:
+            self._kept_pixels -= mask.size
+
+    def _clear(self, rows, cols, times):
+        """The SCL clear masks of the window at ``times``: those :meth:`clear_masks` kept, the others read."""
+        keys = [(rows.start, rows.stop, cols.start, cols.stop, time) for time in times]
+        if all(key in self._kept for key in keys):
+            masks = [self._kept[key] for key in keys]
+            for key in keys:
+                self._forget(key)
+            return np.stack(masks)
+        return self.series.clear(rows, cols, times, self.clear_classes)
 
     def read(self, rows, cols, times):
         """(DN (t, h, w) by role, clear (t, h, w)) of the window at ``times``. The bands of a date are read only
         where its SCL has a clear pixel in the window (a cloudy date costs no band read; its DN are left 0)."""
         times = [int(time) for time in times]
-        clear = self.series.clear(rows, cols, times, self.clear_classes)
+        clear = self._clear(rows, cols, times)
         seen = [position for position in range(len(times)) if clear[position].any()]
         read = self._read_bands(rows, cols, [times[position] for position in seen])
         dn = {role: np.zeros((len(times),) + values.shape[1:], values.dtype) for role, values in read.items()}
@@ -140,6 +177,30 @@ class MosaicWindows:
         self.takes = [takes[day] for day in self.dates]
         self.period_index = [parts[number][2][time] for number, time in (found[0] for found in self.takes)]
         self.months_covered = [parts[number][3][time] for number, time in (found[0] for found in self.takes)]
+        self.cloud_cover = [parts[number][0].cloud_cover[time] for number, time in (found[0] for found in self.takes)]
+
+    def _inside(self, number, rows, cols):
+        """(the part of the window ``rows``, ``cols`` that tile ``number`` covers, in its own pixels; where it goes
+        in the window), or None when the tile does not cover it."""
+        windows, (top, left), _, _ = self.parts[number]
+        inside = (slice(max(rows.start, top), min(rows.stop, top + windows.shape[0])),
+                  slice(max(cols.start, left), min(cols.stop, left + windows.shape[1])))
+        if inside[0].start >= inside[0].stop or inside[1].start >= inside[1].stop:
+            return None
+        own = (slice(inside[0].start - top, inside[0].stop - top), slice(inside[1].start - left, inside[1].stop - left))
+        return own, (slice(inside[0].start - rows.start, inside[0].stop - rows.start),
+                     slice(inside[1].start - cols.start, inside[1].stop - cols.start))
+
+    def clear_masks(self, rows, cols, times):
+        """Bool (t, h, w): the pixels of the window clear by the SCL of some tile at the merged ``times``."""
+        clear = np.zeros((len(times), rows.stop - rows.start, cols.stop - cols.start), bool)
+        for position, time in enumerate(times):
+            for number, own_time in self.takes[int(time)]:
+                placed = self._inside(number, rows, cols)
+                if placed is not None:
+                    own, target = placed
+                    clear[(position,) + target] |= self.parts[number][0].clear_masks(*own, [own_time])[0]
+        return clear
 
     def read(self, rows, cols, times):
         """(dn by role, clear) of the window ``rows``, ``cols`` at the merged ``times``, as ``SeriesWindows.read``
@@ -148,15 +209,12 @@ class MosaicWindows:
         clear, dn = np.zeros(shape, bool), None
         for position, time in enumerate(times):
             for number, own_time in self.takes[int(time)]:
-                windows, (top, left), _, _ = self.parts[number]
-                inside = (slice(max(rows.start, top), min(rows.stop, top + windows.shape[0])),
-                          slice(max(cols.start, left), min(cols.stop, left + windows.shape[1])))
-                if inside[0].start >= inside[0].stop or inside[1].start >= inside[1].stop:
+                placed = self._inside(number, rows, cols)
+                if placed is None:
                     continue
-                values, observed = windows.read(slice(inside[0].start - top, inside[0].stop - top),
-                                                slice(inside[1].start - left, inside[1].stop - left), [own_time])
-                target = (position, slice(inside[0].start - rows.start, inside[0].stop - rows.start),
-                          slice(inside[1].start - cols.start, inside[1].stop - cols.start))
+                own, window_part = placed
+                values, observed = self.parts[number][0].read(*own, [own_time])
+                target = (position,) + window_part
                 taken = observed[0] & ~clear[target]
                 if not taken.any():  # nothing to take (a cloudy date's bands are not even read)
                     continue

@@ -153,6 +153,15 @@ def item_date(item):
         raise ItemCollectionError("item %s: datetime %r is not a date." % (item.get("id"), text)) from error
 
 
+def cloud_cover(item):
+    """The scene cloud cover (``eo:cloud_cover``, %) of an item, or None when it is not given or not a number from
+    0 to 100."""
+    value = item_properties(item).get("eo:cloud_cover")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if 0 <= value <= 100 else None
+
+
 def item_baseline(item):
     """The processing baseline of an item as a number (``s2:processing_baseline``, else the N0xxx of its product
     name), or None."""
@@ -321,6 +330,8 @@ class ItemDate:
     offset: int
     offset_reason: str
     paths: dict = field(default_factory=dict)
+    #: The scene cloud cover (%), None when the item does not give it.
+    cloud_cover: float = None
 
 
 class ItemSeries(TimeSeries):
@@ -337,6 +348,7 @@ class ItemSeries(TimeSeries):
                          [date.date for date in item_dates], grid, [STACK_NODATA] * len(item_dates),
                          files=[date.id for date in item_dates])
         self.item_dates = item_dates
+        self.cloud_cover = [date.cloud_cover for date in item_dates]
         #: GDAL settings of the network the reads need besides :data:`HTTP_OPTIONS` (proxy, S3 access).
         self.network = dict(network or {})
         #: Signs the hrefs of storage that needs it (``gisio.sas.SasSigner``), or None.

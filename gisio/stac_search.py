@@ -318,21 +318,12 @@ FOOTPRINT_FIELDS = (("id", "string"), ("date", "date"), ("cloud_cover", "double"
                     ("platform", "string"), ("baseline", "string", 8))
 
 
-def cloud_cover(item):
-    """The scene cloud cover (``eo:cloud_cover``, %) of an item, or None when it is not given or not a number from
-    0 to 100."""
-    value = stac_items.item_properties(item).get("eo:cloud_cover")
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if 0 <= value <= 100 else None
-
-
 def within_cloud_cover(items, max_cloud):
     """(the items whose scene cloud cover is at most ``max_cloud`` % or unknown, the ids of those kept with a cloud
     cover given that is not a number from 0 to 100)."""
     kept, unreadable = [], []
     for item in items:
-        cover = cloud_cover(item)
+        cover = stac_items.cloud_cover(item)
         if cover is None and stac_items.item_properties(item).get("eo:cloud_cover") is not None:
             unreadable.append(str(item.get("id")))
         if cover is None or cover <= max_cloud:
@@ -365,8 +356,9 @@ def footprint_rows(items):
         date = stac_items.item_date(item)
         baseline = stac_items.item_baseline(item)
         platform = properties.get("platform")
-        rows.append((footprint, (str(item.get("id")), QDate(date.year, date.month, date.day), cloud_cover(item),
-                                 stac_items.item_tile(item), platform if isinstance(platform, str) else "",
+        rows.append((footprint, (str(item.get("id")), QDate(date.year, date.month, date.day),
+                                 stac_items.cloud_cover(item), stac_items.item_tile(item),
+                                 platform if isinstance(platform, str) else "",
                                  "%05.2f" % baseline if baseline else "")))
     return rows, without
 

@@ -311,7 +311,7 @@ def _item_date(item, folder, feedback, parameter, network, signer):
         offset, reason = _offset_checked_on_pixels(item, {band: signer.sign(path) for band, path in paths.items()},
                                                    offset, reason, feedback, parameter, network)
     return stac_items.ItemDate(str(item.get("id")), stac_items.item_date(item), stac_items.item_tile(item),
-                               stac_items.item_baseline(item), offset, reason, paths)
+                               stac_items.item_baseline(item), offset, reason, paths, stac_items.cloud_cover(item))
 
 
 def _offset_checked_on_pixels(item, paths, offset, reason, feedback, parameter, network):

@@ -263,10 +263,11 @@ def test_bare_soil_is_not_pv():
 
 def test_a_plant_built_mid_series_gets_the_interval_of_its_construction(series_arrays):
     """Chip 2004 by month: rows show from June and panels go up in September (bench/README.md). The plant is built
-    in July 2022, between two real acquisitions with nothing observed between them."""
+    in August 2022, between two real acquisitions with nothing observed between them: July's two observed dates
+    (07-19, 07-24) show no panels; a date 16 % clear over the plant (07-14) is not an observation of it."""
     series, dates, reference = chip_series(series_arrays, "2004")
     (history,) = over(series, dates, PERIOD_MONTH, candidate=grown(reference))
-    assert history.status == over_time.STATUS_BUILT and history.presence == "000000111111"
+    assert history.status == over_time.STATUS_BUILT and history.presence == "000000011111"
     after, before = history.built_after, history.built_before
     assert datetime.date(2022, 6, 1) <= after < before <= datetime.date(2022, 9, 30)
     assert after in dates and before in dates
@@ -308,14 +309,14 @@ def mirrored(series, dates):
 
 
 def test_a_removal_is_dated_and_a_late_one_is_unconfirmed(series_arrays):
-    """Chip 2004 mirrored in time: PV in January–June, bare farmland from July. Removed between two real
-    acquisitions; cut at the end of August, the absence is one quarter long: unconfirmed, the plant stays."""
+    """Chip 2004 mirrored in time: PV in January–May, bare farmland from June. Removed between two real
+    acquisitions; cut at the end of July, the absence is two months long: unconfirmed, the plant stays."""
     series, dates, reference = chip_series(series_arrays, "2004")
     series, dates = mirrored(series, dates)
     (history,) = over(series, dates, PERIOD_MONTH, candidate=grown(reference))
     assert history.status == over_time.STATUS_REMOVED and history.presence.endswith("000000")
-    assert history.removed_after.month == 6 and history.removed_before.month == 7
-    kept = [t for t, day in enumerate(dates) if day <= datetime.date(2022, 8, 31)]
+    assert history.removed_after.month == 5 and history.removed_before.month == 6
+    kept = [t for t, day in enumerate(dates) if day <= datetime.date(2022, 7, 31)]
     cut = ArraySeries({role: band[kept] for role, band in series.dn_by_role.items()}, [dates[t] for t in kept],
                       series.clear[kept])
     (late,) = over(cut, [dates[t] for t in kept], PERIOD_MONTH, candidate=grown(reference))
@@ -469,3 +470,84 @@ def test_composite_bands_read_composite_nodata():
     dn = {role: np.array([[1000, OUTPUT_NODATA]], np.int16) for role in ROLES}
     index, valid = bands.ndpi(dn)
     assert valid.tolist() == [[True, False]] and np.isfinite(index[0, 0]) and np.isnan(index[0, 1])
+
+
+# --- observations per month: the bands of the dates the decision needs -----------------------------------------
+
+def outcome(history):
+    """What the observations per month must not change: presence, status, and the months of the changes."""
+    return (history.presence, history.status, history.life.start, history.life.end,
+            [(day.year, day.month) for day in (history.built_before, history.removed_before) if day])
+
+
+class BandDates:
+    """A series whose band reads are counted in window-dates."""
+
+    def __init__(self, series):
+        self.series, self.band_dates = series, 0
+
+    def __getattr__(self, name):
+        return getattr(self.series, name)
+
+    def read(self, rows, cols, times):
+        self.band_dates += len(times)
+        return self.series.read(rows, cols, times)
+
+
+@pytest.mark.parametrize("kind", [PERIOD_QUARTER, PERIOD_MONTH])
+def test_the_default_observations_per_month_decide_as_every_date(series_arrays, kind):
+    """The three real chips (a plant built in 2022, one through snow, one never PV) and the Flanders farmland: the
+    default number of observations per month gives every prior the presence, status and months of change of every
+    date, and reads the bands of fewer window-dates."""
+    cases = [(chip_series(series_arrays, chip)[:2], grown(chip_series(series_arrays, chip)[2]))
+             for chip in ("2004", "9", "1913")]
+    series, dates, labels = flanders_series()
+    cases += [((series, dates), prior) for _, prior in farmland_priors(labels)[:6]]
+    read = {0: 0, over_time.OBSERVATIONS_PER_MONTH: 0}
+    for (series, dates), prior in cases:
+        counted = BandDates(series)
+        every, few = (over(counted, dates, kind, candidate=prior, observations_per_month=number)[0]
+                      for number in read)
+        assert outcome(few) == outcome(every)
+        for number, history in ((0, every), (over_time.OBSERVATIONS_PER_MONTH, few)):
+            read[number] += sum(map(len, history.observed_dates.values()))
+    assert read[over_time.OBSERVATIONS_PER_MONTH] < 0.8 * read[0]
+
+
+def test_a_month_takes_its_least_cloudy_observed_dates_and_reads_only_their_bands(series_arrays):
+    """Chip 2004 with made-up scene cloud covers: each month takes the observed dates of least cloud cover, at most
+    the number asked for; the others' bands are not read (their clear masks are)."""
+    real, dates, reference = chip_series(series_arrays, "2004")
+    covers = list(np.random.default_rng(3).uniform(0, 100, len(dates)))
+    series = BandDates(ArraySeries(real.dn_by_role, dates, real.clear, cloud_cover=covers))
+    prior = grown(reference)
+    (history,) = over(series, dates, PERIOD_MONTH, candidate=prior, observations_per_month=2)
+    observed = [t for t in range(len(dates)) if np.count_nonzero(real.clear[t] & prior) >= 0.5 * prior.sum()]
+    for month in range(1, 13):
+        in_month = sorted((covers[t], dates[t]) for t in observed if dates[t].month == month)
+        assert sorted(history.observed_dates.get(month - 1, [])) == sorted(day for _, day in in_month[:2])
+    assert series.band_dates == sum(map(len, history.observed_dates.values()))
+    assert series.clear_reads > series.band_dates
+
+
+def test_windows_of_one_block_share_their_dates(series_arrays):
+    """Two plants side by side (chip 2004 twice) under one scene cloud cover per date: both windows take the same
+    dates, so that a block is fetched once per date."""
+    real, dates, reference = chip_series(series_arrays, "2004")
+    twice = {role: np.concatenate([band, band], axis=2) for role, band in real.dn_by_role.items()}
+    covers = list(np.random.default_rng(5).uniform(0, 100, len(dates)))
+    series = ArraySeries(twice, dates, np.concatenate([real.clear, real.clear], axis=2), cloud_cover=covers)
+    prior = np.concatenate([grown(reference)] * 2, axis=1)
+    first, second = over(series, dates, PERIOD_MONTH, candidate=prior, observations_per_month=2)
+    assert first.window != second.window
+    assert first.observed_dates == second.observed_dates and outcome(first) == outcome(second)
+
+
+def test_every_date_reads_the_dates_observing_a_prior_only(series_arrays):
+    """OBSERVATIONS_PER_MONTH = 0: the bands of every date that observes the prior are read, and no others."""
+    real, dates, reference = chip_series(series_arrays, "2004")
+    series, prior = BandDates(real), grown(reference)
+    (history,) = over(series, dates, PERIOD_MONTH, candidate=prior, observations_per_month=0)
+    observed = [dates[t] for t in range(len(dates)) if np.count_nonzero(real.clear[t] & prior) >= 0.5 * prior.sum()]
+    assert sorted(day for days in history.observed_dates.values() for day in days) == observed
+    assert series.band_dates == len(observed) < len(dates)
