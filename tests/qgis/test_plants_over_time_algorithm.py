@@ -108,6 +108,36 @@ def test_dated_geotiffs_give_the_netcdf_result(fusionpv, feedback, tmp_path):
                           gdal.Open(str(tmp_path / "tif.tif")).ReadAsArray())
 
 
+OUTCOME_FIELDS = ("presence", "status", "first_seen", "construction_period", "last_seen", "periods_observed")
+
+
+@pytest.mark.parametrize("chip", ["2004", "9", "1913", "101"])
+def test_the_default_observations_per_month_give_the_every_date_plants(fusionpv, feedback, tmp_path, chip):
+    """Each bundled real series by month (a plant built in 2022, plants through snow, a prior never PV): the default
+    OBSERVATIONS_PER_MONTH gives the plants, presence, status and periods of every date (0)."""
+    prior = [os.path.join(DATA, "pv_mask_%s.tif" % chip)]
+    runs = [features(run("plantsovertime", {
+        "INPUT": [netcdf(chip)], "PERIOD": 2, "CANDIDATE_PRIORS": prior, "OBSERVATIONS_PER_MONTH": number,
+        "OUTPUT": str(tmp_path / ("%s.gpkg" % number))}, feedback)["OUTPUT"]) for number in (0, None)]
+    every, default = ([{name: plant[name] for name in OUTCOME_FIELDS} for plant in plants] for plants in runs)
+    assert every == default and every
+
+
+def test_observations_per_month_in_dated_geotiffs_take_the_clearest(fusionpv, feedback, tmp_path):
+    """Dated GeoTIFFs of chip 2004 with one observation per month: the plant is still built in 2022-Q3, and the
+    dates it was built between are real acquisitions."""
+    folder = tmp_path / "dates"
+    folder.mkdir()
+    paths = dated_geotiffs("2004", str(folder))
+    result = run("plantsovertime", {"INPUT": paths, "PERIOD": 1, "OBSERVATIONS_PER_MONTH": 1,
+                                    "TRUSTED_PRIORS": [os.path.join(DATA, "pv_mask_2004.tif")],
+                                    "OUTPUT": str(tmp_path / "plants.gpkg")}, feedback)
+    (plant,) = features(result["OUTPUT"])
+    assert plant["status"] == "built" and plant["construction_period"] == "2022-Q3"
+    days = {os.path.basename(path)[6:14] for path in paths}
+    assert {plant[name].toPyDate().strftime("%Y%m%d") for name in ("built_after", "built_before")} <= days
+
+
 def test_yearly_composites_without_scl(fusionpv, feedback, tmp_path):
     """Composites exported once a year (no SCL band) are dated by the year in their names."""
     paths = []
