@@ -185,7 +185,8 @@ class PlantsOverTimeAlgorithm(RegionMapping, PlantMapping, TimeSeriesAlgorithm):
                                for other in neighbours_on_grid(number, grids) if other not in failed)
             return SeriesJob(number, part, parts, series, scale, offset, classes, priors[0], priors[1], min_area,
                              grids, periods, indexes[number], months_covered(series.precisions),
-                             neighbours=neighbours, failed=failed, observations_per_month=per_month)
+                             neighbours=neighbours, failed=failed, observations_per_month=per_month,
+                             results_folder=folder.folder)
 
         names = [tile_name(series) for series in tiles]
         # a tile whose server did not answer is not rescued by its neighbours: the run stops, to be resumed

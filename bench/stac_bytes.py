@@ -17,12 +17,14 @@ Usage: ``python3 bench/stac_bytes.py DATA_DIR [--work DIR] [--dates N] [--priors
 """
 import argparse
 import datetime
+import glob
 import json
 import os
 import re
 import subprocess
 import sys
 import tempfile
+import time
 
 import numpy as np
 from osgeo import gdal, osr
@@ -82,35 +84,153 @@ def band_files(scene, folder, block):
 def items(paths, scene, base_url, dates):
     """``dates`` items of the tile (one a quarter from 2022), each linking its own copy (a symbolic link) of the
     band files, in two offset conventions by turns."""
+    return [item(number, datetime.date(2022 + number // 4, 3 * (number % 4) + 2, 15), paths, scene, base_url)
+            for number in range(dates)]
+
+
+def item(number, day, paths, scene, base_url, own=(), cloud_cover=10.0):
+    """The item of date ``day``: links to the band files (``own``: the bands whose files this date has already
+    written in its folder), the offset convention of turn ``number``."""
     dataset = gdal.Open(scene)
     x0, _, _, y0, _, _ = dataset.GetGeoTransform()
+    size = dataset.RasterXSize
     epsg = int(osr.SpatialReference(wkt=dataset.GetProjection()).GetAuthorityCode(None))
-    folder = os.path.dirname(paths["B02"])
+    links = os.path.join(os.path.dirname(paths["B02"]), day.isoformat())
+    os.makedirs(links, exist_ok=True)
+    assets = {}
+    for band, path in paths.items():
+        link = os.path.join(links, band + ".tif")
+        if band not in own and not os.path.lexists(link):
+            os.symlink(os.path.join(os.pardir, os.path.basename(path)), link)
+        pixel = 10.0 if band in BANDS_10M else 20.0
+        asset = {"href": "%s/%s/%s.tif" % (base_url, day.isoformat(), band), "type": "image/tiff",
+                 "proj:epsg": epsg, "proj:shape": [size * 10 // int(pixel)] * 2,
+                 "proj:transform": [pixel, 0.0, x0, 0.0, -pixel, y0]}
+        if number % 2 == 0 and band != "SCL":
+            asset["raster:bands"] = [{"scale": 0.0001, "offset": -0.1, "nodata": 0}]
+        assets[EARTH_SEARCH_KEYS[band]] = asset
+    properties = {"datetime": day.isoformat() + "T10:00:00Z", "eo:cloud_cover": cloud_cover,
+                  "platform": "sentinel-2a", "s2:mgrs_tile": "BENCH",
+                  "s2:processing_baseline": "05.09" if number % 2 == 0 else "04.00"}
+    if number % 2:
+        properties["earthsearch:boa_offset_applied"] = False
+    return {"type": "Feature", "stac_version": "1.0.0", "id": "S2A_BENCH_%s_L2A" % day.strftime("%Y%m%d"),
+            "collection": "sentinel-2-c1-l2a" if number % 2 == 0 else "sentinel-2-l2a",
+            "geometry": None, "properties": properties, "links": [], "assets": assets}
+
+
+def chip_scl(data):
+    """The real 2022 SCL of the 28 Austrian chips: [(dates, SCL (t, h, w))], most dates first."""
     found = []
-    for number in range(dates):
-        day = datetime.date(2022 + number // 4, 3 * (number % 4) + 2, 15)
-        links = os.path.join(folder, day.isoformat())
-        os.makedirs(links, exist_ok=True)
-        assets = {}
-        for band, path in paths.items():
-            link = os.path.join(links, band + ".tif")
-            if not os.path.lexists(link):
-                os.symlink(os.path.join(os.pardir, os.path.basename(path)), link)
-            pixel = 10.0 if band in BANDS_10M else 20.0
-            asset = {"href": "%s/%s/%s.tif" % (base_url, day.isoformat(), band), "type": "image/tiff",
-                     "proj:epsg": epsg, "proj:shape": [TILE * 10 // int(pixel)] * 2,
-                     "proj:transform": [pixel, 0.0, x0, 0.0, -pixel, y0]}
-            if number % 2 == 0 and band != "SCL":
-                asset["raster:bands"] = [{"scale": 0.0001, "offset": -0.1, "nodata": 0}]
-            assets[EARTH_SEARCH_KEYS[band]] = asset
-        properties = {"datetime": day.isoformat() + "T10:00:00Z", "eo:cloud_cover": 10.0, "platform": "sentinel-2a",
-                      "s2:mgrs_tile": "BENCH", "s2:processing_baseline": "05.09" if number % 2 == 0 else "04.00"}
-        if number % 2:
-            properties["earthsearch:boa_offset_applied"] = False
-        found.append({"type": "Feature", "stac_version": "1.0.0", "id": "S2A_BENCH_%s_L2A" % day.strftime("%Y%m%d"),
-                      "collection": "sentinel-2-c1-l2a" if number % 2 == 0 else "sentinel-2-l2a",
-                      "geometry": None, "properties": properties, "links": [], "assets": assets})
+    for path in glob.glob(os.path.join(data, "austria_pv", "netcdf", "S2_2022_*.nc")):
+        dataset = gdal.Open('NETCDF:"%s":SCL' % path)
+        days = [datetime.date(1990, 1, 1) + datetime.timedelta(days=float(
+            dataset.GetRasterBand(number).GetMetadataItem("NETCDF_DIM_t"))) for number in
+            range(1, dataset.RasterCount + 1)]
+        found.append((days, dataset.ReadAsArray()))
+    return sorted(found, key=lambda chip: -len(chip[0]))
+
+
+def year_scl(base, chips, day, cells=(4, 7)):
+    """The tile's SCL on ``day``: cut into ``cells`` (rows, columns), one real chip each; where that chip's SCL at
+    its date nearest ``day`` is clear (4, 5, 6) the tile keeps its own classes, elsewhere it takes the chip's
+    (cloud, shadow, snow, no data), its pixels stretched over the cell."""
+    scl = base.copy()
+    height, width = base.shape
+    for number, (days, values) in enumerate(chips[:cells[0] * cells[1]]):
+        nearest = min(range(len(days)), key=lambda t: abs((days[t] - day).days))
+        top, left = (number // cells[1]) * height // cells[0], (number % cells[1]) * width // cells[1]
+        bottom, right = top + height // cells[0], left + width // cells[1]
+        chip = values[nearest]
+        rows = np.arange(bottom - top) * chip.shape[0] // (bottom - top)
+        cols = np.arange(right - left) * chip.shape[1] // (right - left)
+        stretched = chip[rows[:, None], cols[None, :]]
+        cell = scl[top:bottom, left:right]
+        scl[top:bottom, left:right] = np.where(np.isin(stretched, (4, 5, 6)), cell, stretched)
+    return scl
+
+
+def year_items(data, paths, scene, base_url, block):
+    """An item for every date of the chip with the most real 2022 dates, each with its own SCL (:func:`year_scl`)
+    and the scene cloud cover of that SCL, the other bands linked."""
+    chips = chip_scl(data)
+    base_dataset = gdal.Open(paths["SCL"])
+    base = base_dataset.ReadAsArray()
+    geotransform, projection = base_dataset.GetGeoTransform(), base_dataset.GetProjection()
+    found = []
+    for number, day in enumerate(chips[0][0]):
+        folder = os.path.join(os.path.dirname(paths["B02"]), day.isoformat())
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, "SCL.tif")
+        scl = year_scl(base, chips, day)
+        if not os.path.exists(path):
+            write_cog(path, scl, geotransform, projection, block)
+        cover = 100.0 * float(np.isin(scl, (3, 8, 9, 10)).mean())
+        found.append(item(number, day, paths, scene, base_url, own=("SCL",), cloud_cover=round(cover, 2)))
     return found
+
+
+def run_plants(qgis, server, collection, priors, output, extra=()):
+    """qgis_process plantsovertime by quarter; (log, wall seconds, requests, MB sent, of them SCL MB)."""
+    subprocess.run(["rm", "-rf", output, output[:-len(".gpkg")] + ".tiles"], check=True)
+    first = len(server.requests())
+    start = time.time()
+    completed = subprocess.run([qgis.command, "run", "fusionpv:plantsovertime", "--", "INPUT=" + collection,
+                                "PERIOD=1", "TRUSTED_PRIORS=" + priors, "OUTPUT=" + output] + list(extra),
+                               capture_output=True, text=True, env=qgis.env)
+    seconds = time.time() - start
+    log = completed.stdout + completed.stderr
+    if completed.returncode != 0:
+        sys.exit("qgis_process failed:\n" + log[-3000:])
+    requests = server.requests()[first:]
+    sent = sum(size for _, _, _, size in requests)
+    scl = sum(size for _, path, _, size in requests if path.endswith("/SCL.tif"))
+    return log, seconds, len(requests), sent / 1e6, scl / 1e6
+
+
+def plant_rows(path):
+    """(presence, status, first_seen, built_after, built_before) of every plant, sorted."""
+    dataset = gdal.OpenEx(path)
+    layer = dataset.GetLayer(0)
+    return sorted(tuple(str(feature.GetField(name)) for name in ("presence", "status", "first_seen", "built_after",
+                                                                   "built_before")) for feature in layer)
+
+
+def tile_year(arguments, paths, scene, priors, work):
+    """The reader before ``OBSERVATIONS_PER_MONTH`` (the plugin in ``--baseline``, when given: the bands of every
+    date with a clear pixel in a window), every date observing a prior (0) and the default, on a tile-year of real
+    cloud patterns; prints a table and the 2019–2025 figure."""
+    server = Nginx(os.path.dirname(paths["B02"]), os.path.join(work, "nginx"))
+    try:
+        collection = os.path.join(work, "year_items.json")
+        found = year_items(arguments.data, paths, scene, server.url, arguments.block)
+        with open(collection, "w", encoding="utf-8") as stream:
+            json.dump({"type": "FeatureCollection", "features": found}, stream)
+        readers = [("every date observing a prior (0)", QgisProcess(), ["OBSERVATIONS_PER_MONTH=0"]),
+                   ("default", QgisProcess(), [])]
+        if arguments.baseline:
+            readers.insert(0, ("before (%s)" % os.path.basename(os.path.abspath(arguments.baseline)),
+                               QgisProcess(arguments.baseline), []))
+        runs = {}
+        for number, (label, qgis, extra) in enumerate(readers):
+            output = os.path.join(work, "year_plants_%d.gpkg" % number)
+            runs[label] = run_plants(qgis, server, collection, priors, output, extra) + (plant_rows(output),)
+    finally:
+        server.stop()
+    covers = [entry["properties"]["eo:cloud_cover"] for entry in found]
+    print("%d items of 2022 (scene cloud cover median %.0f %%), %d priors, %d px blocks" % (
+        len(found), float(np.median(covers)), arguments.priors, arguments.block))
+    print("| reader | requests | MB fetched | of them SCL | wall s | 2019–2025 (7 years), GB |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for label, (log, seconds, requests, sent, scl, _) in runs.items():
+        print("| %s | %d | %.0f | %.0f | %.0f | %.0f |" % (label, requests, sent, scl, seconds, 7 * sent / 1e3))
+        for line in log.splitlines():
+            if re.search(r"Fetched|prior component", line):
+                print("  log:", line.strip())
+    (_, _, _, default, _, default_plants) = runs["default"]
+    for label, (_, _, _, sent, _, plants) in runs.items():
+        print("%s: %.1f× the bytes of the default; plants identical: %s (%d plants)" % (
+            label, sent / default, plants == default_plants, len(plants)))
 
 
 def main():
@@ -121,20 +241,27 @@ def main():
     parser.add_argument("--priors", type=int, default=300)
     parser.add_argument("--seed", type=int, default=2025)
     parser.add_argument("--block", type=int, default=512, help="COG block size (px; GDAL's COG default 512)")
+    parser.add_argument("--size", type=int, default=TILE, help="tile width and height (px)")
+    parser.add_argument("--year", action="store_true",
+                        help="a tile-year of real cloud patterns: every date against the default observations")
+    parser.add_argument("--baseline", help="with --year: a checkout of the plugin to compare with (git worktree)")
     arguments = parser.parse_args()
     work = arguments.work or tempfile.mkdtemp(prefix="fusionpv-stac-bench-")
     os.makedirs(work, exist_ok=True)
-    scene = os.path.join(work, "tile_full.tif")
+    scene = os.path.join(work, "tile_full.tif" if arguments.size == TILE else "tile_%d.tif" % arguments.size)
     if not os.path.exists(scene):
-        print("building the %d² scene in %s" % (TILE, scene), flush=True)
-        build_scene(arguments.data, scene, TILE)
-    cogs = os.path.join(work, "cogs_%d" % arguments.block)
+        print("building the %d² scene in %s" % (arguments.size, scene), flush=True)
+        build_scene(arguments.data, scene, arguments.size)
+    cogs = os.path.join(work, "cogs_%d_%d" % (arguments.size, arguments.block))
     os.makedirs(cogs, exist_ok=True)
     paths = band_files(scene, cogs, arguments.block)
     whole = sum(os.path.getsize(path) for path in paths.values())
-    priors = os.path.join(work, "stac_priors_%d.gpkg" % arguments.priors)
+    priors = os.path.join(work, "stac_priors_%d_%d.gpkg" % (arguments.size, arguments.priors))
     if not os.path.exists(priors):
         place_priors(arguments.data, scene, priors, arguments.priors, 4326, arguments.seed)
+    if arguments.year:
+        tile_year(arguments, paths, scene, priors, work)
+        return
     server = Nginx(cogs, os.path.join(work, "nginx"))
     try:
         collection = os.path.join(work, "items.json")

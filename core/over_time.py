@@ -662,7 +662,7 @@ def decide_history(history, number, read_window, composite, clear, times, months
 
 def plants_over_time(series, trusted=None, candidate=None, periods=(), period_index=(), *, months_covered=None,
                      min_area=DEFAULT_MIN_AREA_PIXELS, choose=None, observations_per_month=OBSERVATIONS_PER_MONTH,
-                     progress=NO_PROGRESS):
+                     checkpoints=None, progress=NO_PROGRESS):
     """The history of every prior component (a list of :class:`PlantHistory`, settled) through ``periods``.
 
     ``series`` is an :class:`ArraySeries` or any object with its ``shape``, ``block_shape``, ``read_target``,
@@ -672,6 +672,9 @@ def plants_over_time(series, trusted=None, candidate=None, periods=(), period_in
     date stands for (None: 1 each; 12 for a yearly composite). Priors are bool masks of ``series.shape`` or
     ``core.groups.PriorSource`` s; candidates are taken where no trusted prior is; ``choose`` as in
     :func:`prior_histories`. ``observations_per_month``: observed dates read per prior and month (0: every date).
+    ``checkpoints`` (optional): ``save(batch number, period, group windows, histories)`` is called once a row batch
+    is decided in a period, and :func:`resume` takes the batches back that an earlier run saved, so that a run
+    stopped half-way through reads again only the batch it was reading.
     """
     histories, groups = prior_histories(trusted, candidate, series.shape, choose)
     bands = CompositeBands(series.scale, series.offset)
@@ -679,26 +682,48 @@ def plants_over_time(series, trusted=None, candidate=None, periods=(), period_in
     months = EvidenceMonths(periods, series.dates, period_index)
     covered = np.ones(len(series.dates), int) if months_covered is None else np.asarray(months_covered, int)
     steps = max(1, len(periods) * len(groups))
+    batches = row_batches(groups, series.read_target)
+    finished = resume(checkpoints, batches, histories)
     for number, period in enumerate(periods):
         times = np.flatnonzero(period_index == number)
         progress.step(100.0 * number * len(groups) / steps, "Period %s: %d date(s)" % (period.label, times.size))
-        if not times.size:
-            for history in histories:
-                history.raw.append(NO_DATA)
-            continue
-        # one thread: the many small numpy steps hold the GIL (4 dates on a full tile: 41.5 s, 52.7 s on two)
         done = 0
-        for batch in row_batches(groups, series.read_target):
-            progress.check()
-            chosen = choose_dates(series, batch, histories, months.groups(times), observations_per_month)
-            for (read_window, members), source, group_times in batch_sources(series, batch, chosen):
-                decide_group(source, read_window, [histories[position] for position in members], number,
-                             group_times, months, bands, covered, series.dates, min_area)
+        for index, batch in enumerate(batches):
+            members = [histories[position] for _, positions in batch for position in positions]
+            if number <= finished[index]:  # decided before the run was stopped
+                pass
+            elif not times.size:
+                for history in members:
+                    history.raw.append(NO_DATA)
+            else:
+                # one thread: the many small numpy steps hold the GIL (4 dates on a full tile: 41.5 s, 52.7 s on two)
+                progress.check()
+                chosen = choose_dates(series, batch, histories, months.groups(times), observations_per_month)
+                for (read_window, positions), source, group_times in batch_sources(series, batch, chosen):
+                    decide_group(source, read_window, [histories[position] for position in positions], number,
+                                 group_times, months, bands, covered, series.dates, min_area)
+                if checkpoints is not None:
+                    checkpoints.save(index, number, [window for window, _ in batch], members)
             done += len(batch)
             progress.step(100.0 * (number * len(groups) + done) / steps)
     for history in histories:
         history.settle(months)
     return histories
+
+
+def resume(checkpoints, batches, histories):
+    """Per batch, the last period it was decided in before an earlier run stopped (-1: none), its histories put
+    back in ``histories`` from ``checkpoints`` (``restore(batch number, windows)``: (period, histories) kept for
+    the batch with those group windows, or None)."""
+    finished = [-1] * len(batches)
+    for index, batch in enumerate(batches if checkpoints is not None else ()):
+        kept = checkpoints.restore(index, [window for window, _ in batch])
+        positions = [position for _, members in batch for position in members]
+        if kept is not None and len(kept[1]) == len(positions):
+            finished[index] = kept[0]
+            for position, history in zip(positions, kept[1]):
+                histories[position] = history
+    return finished
 
 
 def decide_group(source, read_window, members, number, times, months, bands, covered, dates, min_area):

@@ -114,6 +114,9 @@ class SeriesJob(RegionJob):
     failed: tuple = ()
     #: Observed dates whose bands are read per prior and month (0: every date), as ``core.over_time`` takes them.
     observations_per_month: int = OBSERVATIONS_PER_MONTH
+    #: The results folder (``ResultsFolder``) whose ``<key>.checkpoints`` keeps what the job decided, batch by
+    #: batch, for a rerun of a stopped run; "" keeps nothing.
+    results_folder: str = ""
 
 
 def _srs(wkt):
@@ -340,10 +343,13 @@ def _decide_over_time(job, result, progress):
     trusted, candidate = read_priors(job.trusted, grid), read_priors(job.candidate, grid)
     windows, period_index, months = series_windows(job)
     series = [job.series] + [neighbour[1] for neighbour in job.neighbours]
+    checkpoints = Checkpoints(ResultsFolder.checkpoints_of(job.results_folder, job.key), series) \
+        if job.results_folder else None
     with SmallBlockCache(GROUP_READ_CACHE_MB), remote_reading(series) as fetched:  # windows in raster order
         histories = plants_over_time(windows, trusted, candidate, job.periods, period_index, months_covered=months,
                                      min_area=job.min_area, choose=choose,
-                                     observations_per_month=job.observations_per_month, progress=progress)
+                                     observations_per_month=job.observations_per_month, checkpoints=checkpoints,
+                                     progress=progress)
     fetched.check_failures()
     result.update(fetched=fetched.totals)
     for history in histories:
@@ -353,6 +359,37 @@ def _decide_over_time(job, result, progress):
     result.update(groups=choose.count)
 
 
+class Checkpoints:
+    """What a job of plants over time decided, row batch by row batch (``core.over_time.plants_over_time``), in
+    ``folder``: per batch the last period decided, its group windows and its histories, in one file written
+    atomically (so the folder holds one file per batch, whatever the periods). Nothing is saved once a read of
+    the ``series`` failed in a way a rerun may not repeat (a server that did not answer)."""
+
+    def __init__(self, folder, series=()):
+        self.folder, self.series = folder, list(series)
+
+    def path(self, index):
+        return os.path.join(self.folder, "batch%05d.pickle" % index)
+
+    def save(self, index, period, windows, histories):
+        """Keep batch ``index`` as decided up to ``period``; best effort: a folder this process cannot write (a
+        worker on another machine) keeps nothing."""
+        if not self.folder or any(not one.answered() for one in self.series if hasattr(one, "answered")):
+            return
+        try:
+            os.makedirs(self.folder, exist_ok=True)
+            ResultsFolder.store_file(self.path(index), (period, windows, histories))
+        except OSError:
+            self.folder = None
+
+    def restore(self, index, windows):
+        """(period, histories) saved for batch ``index`` if it has the group ``windows``, else None."""
+        kept = ResultsFolder.load_file(self.path(index)) if self.folder else None
+        if not isinstance(kept, tuple) or len(kept) != 3 or kept[1] != windows:
+            return None
+        return kept[0], kept[2]
+
+
 class ResultsFolder:
     """Finished job results beside the output (``<output>.tiles``), one file per job, written atomically, with
     the settings they were made with: results of other settings are cleared rather than reused. The folder is
@@ -360,6 +397,12 @@ class ResultsFolder:
 
     SETTINGS = "settings.pickle"
     MARKER = ".made-by-fusion-pv-mapping"
+    CHECKPOINTS = ".checkpoints"
+
+    @classmethod
+    def checkpoints_of(cls, folder, key):
+        """The folder of the checkpoints of job ``key`` (see :class:`Checkpoints`)."""
+        return os.path.join(folder, key + cls.CHECKPOINTS)
 
     @classmethod
     def claim(cls, folder):
@@ -375,8 +418,10 @@ class ResultsFolder:
 
     @classmethod
     def discard_if_unused(cls, folder):
-        """Remove ``folder``, made by this run, when it holds no job result (a run refused or failed before any)."""
-        if os.path.isdir(folder) and not any(name.endswith(".result") for name in os.listdir(folder)):
+        """Remove ``folder``, made by this run, when it holds no job result and no checkpoint (a run refused or
+        failed before any)."""
+        if os.path.isdir(folder) and not any(name.endswith((".result", cls.CHECKPOINTS))
+                                             for name in os.listdir(folder)):
             shutil.rmtree(folder, ignore_errors=True)
 
     @classmethod
@@ -390,12 +435,14 @@ class ResultsFolder:
         os.makedirs(folder, exist_ok=True)
         settings_path = os.path.join(folder, self.SETTINGS)
         self.cleared = 0
-        if self._load(settings_path) != settings:
+        if self.load_file(settings_path) != settings:
             for name in os.listdir(folder):
                 if name.endswith(".result"):
                     os.remove(os.path.join(folder, name))
                     self.cleared += 1
-            self._store(settings_path, settings)
+                elif name.endswith(self.CHECKPOINTS):
+                    shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+            self.store_file(settings_path, settings)
         for name in os.listdir(folder):
             if ".partial" in name:  # left by a run that was killed while writing
                 os.remove(os.path.join(folder, name))
@@ -420,15 +467,17 @@ class ResultsFolder:
 
     def load(self, key):
         """The stored result of job ``key``, or None."""
-        return self._load(self.path(key))
+        return self.load_file(self.path(key))
 
     def store(self, result):
-        """Keep a finished job's result (failed ones are not kept, so a rerun tries them again)."""
+        """Keep a finished job's result (failed ones are not kept, so a rerun tries them again; their checkpoints
+        are), and drop its checkpoints."""
         if result["status"] == DONE:
-            self._store(self.path(result["key"]), result)
+            self.store_file(self.path(result["key"]), result)
+            shutil.rmtree(self.checkpoints_of(self.folder, result["key"]), ignore_errors=True)
 
     @staticmethod
-    def _load(path):
+    def load_file(path):
         try:
             with open(path, "rb") as handle:
                 return pickle.load(handle)
@@ -436,7 +485,7 @@ class ResultsFolder:
             return None
 
     @staticmethod
-    def _store(path, value):
+    def store_file(path, value):
         partial = temporary_path(path)
         with open(partial, "wb") as handle:
             pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)

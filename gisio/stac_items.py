@@ -457,6 +457,10 @@ class ItemSeries(TimeSeries):
                 path, crs_name(dataset.GetProjection()), crs_name(self.grid.crs_wkt)))
         return factor
 
+    def answered(self):
+        """Has every read so far been answered (no failure a rerun may not repeat)?"""
+        return all(failure[4] for failure in self.failures)
+
     def check_failures(self):
         """Raise :class:`ServerNotAnswering` when a read failed for a reason a rerun may not repeat (a server down
         or overloaded, the network): what was read is incomplete, so nothing of it may be kept. Raise

@@ -551,3 +551,53 @@ def test_every_date_reads_the_dates_observing_a_prior_only(series_arrays):
     observed = [dates[t] for t in range(len(dates)) if np.count_nonzero(real.clear[t] & prior) >= 0.5 * prior.sum()]
     assert sorted(day for days in history.observed_dates.values() for day in days) == observed
     assert series.band_dates == len(observed) < len(dates)
+
+
+class StoredCheckpoints:
+    """Checkpoints kept in memory (pickled, as on disk); stops the run (raises KeyboardInterrupt, as a kill would)
+    after ``stop_after`` saves."""
+
+    def __init__(self, stop_after=None):
+        self.kept, self.saves, self.stop_after = {}, 0, stop_after
+
+    def save(self, index, period, windows, histories):
+        import pickle
+        self.kept[index] = pickle.dumps((period, windows, histories))
+        self.saves += 1
+        if self.stop_after is not None and self.saves >= self.stop_after:
+            raise KeyboardInterrupt
+
+    def restore(self, index, windows):
+        import pickle
+        if index not in self.kept:
+            return None
+        period, kept_windows, histories = pickle.loads(self.kept[index])
+        return (period, histories) if kept_windows == windows else None
+
+
+def test_a_run_stopped_half_way_reads_again_only_what_it_had_not_decided(series_arrays):
+    """Chip 2004 three times, in three row batches, by quarter (12 batch-periods): a run stopped after 7 of them
+    reads again only the 5 it had not decided, and gives the histories of a run never stopped."""
+    real, dates, reference = chip_series(series_arrays, "2004")
+    gap = 40  # rows between the copies: three groups, each in a row batch of its own
+
+    def thrice(values):
+        padded = np.pad(values, [(0, 0)] * (values.ndim - 2) + [(0, gap), (0, 0)])
+        return np.concatenate([padded] * 3, axis=-2)
+    series = BandDates(ArraySeries({role: thrice(band) for role, band in real.dn_by_role.items()}, dates,
+                                   thrice(real.clear), read_target=60))
+    prior = thrice(grown(reference))
+    clean = over(series, dates, PERIOD_QUARTER, candidate=prior)
+    whole = series.band_dates
+    checkpoints = StoredCheckpoints(stop_after=7)
+    with pytest.raises(KeyboardInterrupt):
+        over(series, dates, PERIOD_QUARTER, candidate=prior, checkpoints=checkpoints)
+    first = series.band_dates - whole
+    checkpoints.stop_after = None
+    resumed = over(series, dates, PERIOD_QUARTER, candidate=prior, checkpoints=checkpoints)
+    again = series.band_dates - whole - first
+    assert [outcome(history) for history in resumed] == [outcome(history) for history in clean]
+    assert [history.raw for history in resumed] == [history.raw for history in clean]
+    assert [history.observed_dates for history in resumed] == [history.observed_dates for history in clean]
+    assert first + again == whole and 0 < again < whole / 2
+    assert checkpoints.saves == 12

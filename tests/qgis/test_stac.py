@@ -2,6 +2,7 @@
 ``plantsovertime`` / ``clearcomposite`` reading the COGs of its items window by window from a real HTTP server
 (nginx, Range requests). The catalogue holds the real 2022 series of the 28 Austrian chips in the asset keys and
 offset conventions of Earth Search and Planetary Computer (``stac_catalogue.py``)."""
+import glob
 import json
 import os
 
@@ -136,7 +137,18 @@ def test_a_server_that_answers_503_stops_the_tile_and_keeps_nothing_of_it(fusion
     message = run_fails("plantsovertime", {"INPUT": [path], "PERIOD": 1, "TRUSTED_PRIORS": [COUNTRY_PRIORS],
                                            "OUTPUT": output, "WORKERS": 1}, feedback)
     assert items[4]["id"] in message and broken_url in message and "did not answer" in message, message
-    assert not os.path.exists(output) and not os.path.exists(str(tmp_path / "plants.tiles"))
+    assert not os.path.exists(output) and not glob.glob(str(tmp_path / "plants.tiles" / "*.result"))
+    assert kept_periods(tmp_path / "plants.tiles") == {0}  # only the quarter decided before the failed read
+
+
+def kept_periods(folder):
+    """The last period of each row batch that the checkpoints in a results folder keep."""
+    import pickle
+    periods = set()
+    for path in glob.glob(os.path.join(str(folder), "*.checkpoints", "*.pickle")):
+        with open(path, "rb") as stream:
+            periods.add(pickle.load(stream)[0])
+    return periods
 
 
 def test_a_server_that_dies_inside_a_tile_keeps_nothing_degraded_and_the_rerun_is_clean(
@@ -339,7 +351,7 @@ def test_cancel_stops_between_reads(fusionpv, catalogue, tmp_path):
     message = run_fails("plantsovertime", {"INPUT": [path], "PERIOD": 1, "TRUSTED_PRIORS": [COUNTRY_PRIORS],
                                            "OUTPUT": output, "WORKERS": 1}, feedback)
     assert "ancel" in message and not os.path.exists(output)
-    assert not os.path.exists(output[:-len(".gpkg")] + ".tiles")  # no tile was finished
+    assert not glob.glob(output[:-len(".gpkg")] + ".tiles/*.result")  # no tile was finished
 
 
 def test_one_acquisition_processed_twice_counts_once(fusionpv, feedback, catalogue, stacks, tmp_path):

@@ -270,6 +270,73 @@ def test_a_killed_series_run_redoes_only_the_unfinished_tiles(qgis, tmp_path):
     assert plants(output) == plants(clean)
 
 
+def test_a_run_killed_inside_a_tile_fetches_again_only_the_dates_in_flight(qgis, tmp_path, monkeypatch):
+    """Chip 2004's catalogue by month, in QGIS's own process (one tile, one job), its April and May COGs served
+    slowly: SIGKILLed while it reads them, once the checkpoints keep March. The rerun fetches no file of a month
+    kept, and gives the plants of a clean run; the finished run leaves no checkpoint behind."""
+    import glob
+    import pickle
+    import signal
+    import subprocess
+    import time
+    import local_servers
+    import stac_catalogue
+    if not os.path.exists(local_servers.NGINX):
+        pytest.skip("nginx is not installed (make test installs it)")
+    monkeypatch.setattr(stac_catalogue, "convention_of", lambda *arguments: "c1")  # offsets from metadata alone
+    folder = tmp_path / "catalogue"
+    folder.mkdir()
+    files = local_servers.Nginx(str(folder), str(tmp_path / "nginx"))
+    try:
+        items = stac_catalogue.build_catalogue(str(folder), base_url=files.url, chips=["2004"])
+        month_of = {}
+        for item in items:
+            month = int(item["properties"]["datetime"][5:7])
+            for asset in item["assets"].values():
+                if month in (4, 5):
+                    asset["href"] = asset["href"].replace(files.url + "/", files.url + "/slow/")
+                month_of[asset["href"][len(files.url):].replace("/slow/", "/")] = month
+        path = stac_catalogue.write_item_collection(str(tmp_path / "items.json"), items)
+        parameters = ["INPUT=" + path, "PERIOD=2", "TRUSTED_PRIORS=" + os.path.join(DATA, "pv_mask_2004.tif"),
+                      "WORKERS=1"]
+        output = str(tmp_path / "plants.gpkg")
+        checkpoints = os.path.join(str(tmp_path / "plants.tiles"), "*.checkpoints", "*.pickle")
+
+        def kept_month():
+            months = []
+            for kept in glob.glob(checkpoints):
+                with open(kept, "rb") as stream:
+                    months.append(pickle.load(stream)[0] + 1)  # periods are the months of 2022, from 0
+            return min(months) if months else 0
+        killed = subprocess.Popen([qgis.command, "run", "fusionpv:plantsovertime", "--", *parameters,
+                                   "OUTPUT=" + output], env=qgis.env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        deadline = time.time() + 300
+        while kept_month() < 3:
+            assert killed.poll() is None and time.time() < deadline, "the run ended before March was kept"
+            time.sleep(0.05)
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+        kept = kept_month()
+        assert 3 <= kept < 5 and not os.path.exists(output)
+        first = len(files.requests())
+        completed = qgis.run("run", "fusionpv:plantsovertime", "--", *parameters, "OUTPUT=" + output)
+        assert completed.returncode == 0, completed.stderr
+        again = {month_of[request_path.replace("/slow/", "/")] for _, request_path, _, _ in files.requests()[first:]}
+        assert again and min(again) > kept, (kept, sorted(again))
+        assert not os.path.exists(str(tmp_path / "plants.tiles"))
+        clean = str(tmp_path / "clean.gpkg")
+        assert qgis.run("run", "fusionpv:plantsovertime", "--", *parameters, "OUTPUT=" + clean).returncode == 0
+    finally:
+        files.stop()
+
+    def plants(path):
+        dataset = ogr.Open(path)  # held while its layer is read
+        return sorted((feature["presence"], feature["status"], feature["evidence"], str(feature["built_after"]),
+                       str(feature["built_before"])) for feature in dataset.GetLayer(0))
+    assert plants(output) == plants(clean) and plants(clean)
+
+
 def test_a_search_against_a_broken_api_exits_non_zero_naming_the_url(qgis, tmp_path):
     """A landing page that is a JSON list and a redirect loop, through the command line: exit code 1, the reason
     with the URL on stderr, no traceback, no output."""
