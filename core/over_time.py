@@ -28,6 +28,10 @@ of its months is.
 The dates of a change are an interval of real acquisitions: the last date observed without the plant and the first
 date observed with it (a date is observed for a prior when :data:`MIN_OBSERVED_SHARE` of its pixels are clear).
 
+Only the observations the decision needs are read: per window and month, :data:`OBSERVATIONS_PER_MONTH` dates
+that observe its priors, chosen from their clear masks (:func:`choose_dates`), and every one where those do not
+settle the month (:func:`unsettled_months`); a date clear on fewer than :data:`MIN_OBSERVED_SHARE` of a prior is not composited for it.
+
 Memory does not grow with the number of dates: each group window is composited in row strips of at most
 :data:`STRIP_VALUES` values per band, only where its components are, and only the dates of one period are read at a
 time.
@@ -62,8 +66,12 @@ EVIDENCE_LEVEL = 0.5
 #: A month's evidence has full weight from this many observed dates (half with one).
 FULL_WEIGHT_DATES = 2
 #: Observed dates whose bands are read per prior and calendar month, by default (0: every date): as many as give a
-#: month full weight. The others' bands are never read (:func:`choose_dates`).
-OBSERVATIONS_PER_MONTH = FULL_WEIGHT_DATES + 1
+#: month full weight; every one where these do not settle the month (:func:`unsettled_months`). The others' bands are
+#: never read (:func:`choose_dates`).
+OBSERVATIONS_PER_MONTH = FULL_WEIGHT_DATES
+#: The chosen dates of a month settle it when each one's evidence is at least this far from :data:`EVIDENCE_LEVEL`,
+#: all on one side.
+SETTLED_MARGIN = 0.25
 #: A build or a removal must explain the monthly evidence better than no change by this much. A month of full
 #: weight whose evidence is certain (0 or 1) explains it by 1, so one such month is not enough and two are.
 CHANGE_COST = 1.5
@@ -131,6 +139,15 @@ class PreRead:
         return {role: band[:, local] for role, band in self.dn.items()}, self.clear[:, local]
 
 
+def with_dates(pre_read, series, window, times, extra):
+    """A :class:`PreRead` of ``window`` at ``times`` (sorted) from ``pre_read`` (``times`` but ``extra``) and
+    ``series`` (``extra``, read now)."""
+    added = read_by_date(series, [window], [extra])[0]
+    order = np.argsort(np.concatenate([np.setdiff1d(times, extra), np.asarray(extra, int)]), kind="stable")
+    return PreRead(window, {role: np.concatenate([pre_read.dn[role], added.dn[role]])[order] for role in ROLES},
+                   np.concatenate([pre_read.clear, added.clear])[order])
+
+
 def read_by_date(series, windows, times_of):
     """:class:`PreRead` s of ``windows``, each at its time steps of ``times_of`` (sorted), read date by date: every
     window of one date before the next date, so that a file's blocks are decoded once for all the windows of a row
@@ -190,69 +207,122 @@ def window_composites(series, window, time_groups, masks=()):
     return composites, clear_pixels
 
 
-def batch_sources(series, batch, times_of):
-    """(group, where to read its window, its time steps) for the groups of one batch, each at its time steps of
-    ``times_of``: windows small enough are read ahead, date by date, in runs of at most :data:`BATCH_VALUES`
-    values (:func:`read_by_date`); larger ones from ``series`` in row strips. A run is read only when the previous
-    one has been used."""
-    fits = [window_values(group[0]) * len(times) <= STRIP_VALUES for group, times in zip(batch, times_of)]
-    ahead = [(group, times) for group, times, fit in zip(batch, times_of, fits) if fit and len(times)]
-    for run in bounded(ahead):
-        sources = read_by_date(series, [group[0] for group, _ in run], [times for _, times in run])
-        yield from ((group, source, times) for (group, times), source in zip(run, sources))
-    for group, times, fit in zip(batch, times_of, fits):
-        if not fit or not len(times):
-            yield group, series, times
+def batch_sources(series, choices):
+    """(its :class:`GroupDates`, where to read its window) for the groups of one batch, each at the time steps it
+    chose: windows small enough are read ahead, date by date, in runs of at most :data:`BATCH_VALUES` values
+    (:func:`read_by_date`); larger ones from ``series`` in row strips. A run is read only when the previous one
+    has been used."""
+    fits = [window_values(choice.window) * len(choice.taken) <= STRIP_VALUES for choice in choices]
+    for run in bounded([choice for choice, fit in zip(choices, fits) if fit and choice.taken]):
+        yield from zip(run, read_by_date(series, [choice.window for choice in run], [choice.times for choice in run]))
+    for choice, fit in zip(choices, fits):
+        if not fit or not choice.taken:
+            yield choice, series
 
 
-def bounded(groups):
-    """``groups`` ((group, its time steps)) in runs whose windows hold at most :data:`BATCH_VALUES` values per
+def bounded(choices):
+    """``choices`` (:class:`GroupDates`) in runs whose windows hold at most :data:`BATCH_VALUES` values per
     band."""
     runs, run, values = [], [], 0
-    for group, times in groups:
-        size = window_values(group[0]) * len(times)
+    for choice in choices:
+        size = window_values(choice.window) * len(choice.taken)
         if run and values + size > BATCH_VALUES:
             runs.append(run)
             run, values = [], 0
-        run.append((group, times))
+        run.append(choice)
         values += size
     return runs + ([run] if run else [])
 
 
 def choose_dates(series, batch, histories, month_groups, per_month):
-    """Per group ((window, positions of its histories)) of ``batch``: the time steps (sorted) whose bands are
-    read. Every date when ``per_month`` is 0; else, per calendar month ((month, its time steps) of
-    ``month_groups``), dates in order of promise until each of the group's priors has ``per_month`` observed dates
-    or the month has no more. A date is taken for a group when it observes a prior still short of them
-    (:data:`MIN_OBSERVED_SHARE` of its pixels clear); only the clear masks (SCL) are read to know it.
+    """A :class:`GroupDates` per group ((window, positions of its histories)) of ``batch``: the time steps whose
+    bands are read. Every date observing a prior when ``per_month`` is 0; else, per calendar month ((month, its
+    time steps) of ``month_groups``), dates in order of promise until each of the group's priors has
+    ``per_month`` observed dates or the month has no more. A date is taken for a group when it observes a prior
+    still short of them (:data:`MIN_OBSERVED_SHARE` of its pixels clear); only the clear masks (SCL) are read to
+    know it.
 
     Promise: the scene's cloud cover (``series.cloud_cover``) when every date of the month has one, so that every
     window tries the same dates first and windows of one block share them; otherwise the clear pixels of the
-    group's priors in the window (all the month's masks are read)."""
-    if not per_month:
-        per_month = 1 << 30
+    group's priors in the window (all the month's masks are read), dates as clear taken from both ends of the
+    month inwards (its first, its last…), so that the dates of a change are as close as the month allows; then
+    the earlier date, whatever the order of the series."""
+    per_month = per_month or 1 << 30
     covers = getattr(series, "cloud_cover", None)
-    taken = [[] for _ in batch]
-    for _, month_times in month_groups:
-        needs = [{position: per_month for position in members} for _, members in batch]
+    choices = [GroupDates(window, members) for window, members in batch]
+    for month, month_times in month_groups:
         month_covers = None if covers is None else [covers[time] for time in month_times]
+        for choice in choices:
+            choice.needs[month] = {position: per_month for position in choice.members}
         if month_covers is not None and None not in month_covers:
-            for time in month_times[np.lexsort((month_times, month_covers))]:
-                for number, (window, _) in enumerate(batch):
-                    if needs[number] and take(needs[number], histories, window, clear_masks(series, window,
-                                                                                              [time])[0]):
-                        taken[number].append(time)
+            order = sorted(month_times, key=lambda time: (covers[time], series.dates[time]))
+            for choice in choices:
+                choice.order[month] = order
+            for _ in order:  # date by date, every window that still needs one looks at the same date
+                for choice in choices:
+                    if choice.needs[month]:
+                        choice.look(series, histories, month)
         else:
-            for number, (window, _) in enumerate(batch):
-                clear = clear_masks(series, window, month_times)
-                seen = [sum(np.count_nonzero(histories[position].prior & at_history(mask, window, histories[position]))
-                            for position in needs[number]) for mask in clear]
-                for index in sorted(range(len(month_times)), key=lambda index: (-seen[index], index)):
-                    if not needs[number]:
-                        break
-                    if take(needs[number], histories, window, clear[index]):
-                        taken[number].append(month_times[index])
-    return [np.array(sorted(times), int) for times in taken]
+            for choice in choices:
+                choice.rank_by_masks(series, histories, month, month_times)
+                while choice.needs[month] and choice.look(series, histories, month) is not None:
+                    pass
+    return choices
+
+
+def ends_first(items):
+    """``items`` from both ends inwards: first, last, second, second last…"""
+    items = list(items)
+    return [items[index // 2] if index % 2 == 0 else items[-1 - index // 2] for index in range(len(items))]
+
+
+class GroupDates:
+    """The dates chosen for one group's ``window`` in one period: per month the dates in order of promise, how
+    far they were looked at, what its priors (``members``: positions of their histories) still need, and the
+    time steps taken."""
+
+    def __init__(self, window, members):
+        self.window, self.members = window, members
+        self.order, self.looked, self.needs, self.masks, self.taken = {}, {}, {}, {}, []
+
+    @property
+    def times(self):
+        return np.array(sorted(self.taken), int)
+
+    def rank_by_masks(self, series, histories, month, month_times):
+        """Order the dates of ``month`` by the share of the group's prior pixels they see clear, in tenths (all its
+        masks read, kept)."""
+        clear = clear_masks(series, self.window, month_times)
+        total = sum(np.count_nonzero(histories[position].prior) for position in self.members)
+        seen = [round(10 * sum(np.count_nonzero(histories[position].prior & at_history(mask, self.window,
+                                                                                      histories[position]))
+                             for position in self.members) / max(total, 1)) for mask in clear]
+        by_date = sorted(range(len(month_times)), key=lambda index: series.dates[month_times[index]])
+        self.order[month] = [month_times[index] for share in sorted(set(seen), reverse=True)
+                             for index in ends_first(index for index in by_date if seen[index] == share)]
+        self.masks.update(zip(month_times, clear))
+
+    def look(self, series, histories, month):
+        """Look at the next date of ``month`` (its clear mask); take it when it observes a prior that needs one.
+        Returns the date looked at, None when the month has no more."""
+        number = self.looked.get(month, 0)
+        if number >= len(self.order[month]):
+            return None
+        self.looked[month] = number + 1
+        time = self.order[month][number]
+        clear = self.masks.pop(time) if time in self.masks else clear_masks(series, self.window, [time])[0]
+        if take(self.needs[month], histories, self.window, clear):
+            self.taken.append(time)
+        return time
+
+    def rest(self, series, histories, month, positions):
+        """Take every date of ``month`` not looked at yet that observes one of the histories at ``positions``;
+        returns them."""
+        before = len(self.taken)
+        self.needs[month] = {position: 1 << 30 for position in positions}
+        while self.look(series, histories, month) is not None:
+            pass
+        return self.taken[before:]
 
 
 def clear_masks(series, window, times):
@@ -698,10 +768,10 @@ def plants_over_time(series, trusted=None, candidate=None, periods=(), period_in
             else:
                 # one thread: the many small numpy steps hold the GIL (4 dates on a full tile: 41.5 s, 52.7 s on two)
                 progress.check()
-                chosen = choose_dates(series, batch, histories, months.groups(times), observations_per_month)
-                for (read_window, positions), source, group_times in batch_sources(series, batch, chosen):
-                    decide_group(source, read_window, [histories[position] for position in positions], number,
-                                 group_times, months, bands, covered, series.dates, min_area)
+                choices = choose_dates(series, batch, histories, months.groups(times), observations_per_month)
+                for choice, source in batch_sources(series, choices):
+                    decide_group(series, source, choice, histories, number, months, bands, covered, series.dates,
+                                 min_area, observations_per_month > 0)
                 if checkpoints is not None:
                     checkpoints.save(index, number, [window for window, _ in batch], members)
             done += len(batch)
@@ -726,18 +796,71 @@ def resume(checkpoints, batches, histories):
     return finished
 
 
-def decide_group(source, read_window, members, number, times, months, bands, covered, dates, min_area):
-    """Period ``number`` of the histories ``members`` of one group, from its window ``read_window`` composited at
-    its time steps ``times`` (sorted; none: the period is no data for them)."""
+def decide_group(series, source, choice, histories, number, months, bands, covered, dates, min_area, breaks_ties):
+    """Period ``number`` of the histories of one group (its :class:`GroupDates` ``choice``), from its window
+    composited at the time steps it chose (none: the period is no data for them), read from ``source``. With
+    ``breaks_ties``, a month whose chosen dates do not settle it (:func:`unsettled_months`) takes every date first."""
+    members = [histories[position] for position in choice.members]
+    times = choice.times
     if not len(times):
         for history in members:
             history.raw.append(NO_DATA)
         return
+    composites = compose(source, choice.window, members, months, times, breaks_ties)
+    if breaks_ties:
+        extra = [time for month, positions in unsettled_months(composites, members, choice, months, bands)
+                 for time in choice.rest(series, histories, month, positions)]
+        if extra:
+            times = choice.times
+            source = series if source is series else with_dates(source, series, choice.window, times, extra)
+            composites = compose(source, choice.window, members, months, times, False)
+    month_groups, period, monthly, clear_pixels = composites[:4]
+    for history, clear in zip(members, clear_pixels):
+        decide_history(history, number, choice.window, period, clear, times, zip(month_groups, monthly), bands,
+                       covered, dates, min_area)
+
+
+def compose(source, window, members, months, times, per_date):
+    """(month groups, the period's composite, each month's, clear pixels of each member at each time step, and
+    with ``per_date`` each date's image) of ``window`` at ``times``."""
     month_groups = months.groups(times)
     time_groups = [times] + ([] if len(month_groups) == 1 else [dates for _, dates in month_groups])
+    if per_date:
+        time_groups += [[time] for time in times]
     masks = [(history.window, history.prior) for history in members]
-    composites, clear_pixels = window_composites(source, read_window, time_groups, masks)
-    monthly = composites[-len(month_groups):]
-    for history, clear in zip(members, clear_pixels):
-        decide_history(history, number, read_window, composites[0], clear, times, zip(month_groups, monthly),
-                       bands, covered, dates, min_area)
+    composites, clear_pixels = window_composites(source, window, time_groups, masks)
+    months_end = len(time_groups) - (len(times) if per_date else 0)
+    monthly = composites[months_end - len(month_groups):months_end]
+    return month_groups, composites[0], monthly, clear_pixels, composites[months_end:]
+
+
+def unsettled_months(composites, members, choice, months, bands):
+    """(month, positions of the histories it leaves unsettled) where the chosen dates do not settle a history's
+    month: two or more observed dates of which one is within :data:`SETTLED_MARGIN` of :data:`EVIDENCE_LEVEL` or
+    they fall on both sides of it, or whose composite cannot be read (a glare) though each date observes the
+    prior. Such a month reads every date that observes the prior: its composite is that of every date, as plants
+    under a changing cover (snow, grass, haze) need it."""
+    month_groups, _, monthly, clear_pixels, by_date = composites
+    times = choice.times
+    unsettled = {}
+    for history, position, clear in zip(members, choice.members, clear_pixels):
+        seen = clear >= MIN_OBSERVED_SHARE * np.count_nonzero(history.prior)
+        for (month, month_times), composite in zip(month_groups, monthly):
+            observed = [int(np.searchsorted(times, time)) for time in month_times
+                        if seen[np.searchsorted(times, time)]]
+            if len(observed) < 2:
+                continue
+            evidence = month_evidence(Measured.of(bands, sub_window(composite, choice.window, history.window)),
+                                      history)
+            each = [month_evidence(Measured.of(bands, sub_window(by_date[index], choice.window, history.window)),
+                                   history) for index in observed]
+            each = [value for value in each if value is not None]
+            if evidence is None or not settled(each):
+                unsettled.setdefault(month, []).append(position)
+    return sorted(unsettled.items())
+
+
+def settled(evidence):
+    """Do single dates' evidence values agree, each at least :data:`SETTLED_MARGIN` from the level?"""
+    return all(value >= EVIDENCE_LEVEL + SETTLED_MARGIN for value in evidence) or all(
+        value < EVIDENCE_LEVEL - SETTLED_MARGIN for value in evidence)

@@ -278,12 +278,15 @@ def test_a_plant_built_mid_series_gets_the_interval_of_its_construction(series_a
 
 
 def test_a_stable_plant_stays_through_snow_and_a_green_summer_by_month(series_arrays):
-    """Chip 9 by month: snow in Q1, grass between the rows in summer; April and June are rejected on their own
-    (presence_raw), the plant is there from the start."""
+    """Chip 9 by month: snow in Q1, grass between the rows in summer; on all their dates April and June are
+    rejected on their own (presence_raw), and on the dates the default reads June is; the plant is there from the
+    start either way."""
     series, dates, reference = chip_series(series_arrays, "9")
-    (history,) = over(series, dates, PERIOD_MONTH, candidate=grown(reference))
-    assert history.raw.count(over_time.ABSENT) == 2
-    assert history.status == over_time.STATUS_FROM_START and set(history.presence) <= {"1", "-"}
+    for observations, rejected in ((0, 2), (over_time.OBSERVATIONS_PER_MONTH, 1)):
+        (history,) = over(series, dates, PERIOD_MONTH, candidate=grown(reference),
+                          observations_per_month=observations)
+        assert history.raw.count(over_time.ABSENT) == rejected and history.raw[5] == over_time.ABSENT
+        assert history.status == over_time.STATUS_FROM_START and set(history.presence) <= {"1", "-"}
 
 
 def test_a_plant_first_seen_in_the_last_season_is_an_unconfirmed_build(series_arrays):
@@ -296,7 +299,8 @@ def test_a_plant_first_seen_in_the_last_season_is_an_unconfirmed_build(series_ar
     (history,) = over(series, dates, PERIOD_MONTH, candidate=grown(reference))
     assert history.raw[-3:] == list("111") and history.status == over_time.STATUS_BUILT_UNCONFIRMED
     assert history.presence == "000000---000" and history.first is None
-    assert history.built_after == max(day for day in dates if day.month == 6) and history.built_before is None
+    assert history.built_after == max(history.observed_dates[5]) and history.built_after.month == 6
+    assert history.built_before is None
 
 
 def mirrored(series, dates):
@@ -601,3 +605,28 @@ def test_a_run_stopped_half_way_reads_again_only_what_it_had_not_decided(series_
     assert [history.observed_dates for history in resumed] == [history.observed_dates for history in clean]
     assert first + again == whole and 0 < again < whole / 2
     assert checkpoints.saves == 12
+
+
+def test_a_month_its_two_dates_do_not_settle_reads_every_date(series_arrays):
+    """Chip 9 (PV all year) by month, one of the two dates a month takes made to look like its surroundings inside
+    the plant (as haze or a bad correction can): the two disagree, so the month reads every date that observes
+    the plant, and its evidence is that of every date; the other months keep the dates they took."""
+    real, dates, reference = chip_series(series_arrays, "9")
+    prior = grown(reference)
+    (clean,) = over(real, dates, PERIOD_MONTH, candidate=prior, observations_per_month=2)
+    observing = [t for t in range(len(dates)) if np.count_nonzero(real.clear[t] & prior) >= 0.5 * prior.sum()]
+    month = next(m for m in range(1, 13) if sum(dates[t].month == m for t in observing) >= 3
+                 and len(clean.observed_dates.get(m - 1, [])) == 2)
+    second = dates.index(max(clean.observed_dates[month - 1]))
+    dn = {role: band.copy() for role, band in real.dn_by_role.items()}
+    ring = ndimage.binary_dilation(prior, iterations=3) & ~prior
+    for band in dn.values():
+        band[second][prior] = np.median(band[second][ring])
+    series = ArraySeries(dn, dates, real.clear)
+    (history,) = over(series, dates, PERIOD_MONTH, candidate=prior, observations_per_month=2)
+    (every,) = over(series, dates, PERIOD_MONTH, candidate=prior, observations_per_month=0)
+    assert history.observed_dates[month - 1] == [dates[t] for t in observing if dates[t].month == month]
+    assert history.evidence[month - 1] == every.evidence[month - 1]
+    assert history.status == every.status == over_time.STATUS_FROM_START
+    assert {number: days for number, days in history.observed_dates.items() if number != month - 1} == {
+        number: days for number, days in clean.observed_dates.items() if number != month - 1}
