@@ -142,8 +142,9 @@ class PreRead:
 def with_dates(pre_read, series, window, times, extra):
     """A :class:`PreRead` of ``window`` at ``times`` (sorted) from ``pre_read`` (``times`` but ``extra``) and
     ``series`` (``extra``, read now)."""
-    added = read_by_date(series, [window], [extra])[0]
-    order = np.argsort(np.concatenate([np.setdiff1d(times, extra), np.asarray(extra, int)]), kind="stable")
+    extra = np.unique(np.asarray(extra, int))
+    added = read_by_date(series, [window], [extra])[0]  # in the order of its dates
+    order = np.argsort(np.concatenate([np.setdiff1d(times, extra), extra]), kind="stable")
     return PreRead(window, {role: np.concatenate([pre_read.dn[role], added.dn[role]])[order] for role in ROLES},
                    np.concatenate([pre_read.clear, added.clear])[order])
 

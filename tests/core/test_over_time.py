@@ -630,3 +630,16 @@ def test_a_month_its_two_dates_do_not_settle_reads_every_date(series_arrays):
     assert history.status == every.status == over_time.STATUS_FROM_START
     assert {number: days for number, days in history.observed_dates.items() if number != month - 1} == {
         number: days for number, days in clean.observed_dates.items() if number != month - 1}
+
+
+def test_dates_read_later_join_those_read_ahead_in_date_order(series_arrays):
+    """Dates added to a window read ahead (in any order) give the window as read at all its dates at once."""
+    series, dates, _ = chip_series(series_arrays, "2004")
+    window = (slice(5, 30), slice(3, 20))
+    first, later = np.array([2, 9, 20]), [17, 4, 11]
+    both = np.sort(np.concatenate([first, later]))
+    ahead = over_time.read_by_date(series, [window], [first])[0]
+    joined = over_time.with_dates(ahead, series, window, both, later)
+    whole = over_time.read_by_date(series, [window], [both])[0]
+    assert np.array_equal(joined.clear, whole.clear)
+    assert all(np.array_equal(joined.dn[role], whole.dn[role]) for role in ROLES)
