@@ -442,7 +442,8 @@ class TimeSeriesAlgorithm(DateRange, FusionPvAlgorithm):
         """Say what the reads of STAC items fetched (``totals``: the ``fetched`` of each job, see
         ``stac_items.remote_reading``, with what reading the items fetched) and warn of each date left out, naming
         its item and URL."""
-        totals = [one for one in [getattr(self, "fetched_reading", None)] + list(totals) if one]
+        totals = [one for one in [getattr(self, "fetched_reading", None), getattr(self, "fetched_planning", None)]
+                  + list(totals) if one]
         left_out = {}
         for item, band, path, error, _ in (failure for one in totals for failure in one["failures"]):
             left_out.setdefault((item, band, url_of(path), error), 0)

@@ -4,8 +4,8 @@ import os
 
 from qgis.PyQt.QtGui import QColor
 from qgis.core import (QgsCoordinateReferenceSystem, QgsProcessing, QgsProcessingException,
-                       QgsProcessingParameterEnum, QgsProcessingParameterFeatureSink, QgsProcessingParameterNumber,
-                       QgsProcessingParameterRasterDestination)
+                       QgsProcessingParameterBoolean, QgsProcessingParameterEnum, QgsProcessingParameterFeatureSink,
+                       QgsProcessingParameterNumber, QgsProcessingParameterRasterDestination)
 
 from ..core import composite, over_time
 from ..core.periods import (DAY, PERIOD_NAMES, PERIOD_YEAR, months_covered, period_of_dates,
@@ -13,10 +13,12 @@ from ..core.periods import (DAY, PERIOD_NAMES, PERIOD_YEAR, months_covered, peri
 from ..gisio.outputs import categories_on_load, classes_on_load, raster_driver
 from ..gisio.plant_layer import (PERIOD_FIELDS, SHAPEFILE_TEXT_WIDTH, STATUS_FIELD, history_features,
                                   history_fields, period_rows, write_period_bands)
-from ..gisio.region import ResultsFolder, SeriesJob, neighbours_on_grid, plants_in_order, run_series_job
+from ..gisio.read_plan import ReadPlan, add_tile
+from ..gisio.region import (REUSED, ResultsFolder, SeriesJob, job_windows, neighbours_on_grid, plants_in_order,
+                            run_series_job)
 from ..gisio.region_inputs import prior_files, series_settings_of
 from ..gisio.reports import plants_over_time_report
-from ..gisio.stac_items import server_did_not_answer
+from ..gisio.stac_items import ItemSeries, counting_fetches, server_did_not_answer
 from ..gisio.tables import make_feature, make_fields
 from ..gisio.time_series import check_role_bands
 from ..gisio.vector import InCrs
@@ -41,6 +43,15 @@ def tile_name(series):
     if len(files) == 1:
         return os.path.basename(files[0])
     return "%s (and %d more files)" % (os.path.join(*os.path.abspath(files[0]).split(os.sep)[-2:]), len(files) - 1)
+
+
+def duration(seconds):
+    """``seconds`` as a person reads a duration: 45 s, 12 min, 3 h 20 min."""
+    if seconds < 60:
+        return "%.0f s" % seconds
+    if seconds < 3600:
+        return "%.0f min" % (seconds / 60)
+    return "%d h %02d min" % (seconds // 3600, seconds % 3600 // 60)
 
 
 def first_period_classes(periods):
@@ -115,6 +126,8 @@ class PlantsOverTimeAlgorithm(RegionMapping, PlantMapping, TimeSeriesAlgorithm):
         "answer).</p>" + RegionMapping.ENGINE_HELP)
     PERIOD = "PERIOD"
     OBSERVATIONS_PER_MONTH = "OBSERVATIONS_PER_MONTH"
+    ESTIMATE_ONLY = "ESTIMATE_ONLY"
+    PLANNED_MB = "PLANNED_MB"
     OUTPUT_PERIODS = "OUTPUT_PERIODS"
     OUTPUT_TABLE = "OUTPUT_TABLE"
     OUTPUT_REPORT = "OUTPUT_REPORT"
@@ -135,7 +148,9 @@ class PlantsOverTimeAlgorithm(RegionMapping, PlantMapping, TimeSeriesAlgorithm):
         self.add_min_area_parameter()
         self.add_advanced([QgsProcessingParameterNumber(
             self.OBSERVATIONS_PER_MONTH, self.tr("Dates read per prior and month (0 = all)"),
-            QgsProcessingParameterNumber.Type.Integer, over_time.OBSERVATIONS_PER_MONTH, minValue=0, maxValue=31)])
+            QgsProcessingParameterNumber.Type.Integer, over_time.OBSERVATIONS_PER_MONTH, minValue=0, maxValue=31),
+            QgsProcessingParameterBoolean(self.ESTIMATE_ONLY, self.tr("Only estimate what a catalogue run fetches"),
+                                          defaultValue=False)])
         self.add_engine_parameters(self.tr("CRS of the plants (empty: the first tile's)"), advanced=True)
         self.add_scale_and_offset()
         self.add_plants_output(self.tr("PV plants over time"))
@@ -146,7 +161,7 @@ class PlantsOverTimeAlgorithm(RegionMapping, PlantMapping, TimeSeriesAlgorithm):
             self.OUTPUT_TABLE, self.tr("Plants and PV area per period"), QgsProcessing.SourceType.TypeVector,
             optional=True, createByDefault=False))
         self.add_tiles_output(self.tr("Tiles (status, plants, seconds, error)"))
-        self.add_report_and_numbers(())
+        self.add_report_and_numbers((self.PLANNED_MB,))
 
     def compute(self, parameters, context, feedback):
         kind = self.parameterAsEnum(parameters, self.PERIOD, context)
@@ -165,40 +180,40 @@ class PlantsOverTimeAlgorithm(RegionMapping, PlantMapping, TimeSeriesAlgorithm):
                 sum(index >= 0 for tile in indexes for index in tile), len(periods), periods[0].label,
                 periods[-1].label, len(tiles), ", ".join(tiles[0].sources)))
             output_crs = self.output_crs(parameters, context, crss[0])
+            if self.parameterAsBoolean(parameters, self.ESTIMATE_ONLY, context):
+                return self.estimate_only(parameters, context, feedback, tiles, periods, indexes, classes, layers,
+                                          folder)
             return self.in_results_folder(parameters, context, lambda folder_path: self.map_over_time(
                 parameters, context, feedback, tiles, periods, indexes, classes, layers, engine, output_crs,
                 folder_path))
 
+    def estimate_only(self, parameters, context, feedback, tiles, periods, indexes, classes, layers, folder):
+        """ESTIMATE_ONLY: the plan of the run from the COG headers, and nothing written."""
+        if not any(isinstance(series, ItemSeries) for series in tiles):
+            raise QgsProcessingException(self.tr(
+                "ESTIMATE_ONLY: the time series is read from files, not from a catalogue, so there is nothing to "
+                "fetch; run without ESTIMATE_ONLY."))
+        priors = os.path.join(folder, "priors")
+        os.makedirs(priors, exist_ok=True)
+        jobs = self.job_maker(parameters, context, feedback, tiles, periods, indexes, classes, layers, priors, {})
+        plan = self.plan_reads(tiles, indexes, jobs, parameters, context, feedback)
+        return {self.PLANNED_MB: plan.bytes / 1e6}
+
     def map_over_time(self, parameters, context, feedback, tiles, periods, indexes, classes, layers, engine,
                       output_crs, folder_path):
         """The run once the series and the periods are known and the results folder is claimed."""
-        min_area = self.parameterAsInt(parameters, self.MIN_AREA_PIXELS, context)
-        scale = self.parameterAsDouble(parameters, self.SCALE, context)
-        offset = self.parameterAsDouble(parameters, self.OFFSET, context)
-        per_month = self.parameterAsInt(parameters, self.OBSERVATIONS_PER_MONTH, context)
-        priors = [prior_files(role_layers, parameter, folder_path, context, feedback)
-                  for role_layers, parameter in zip(layers, (self.TRUSTED_PRIORS, self.CANDIDATE_PRIORS))]
-        folder = ResultsFolder(folder_path, series_settings_of(
-            tiles, priors, min_area=min_area, scale=scale, offset=offset, clear_classes=classes, periods=periods,
-            indexes=indexes, observations_per_month=per_month))
-        grids = [series.grid for series in tiles]
+        make_job = self.job_maker(parameters, context, feedback, tiles, periods, indexes, classes, layers,
+                                  folder_path, dict(results_folder=folder_path))
+        folder = ResultsFolder(folder_path, make_job.settings)
         workers, scheduler = engine
         parts = 1 if scheduler else max(1, workers // len(tiles))
-
-        def make_job(number, part, parts, failed=()):
-            series = tiles[number]
-            neighbours = tuple((other, tiles[other], indexes[other], months_covered(tiles[other].precisions))
-                               for other in neighbours_on_grid(number, grids) if other not in failed)
-            return SeriesJob(number, part, parts, series, scale, offset, classes, priors[0], priors[1], min_area,
-                             grids, periods, indexes[number], months_covered(series.precisions),
-                             neighbours=neighbours, failed=failed, observations_per_month=per_month,
-                             results_folder=folder.folder)
-
+        plan = self.plan_reads(tiles, indexes, make_job, parameters, context, feedback)
         names = [tile_name(series) for series in tiles]
         # a tile whose server did not answer is not rescued by its neighbours: the run stops, to be resumed
         done, results = self.run_region(names, make_job, run_series_job, folder, engine, parts, feedback,
                                         stops_the_run=server_did_not_answer)
         self.log_fetched([result.get("fetched") for result in done], feedback)
+        self.log_against_plan(plan, done, feedback)
         plants = plants_in_order(done)
         histories = [values["history"] for _, _, values in plants]
         self._log_statuses(histories, feedback)
@@ -214,7 +229,7 @@ class PlantsOverTimeAlgorithm(RegionMapping, PlantMapping, TimeSeriesAlgorithm):
         rows = period_rows(histories, periods, [values["pixel_area"] for _, _, values in plants])
         periods_path = self.parameterAsOutputLayer(parameters, self.OUTPUT_PERIODS, context)
         if periods_path:
-            write_period_bands(histories, periods, grids[0], periods_path,
+            write_period_bands(histories, periods, tiles[0].grid, periods_path,
                                raster_driver(self.OUTPUT_PERIODS, periods_path), self.stage)
             classes_on_load(context, periods_path, first_period_classes(periods), band=len(periods) + 1)
             outputs[self.OUTPUT_PERIODS] = periods_path
@@ -232,6 +247,66 @@ class PlantsOverTimeAlgorithm(RegionMapping, PlantMapping, TimeSeriesAlgorithm):
         categories_on_load(context, outputs[self.OUTPUT], STATUS_FIELD, STATUS_STYLE)
         feedback.setProgress(100)
         return outputs
+
+    def job_maker(self, parameters, context, feedback, tiles, periods, indexes, classes, layers, folder_path,
+                  extra):
+        """``make_job(tile, part, parts, failed=())``: a ``SeriesJob`` of the run (its priors copied into
+        ``folder_path``; ``extra``: more fields of the jobs); ``make_job.settings``: what its results depend on."""
+        min_area = self.parameterAsInt(parameters, self.MIN_AREA_PIXELS, context)
+        scale = self.parameterAsDouble(parameters, self.SCALE, context)
+        offset = self.parameterAsDouble(parameters, self.OFFSET, context)
+        per_month = self.parameterAsInt(parameters, self.OBSERVATIONS_PER_MONTH, context)
+        priors = [prior_files(role_layers, parameter, folder_path, context, feedback)
+                  for role_layers, parameter in zip(layers, (self.TRUSTED_PRIORS, self.CANDIDATE_PRIORS))]
+        grids = [series.grid for series in tiles]
+
+        def make_job(number, part, parts, failed=()):
+            series = tiles[number]
+            neighbours = tuple((other, tiles[other], indexes[other], months_covered(tiles[other].precisions))
+                               for other in neighbours_on_grid(number, grids) if other not in failed)
+            return SeriesJob(number, part, parts, series, scale, offset, classes, priors[0], priors[1], min_area,
+                             grids, periods, indexes[number], months_covered(series.precisions),
+                             neighbours=neighbours, failed=failed, observations_per_month=per_month, **extra)
+        make_job.settings = series_settings_of(
+            tiles, priors, min_area=min_area, scale=scale, offset=offset, clear_classes=classes, periods=periods,
+            indexes=indexes, observations_per_month=per_month)
+        return make_job
+
+    def plan_reads(self, tiles, indexes, make_job, parameters, context, feedback):
+        """Log the plan of the reads from a catalogue (items, tiles, windows, dates, bytes from the COG headers)
+        before any is made; None when no tile is read from a catalogue."""
+        catalogue = [number for number, series in enumerate(tiles) if isinstance(series, ItemSeries)]
+        if not catalogue:
+            return None
+        feedback.setProgressText(self.tr("Planning the reads from the COG headers"))
+        per_month = self.parameterAsInt(parameters, self.OBSERVATIONS_PER_MONTH, context)
+        plan = ReadPlan()
+        with counting_fetches() as counted:  # the headers
+            for number in catalogue:
+                self.check_cancelled(feedback)
+                add_tile(plan, tiles[number], job_windows(make_job(number, 0, 1)), indexes[number], per_month,
+                         feedback.isCanceled)
+        self.fetched_planning = dict(counted.totals, file_bytes={})
+        self.check_cancelled(feedback)
+        for item, band, error in plan.unreadable[:5]:
+            feedback.pushWarning(self.tr("Item %s: the header of %s cannot be read (%s); it is not in the plan.")
+                                 % (item, band, error))
+        feedback.pushInfo(self.tr(
+            "Plan: %d item(s) on %d tile(s), %d window(s) of prior groups, %d date(s) in the run. The reads will "
+            "fetch about %.1f MB (SCL %.1f MB, bands %.1f MB; %d observation(s) a month), at most %.1f MB if every "
+            "window read every date. At 10, 50 and 100 MB/s: %s.") % (
+                plan.items, plan.tiles, plan.windows, plan.dates, plan.bytes / 1e6, plan.scl_bytes / 1e6,
+                plan.band_bytes / 1e6, per_month, plan.most_bytes / 1e6,
+                ", ".join(duration(plan.bytes / (rate * 1e6)) for rate in (10, 50, 100))))
+        return plan
+
+    def log_against_plan(self, plan, done, feedback):
+        """After the run: what the jobs fetched against the plan."""
+        if plan is None or not plan.bytes or any(result["status"] == REUSED for result in done):
+            return  # a resumed run fetches only part of the plan
+        fetched = sum((result.get("fetched") or {}).get("bytes", 0) for result in done)
+        feedback.pushInfo(self.tr("Against the plan: the windows' reads fetched %.1f MB of %.1f MB planned (%+.1f %%).")
+                          % (fetched / 1e6, plan.bytes / 1e6, 100.0 * (fetched - plan.bytes) / plan.bytes))
 
     def _check_one_grid_for_periods(self, parameters, context, tiles):
         """OUTPUT_PERIODS is a raster on the grid of the series: refused when the series has several."""

@@ -30,7 +30,8 @@ date observed with it (a date is observed for a prior when :data:`MIN_OBSERVED_S
 
 Only the observations the decision needs are read: per window and month, :data:`OBSERVATIONS_PER_MONTH` dates
 that observe its priors, chosen from their clear masks (:func:`choose_dates`), and every one where those do not
-settle the month (:func:`unsettled_months`); a date clear on fewer than :data:`MIN_OBSERVED_SHARE` of a prior is not composited for it.
+settle the month (:func:`unsettled_months`); a date clear on fewer than :data:`MIN_OBSERVED_SHARE` of a prior is
+not composited for it.
 
 Memory does not grow with the number of dates: each group window is composited in row strips of at most
 :data:`STRIP_VALUES` values per band, only where its components are, and only the dates of one period are read at a
@@ -324,6 +325,37 @@ class GroupDates:
         while self.look(series, histories, month) is not None:
             pass
         return self.taken[before:]
+
+
+#: The chance that a window is clear at a date whose scene cloud cover is unknown, for :func:`read_chances`.
+UNKNOWN_CLEAR_CHANCE = 0.5
+
+
+def read_chances(cloud_cover, month_of_date, per_month):
+    """Per date, (the chance a window reads its clear mask, the chance it reads its bands) under
+    :func:`choose_dates`, when a window is clear at a date with the chance 1 − its scene cloud cover (%; None:
+    :data:`UNKNOWN_CLEAR_CHANCE`). ``month_of_date``: the month of each date (-1: left out, never read). Every
+    date's mask is read when a month has a date of unknown cover (the masks order the dates); with ``per_month``
+    0, the bands of every date that observes. Months the chosen dates do not settle (:func:`unsettled_months`)
+    are not foreseen."""
+    clear = np.array([UNKNOWN_CLEAR_CHANCE if cover is None else 1.0 - cover / 100.0 for cover in cloud_cover])
+    masks, bands = np.zeros(len(clear)), np.zeros(len(clear))
+    month_of_date = np.asarray(month_of_date)
+    for month in np.unique(month_of_date[month_of_date >= 0]):
+        dates = np.flatnonzero(month_of_date == month)
+        dates = dates[np.argsort(-clear[dates], kind="stable")]  # least cloud first, then in date order
+        known = all(cloud_cover[date] is not None for date in dates)
+        short = np.zeros(per_month + 1)  # chance of having taken 0 … per_month dates so far
+        short[0] = 1.0
+        for date in dates:
+            still = 1.0 if not per_month else short[:per_month].sum()
+            masks[date] = still if known else 1.0
+            bands[date] = still * clear[date]
+            if per_month:  # one more date taken with the chance it is clear; per_month taken is final
+                taken = short[:per_month] * clear[date]
+                short[:per_month] -= taken
+                short[1:] += taken
+    return masks, bands
 
 
 def clear_masks(series, window, times):

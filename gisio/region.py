@@ -18,7 +18,7 @@ import numpy as np
 from osgeo import ogr, osr
 
 from ..core.extract import NoValidPixels, extract_pv_plants
-from ..core.groups import GROUP_MARGIN, ArrayPriors, UnionPriors
+from ..core.groups import GROUP_MARGIN, ArrayPriors, UnionPriors, group_priors
 from ..core.over_time import OBSERVATIONS_PER_MONTH, plants_over_time
 from ..core.ownership import TileOwnership
 from ..core.progress import NO_PROGRESS, Cancelled
@@ -335,6 +335,13 @@ def neighbours_on_grid(tile, grids):
         if other_left < right and left < other_right and other_bottom < top and bottom < other_top:
             found.append(other)
     return found
+
+
+def job_windows(job):
+    """The windows (rows, cols slices of its tile) of the prior groups a :class:`SeriesJob` decides."""
+    grid = job.grids[job.tile]
+    trusted, candidate = read_priors(job.trusted, grid), read_priors(job.candidate, grid)
+    return [group.window((grid.height, grid.width)) for group in OwnedGroups(job)(group_priors(trusted, candidate))]
 
 
 def _decide_over_time(job, result, progress):

@@ -39,6 +39,8 @@ from .series import TimeSeries
 gdal.UseExceptions()
 
 #: Asset keys of each band, as catalogues name them: Earth Search (common names) first, then band names.
+#: What GDAL fetches first of a file it opens over HTTP (``CPL_VSIL_CURL_CHUNK_SIZE``): its header.
+HEADER_BYTES = 16384
 ASSET_KEYS = {"B02": ("blue", "B02", "b02"), "B03": ("green", "B03", "b03"), "B04": ("red", "B04", "b04"),
               "B08": ("nir", "B08", "b08"), "B11": ("swir16", "B11", "b11"), "B12": ("swir22", "B12", "b12"),
               "SCL": ("scl", "SCL")}
@@ -456,6 +458,26 @@ class ItemSeries(TimeSeries):
             raise RasterReadError("%s is in another CRS than its item says (%s, not %s)" % (
                 path, crs_name(dataset.GetProjection()), crs_name(self.grid.crs_wkt)))
         return factor
+
+    def window_bytes(self, path, windows):
+        """Bytes a read of the asset at ``path`` in ``windows`` (10 m pixels of the tile) fetches, from its header
+        alone: the compressed blocks they touch (``BLOCK_SIZE_x_y`` of the TIFF), and the first request that
+        opens the file. Raises :class:`RasterReadError` when it cannot be opened."""
+        with http_settings(self.network):
+            try:
+                dataset = self._dataset(path)
+            except RuntimeError as error:
+                raise RasterReadError("GDAL cannot open %s: %s" % (url_of(path), error)) from error
+            factor = self._factor(path, dataset)
+            band = dataset.GetRasterBand(1)
+            width, height = band.GetBlockSize()
+            blocks = set()
+            for rows, cols in windows:
+                blocks.update((x, y) for y in range(rows.start // factor // height,
+                                                    (-(-rows.stop // factor) - 1) // height + 1)
+                              for x in range(cols.start // factor // width, (-(-cols.stop // factor) - 1) // width + 1))
+            return HEADER_BYTES + sum(int(band.GetMetadataItem("BLOCK_SIZE_%d_%d" % block, "TIFF") or 0)
+                                      for block in blocks)
 
     def answered(self):
         """Has every read so far been answered (no failure a rerun may not repeat)?"""

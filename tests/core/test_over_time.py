@@ -11,6 +11,7 @@ from scipy import ndimage
 from fusion_pv_mapping.core import over_time
 from fusion_pv_mapping.core.bands import ROLES
 from fusion_pv_mapping.core.composite import OUTPUT_NODATA, clear_median
+from fusion_pv_mapping.core.groups import GROUP_MARGIN
 from fusion_pv_mapping.core import improved
 from fusion_pv_mapping.core.improved import ndpi_auc, plausible_pv
 from fusion_pv_mapping.core.over_time import (ArraySeries, CompositeBands, fit_life,
@@ -643,3 +644,28 @@ def test_dates_read_later_join_those_read_ahead_in_date_order(series_arrays):
     whole = over_time.read_by_date(series, [window], [both])[0]
     assert np.array_equal(joined.clear, whole.clear)
     assert all(np.array_equal(joined.dn[role], whole.dn[role]) for role in ROLES)
+
+
+def test_read_chances_foresee_the_dates_windows_choose():
+    """400 windows, 8 dates of one month whose scene cloud cover is the chance a window is cloudy: the share of
+    windows that read each date's masks and bands is what ``read_chances`` foresees, to 0.06."""
+    covers = [5.0, 10.0, 30.0, 50.0, 60.0, 80.0, 90.0, 95.0]
+    dates = [datetime.date(2022, 5, 1 + 3 * number) for number in range(len(covers))]
+    rows, cols, step = 20, 20, 2 * GROUP_MARGIN  # one group per window
+    prior = np.zeros((rows * step, cols * step), bool)
+    prior[2::step, 2::step] = prior[3::step, 2::step] = True
+    rng = np.random.default_rng(11)
+    cloudy = rng.random((len(dates), rows, cols)) < np.array(covers)[:, None, None] / 100
+    clear = ~np.repeat(np.repeat(cloudy, step, axis=1), step, axis=2)
+    dn = {role: np.full((len(dates),) + prior.shape, 1000, np.int16) for role in ROLES}
+    series = ArraySeries(dn, dates, clear, cloud_cover=covers)
+    histories, groups = over_time.prior_histories(None, prior, prior.shape)
+    months = over_time.EvidenceMonths(periods_covering(dates[0], dates[-1], PERIOD_MONTH), dates, [0] * len(dates))
+    for per_month in (0, 1, 2):
+        series.clear_reads = 0
+        choices = over_time.choose_dates(series, groups, histories, months.groups(np.arange(len(dates))), per_month)
+        masks, bands = over_time.read_chances(covers, [0] * len(dates), per_month)
+        read = np.array([sum(time in choice.taken for choice in choices) for time in range(len(dates))])
+        assert len(choices) == rows * cols
+        assert np.allclose(read / len(choices), bands, atol=0.06), (per_month, read / len(choices), bands)
+        assert abs(series.clear_reads / len(choices) - masks.sum()) <= 0.06 * len(dates)

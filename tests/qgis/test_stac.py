@@ -2,6 +2,7 @@
 ``plantsovertime`` / ``clearcomposite`` reading the COGs of its items window by window from a real HTTP server
 (nginx, Range requests). The catalogue holds the real 2022 series of the 28 Austrian chips in the asset keys and
 offset conventions of Earth Search and Planetary Computer (``stac_catalogue.py``)."""
+import collections
 import glob
 import json
 import os
@@ -370,8 +371,9 @@ def test_one_acquisition_processed_twice_counts_once(fusionpv, feedback, catalog
 
 
 def test_the_bands_of_a_date_without_a_clear_pixel_are_not_fetched(fusionpv, feedback, catalogue, tmp_path):
-    """Chip 9's fully clouded dates (SCL: no clear pixel) cost their SCL only: none of their band files is
-    requested, while the bands of its clear dates are."""
+    """Chip 9's fully clouded dates (SCL: no clear pixel) cost their SCL and the header the plan of the run reads
+    (one request: these small files whole): none of their band files is requested again by the workers (two
+    processes), while the bands of its clear dates are."""
     items = items_of(catalogue, ("9",))
     clouded = [item for item in items if item["properties"]["eo:cloud_cover"] == 100.0]
     clear = [item for item in items if item["properties"]["eo:cloud_cover"] == 0.0]
@@ -380,16 +382,23 @@ def test_the_bands_of_a_date_without_a_clear_pixel_are_not_fetched(fusionpv, fee
     gdal.VSICurlClearCache()  # what earlier tests fetched of these files
     first = len(catalogue["server"].requests())
     run("plantsovertime", {"INPUT": [path], "PERIOD": 1, "TRUSTED_PRIORS": [COUNTRY_PRIORS],
-                           "OUTPUT": str(tmp_path / "plants.gpkg"), "WORKERS": 1}, feedback)
+                           "OUTPUT": str(tmp_path / "plants.gpkg"), "WORKERS": 2}, feedback)
     fetched = {request_path for _, request_path, _, _ in catalogue["server"].requests()[first:]}
 
     def fetched_bands(item):
         return {key for key, asset in item["assets"].items() if asset["href"].split(":", 2)[2].split("/", 1)[1]
                 in {request_path.lstrip("/") for request_path in fetched}}
+    gets = collections.Counter(request_path for method, request_path, _, _ in catalogue["server"].requests()[first:]
+                               if method == "GET")
+    read = {request_path for request_path, count in gets.items() if count > 1}  # the plan GETs each file once
+
+    def read_bands(item):
+        return {key for key, asset in item["assets"].items() if asset["href"].split(":", 2)[2].split("/", 1)[1]
+                in {request_path.lstrip("/") for request_path in read}}
     for item in clouded:
-        assert fetched_bands(item) == {"scl"} or fetched_bands(item) == {"SCL"}, item["id"]
+        assert read_bands(item) <= {"scl", "SCL"} and len(fetched_bands(item)) == 7, item["id"]
     for item in clear:
-        assert len(fetched_bands(item)) == 7, item["id"]
+        assert len(read_bands(item)) == 7, item["id"]
 
 
 
@@ -617,3 +626,29 @@ def test_a_token_endpoint_that_does_not_answer_stops_the_run_naming_it(fusionpv,
                                            "PERIOD": 1, "TRUSTED_PRIORS": [COUNTRY_PRIORS],
                                            "OUTPUT": str(tmp_path / "plants.gpkg")}, feedback)
     assert message.startswith("INPUT:") and dead in message and "run again" in message, message
+
+
+def test_estimate_only_gives_the_plan_of_the_run_and_writes_nothing(fusionpv, catalogue, tmp_path):
+    """Chips 9 and 2004 by month: ESTIMATE_ONLY logs the plan a run logs before it reads a pixel (items, tiles,
+    windows, dates, bytes from the COG headers), returns the planned MB, and writes no output and no results
+    folder; the run says what it fetched against the plan."""
+    from conftest import RecordingFeedback
+    path = write_item_collection(str(tmp_path / "items.json"), items_of(catalogue, ("9", "2004")))
+    parameters = {"INPUT": [path], "PERIOD": 2, "TRUSTED_PRIORS": [COUNTRY_PRIORS],
+                  "OUTPUT": str(tmp_path / "plants.gpkg")}
+    estimate, run_log = RecordingFeedback(), RecordingFeedback()
+    result = run("plantsovertime", dict(parameters, ESTIMATE_ONLY=True), estimate)
+    assert not os.path.exists(parameters["OUTPUT"]) and not os.path.exists(str(tmp_path / "plants.tiles"))
+    planned = [info for info in estimate.infos if info.startswith("Plan: ")]
+    assert len(planned) == 1 and "24 item(s) on 2 tile(s), 2 window(s)" in planned[0], estimate.infos
+    assert 0 < result["PLANNED_MB"] and "%.1f MB" % result["PLANNED_MB"] in planned[0]
+    run("plantsovertime", parameters, run_log)
+    assert [info for info in run_log.infos if info.startswith("Plan: ")] == planned
+    assert any(info.startswith("Against the plan: ") for info in run_log.infos), run_log.infos
+
+
+def test_estimate_only_of_files_is_refused_naming_the_parameter(fusionpv, feedback, stacks, tmp_path):
+    message = run_fails("plantsovertime", {"INPUT": stacks["9"], "PERIOD": 1, "ESTIMATE_ONLY": True,
+                                           "TRUSTED_PRIORS": [COUNTRY_PRIORS],
+                                           "OUTPUT": str(tmp_path / "plants.gpkg")}, feedback)
+    assert "ESTIMATE_ONLY" in message and "catalogue" in message
