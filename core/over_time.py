@@ -238,38 +238,55 @@ def bounded(choices):
 
 def choose_dates(series, batch, histories, month_groups, per_month):
     """A :class:`GroupDates` per group ((window, positions of its histories)) of ``batch``: the time steps whose
-    bands are read. Every date observing a prior when ``per_month`` is 0; else, per calendar month ((month, its
-    time steps) of ``month_groups``), dates in order of promise until each of the group's priors has
-    ``per_month`` observed dates or the month has no more. A date is taken for a group when it observes a prior
-    still short of them (:data:`MIN_OBSERVED_SHARE` of its pixels clear); only the clear masks (SCL) are read to
-    know it.
-
-    Promise: the scene's cloud cover (``series.cloud_cover``) when every date of the month has one, so that every
-    window tries the same dates first and windows of one block share them; otherwise the clear pixels of the
-    group's priors in the window (all the month's masks are read), dates as clear taken from both ends of the
-    month inwards (its first, its last…), so that the dates of a change are as close as the month allows; then
-    the earlier date, whatever the order of the series."""
-    per_month = per_month or 1 << 30
-    covers = getattr(series, "cloud_cover", None)
+    bands are read. Per calendar month ((month, its time steps) of ``month_groups``), the clear masks (SCL) of
+    every window are read, and the windows of one cell of :data:`SHARED_CELL` pixels choose their dates together
+    (:func:`cover_cell`): as few dates as give each of their priors ``per_month`` observed dates (0: every date
+    that observes one), so that a COG block is fetched for the fewest dates."""
     choices = [GroupDates(window, members) for window, members in batch]
+    covers = getattr(series, "cloud_cover", None) or [None] * len(series.dates)
+    cells = {}
+    for choice in choices:
+        cells.setdefault((choice.window[0].start // SHARED_CELL, choice.window[1].start // SHARED_CELL),
+                         []).append(choice)
     for month, month_times in month_groups:
-        month_covers = None if covers is None else [covers[time] for time in month_times]
-        for choice in choices:
-            choice.needs[month] = {position: per_month for position in choice.members}
-        if month_covers is not None and None not in month_covers:
-            order = sorted(month_times, key=lambda time: (covers[time], series.dates[time]))
+        month_times = sorted(month_times, key=lambda time: series.dates[time])
+        for time in month_times:  # date by date: a file's blocks once for every window
             for choice in choices:
-                choice.order[month] = order
-            for _ in order:  # date by date, every window that still needs one looks at the same date
-                for choice in choices:
-                    if choice.needs[month]:
-                        choice.look(series, histories, month)
-        else:
-            for choice in choices:
-                choice.rank_by_masks(series, histories, month, month_times)
-                while choice.needs[month] and choice.look(series, histories, month) is not None:
-                    pass
+                choice.see(histories, month, time, clear_masks(series, choice.window, [time])[0])
+        for cell in cells.values():
+            cover_cell(cell, month, month_times, per_month or 1 << 30, covers)
     return choices
+
+
+#: Windows whose top left corner lies in one cell of this many pixels (10 km at 10 m: a block of Earth Search's
+#: COGs) choose their dates together.
+SHARED_CELL = 1024
+
+
+def cover_cell(cell, month, month_times, per_month, covers):
+    """Choose the dates of ``month`` for the windows of one cell (:class:`GroupDates`): repeatedly the date that
+    observes the most priors still short of ``per_month`` observations, then the least scene cloud cover
+    (``covers``, None last), then the month's ends first (its first date, its last…: the dates of a change as
+    close as the month allows). Each window takes the chosen dates that observe a prior it still needs them for."""
+    need = {(number, position): per_month for number, choice in enumerate(cell) for position in choice.members}
+    left = [time for time in month_times if any(choice.observed[month][time] for choice in cell)]
+    spread = {time: rank for rank, time in enumerate(ends_first(left))}
+    while need and left:
+        gains = {time: sum(1 for number, choice in enumerate(cell) for position in choice.observed[month][time]
+                           if (number, position) in need) for time in left}
+        best = min(left, key=lambda time: (-gains[time], float("inf") if covers[time] is None else covers[time],
+                                           spread[time]))
+        if not gains[best]:
+            break
+        left.remove(best)
+        for number, choice in enumerate(cell):
+            served = [position for position in choice.observed[month][best] if (number, position) in need]
+            if served:
+                choice.taken.append(best)
+            for position in served:
+                need[(number, position)] -= 1
+                if not need[(number, position)]:
+                    del need[(number, position)]
 
 
 def ends_first(items):
@@ -279,52 +296,30 @@ def ends_first(items):
 
 
 class GroupDates:
-    """The dates chosen for one group's ``window`` in one period: per month the dates in order of promise, how
-    far they were looked at, what its priors (``members``: positions of their histories) still need, and the
-    time steps taken."""
+    """The dates of one group's ``window`` in one period: per month and date the positions of the histories
+    (``members``) the date observes, and the time steps taken."""
 
     def __init__(self, window, members):
         self.window, self.members = window, members
-        self.order, self.looked, self.needs, self.masks, self.taken = {}, {}, {}, {}, []
+        self.observed, self.taken = {}, []
 
     @property
     def times(self):
         return np.array(sorted(self.taken), int)
 
-    def rank_by_masks(self, series, histories, month, month_times):
-        """Order the dates of ``month`` by the share of the group's prior pixels they see clear, in tenths (all its
-        masks read, kept)."""
-        clear = clear_masks(series, self.window, month_times)
-        total = sum(np.count_nonzero(histories[position].prior) for position in self.members)
-        seen = [round(10 * sum(np.count_nonzero(histories[position].prior & at_history(mask, self.window,
-                                                                                      histories[position]))
-                             for position in self.members) / max(total, 1)) for mask in clear]
-        by_date = sorted(range(len(month_times)), key=lambda index: series.dates[month_times[index]])
-        self.order[month] = [month_times[index] for share in sorted(set(seen), reverse=True)
-                             for index in ends_first(index for index in by_date if seen[index] == share)]
-        self.masks.update(zip(month_times, clear))
+    def see(self, histories, month, time, clear):
+        """Note which priors the ``clear`` mask of the window at ``time`` observes."""
+        self.observed.setdefault(month, {})[time] = [
+            position for position in self.members
+            if histories[position].observed_by(at_history(clear, self.window, histories[position]))]
 
-    def look(self, series, histories, month):
-        """Look at the next date of ``month`` (its clear mask); take it when it observes a prior that needs one.
-        Returns the date looked at, None when the month has no more."""
-        number = self.looked.get(month, 0)
-        if number >= len(self.order[month]):
-            return None
-        self.looked[month] = number + 1
-        time = self.order[month][number]
-        clear = self.masks.pop(time) if time in self.masks else clear_masks(series, self.window, [time])[0]
-        if take(self.needs[month], histories, self.window, clear):
-            self.taken.append(time)
-        return time
-
-    def rest(self, series, histories, month, positions):
-        """Take every date of ``month`` not looked at yet that observes one of the histories at ``positions``;
-        returns them."""
-        before = len(self.taken)
-        self.needs[month] = {position: 1 << 30 for position in positions}
-        while self.look(series, histories, month) is not None:
-            pass
-        return self.taken[before:]
+    def rest(self, month, positions):
+        """Take every date of ``month`` not taken yet that observes one of the histories at ``positions``; returns
+        them."""
+        extra = [time for time, observed in sorted(self.observed[month].items())
+                 if time not in self.taken and set(observed) & set(positions)]
+        self.taken += extra
+        return extra
 
 
 #: The chance that a window is clear at a date whose scene cloud cover is unknown, for :func:`read_chances`.
@@ -332,25 +327,22 @@ UNKNOWN_CLEAR_CHANCE = 0.5
 
 
 def read_chances(cloud_cover, month_of_date, per_month):
-    """Per date, (the chance a window reads its clear mask, the chance it reads its bands) under
-    :func:`choose_dates`, when a window is clear at a date with the chance 1 − its scene cloud cover (%; None:
-    :data:`UNKNOWN_CLEAR_CHANCE`). ``month_of_date``: the month of each date (-1: left out, never read). Every
-    date's mask is read when a month has a date of unknown cover (the masks order the dates); with ``per_month``
-    0, the bands of every date that observes. Months the chosen dates do not settle (:func:`unsettled_months`)
-    are not foreseen."""
+    """Per date, (the chance a cell of windows reads its clear masks, the chance it reads its bands) under
+    :func:`choose_dates`, when the windows of a cell are clear at a date together, with the chance 1 − its scene
+    cloud cover (%; None: :data:`UNKNOWN_CLEAR_CHANCE`). ``month_of_date``: the month of each date (-1: left out,
+    never read). Every mask is read; the bands of a date when it is among the first ``per_month`` clear dates of
+    its month by cloud cover (0: every clear date). Windows of a cell clear at different dates, and months the
+    chosen dates do not settle (:func:`unsettled_months`), read more."""
     clear = np.array([UNKNOWN_CLEAR_CHANCE if cover is None else 1.0 - cover / 100.0 for cover in cloud_cover])
-    masks, bands = np.zeros(len(clear)), np.zeros(len(clear))
     month_of_date = np.asarray(month_of_date)
+    masks, bands = (month_of_date >= 0).astype(float), np.zeros(len(clear))
     for month in np.unique(month_of_date[month_of_date >= 0]):
         dates = np.flatnonzero(month_of_date == month)
         dates = dates[np.argsort(-clear[dates], kind="stable")]  # least cloud first, then in date order
-        known = all(cloud_cover[date] is not None for date in dates)
         short = np.zeros(per_month + 1)  # chance of having taken 0 … per_month dates so far
         short[0] = 1.0
         for date in dates:
-            still = 1.0 if not per_month else short[:per_month].sum()
-            masks[date] = still if known else 1.0
-            bands[date] = still * clear[date]
+            bands[date] = (1.0 if not per_month else short[:per_month].sum()) * clear[date]
             if per_month:  # one more date taken with the chance it is clear; per_month taken is final
                 taken = short[:per_month] * clear[date]
                 short[:per_month] -= taken
@@ -370,18 +362,6 @@ def clear_masks(series, window, times):
 def at_history(mask, window, history):
     """The part of a bool ``mask`` of ``window`` that covers ``history``'s window."""
     return sub_window({"mask": mask}, window, history.window)["mask"]
-
-
-def take(needs, histories, window, clear):
-    """Does one date's ``clear`` mask (of ``window``) observe a history of ``needs`` (position → observations it
-    still needs)? Counts the date for each history it observes, and drops those that have enough."""
-    observed = [position for position in needs if histories[position].observed_by(
-        at_history(clear, window, histories[position]))]
-    for position in observed:
-        needs[position] -= 1
-        if needs[position] <= 0:
-            del needs[position]
-    return bool(observed)
 
 
 def window_values(window):
@@ -842,7 +822,7 @@ def decide_group(series, source, choice, histories, number, months, bands, cover
     composites = compose(source, choice.window, members, months, times, breaks_ties)
     if breaks_ties:
         extra = [time for month, positions in unsettled_months(composites, members, choice, months, bands)
-                 for time in choice.rest(series, histories, month, positions)]
+                 for time in choice.rest(month, positions)]
         if extra:
             times = choice.times
             source = series if source is series else with_dates(source, series, choice.window, times, extra)

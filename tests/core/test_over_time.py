@@ -646,9 +646,11 @@ def test_dates_read_later_join_those_read_ahead_in_date_order(series_arrays):
     assert all(np.array_equal(joined.dn[role], whole.dn[role]) for role in ROLES)
 
 
-def test_read_chances_foresee_the_dates_windows_choose():
-    """400 windows, 8 dates of one month whose scene cloud cover is the chance a window is cloudy: the share of
-    windows that read each date's masks and bands is what ``read_chances`` foresees, to 0.06."""
+def test_read_chances_foresee_the_dates_cells_choose(monkeypatch):
+    """400 cells of one window each, 8 dates of one month whose scene cloud cover is the chance a cell is cloudy:
+    the share of cells that read each date's bands is what ``read_chances`` foresees, to 0.06; every mask is
+    read."""
+    monkeypatch.setattr(over_time, "SHARED_CELL", 1)
     covers = [5.0, 10.0, 30.0, 50.0, 60.0, 80.0, 90.0, 95.0]
     dates = [datetime.date(2022, 5, 1 + 3 * number) for number in range(len(covers))]
     rows, cols, step = 20, 20, 2 * GROUP_MARGIN  # one group per window
@@ -668,4 +670,28 @@ def test_read_chances_foresee_the_dates_windows_choose():
         read = np.array([sum(time in choice.taken for choice in choices) for time in range(len(dates))])
         assert len(choices) == rows * cols
         assert np.allclose(read / len(choices), bands, atol=0.06), (per_month, read / len(choices), bands)
-        assert abs(series.clear_reads / len(choices) - masks.sum()) <= 0.06 * len(dates)
+        assert series.clear_reads == len(choices) * len(dates) and masks.tolist() == [1.0] * len(dates)
+
+
+def test_windows_of_one_cell_take_the_fewest_dates_between_them(monkeypatch):
+    """Two windows of one cell, the first clear at dates 0, 1, 2 and the second at 1, 2, 3, date 0 and 3 the least
+    cloudy scenes: two observations each come from dates 1 and 2 together (two dates' blocks, not four); windows
+    in two cells choose alone (each its least cloudy)."""
+    dates = [datetime.date(2022, 5, 1 + 5 * number) for number in range(4)]
+    prior = np.zeros((40, 100), bool)
+    prior[10:14, 10:14] = prior[10:14, 60:64] = True
+    clear = np.zeros((4,) + prior.shape, bool)
+    clear[[0, 1, 2], :, :50] = True
+    clear[[1, 2, 3], :, 50:] = True
+    dn = {role: np.full((4,) + prior.shape, 1000, np.int16) for role in ROLES}
+    series = ArraySeries(dn, dates, clear, cloud_cover=[5.0, 40.0, 50.0, 10.0])
+    histories, groups = over_time.prior_histories(None, prior, prior.shape)
+    months = over_time.EvidenceMonths(periods_covering(dates[0], dates[-1], PERIOD_MONTH), dates, [0] * 4)
+    month_groups = months.groups(np.arange(4))
+    assert len(groups) == 2
+    choices = over_time.choose_dates(series, groups, histories, month_groups, 2)
+    assert [choice.times.tolist() for choice in choices] == [[1, 2], [1, 2]]
+    monkeypatch.setattr(over_time, "SHARED_CELL", 40)
+    assert groups[0][0][1].start // 40 != groups[1][0][1].start // 40
+    choices = over_time.choose_dates(series, groups, histories, month_groups, 2)
+    assert [choice.times.tolist() for choice in choices] == [[0, 1], [1, 3]]
