@@ -111,15 +111,23 @@ class PlantsOverTimeAlgorithm(RegionMapping, PlantMapping, TimeSeriesAlgorithm):
         "fields <i>tile</i> and <i>at_tile_edge</i> (1: the plant reaches an edge of its tile beyond which another "
         "tile goes on, and may be a piece). OUTPUT_PERIODS is a raster on one grid: it needs a series of one "
         "tile.</p>"
-        "<p><b>Observations per month.</b> The bands of a date are read only where the decision needs them: per "
-        "prior window and calendar month, the dates that observe it are taken in order of promise (the scene's "
-        "cloud cover when the catalogue gives it, else the clear pixels of the window's SCL) until each prior has "
-        "OBSERVATIONS_PER_MONTH of them (default {per_month}, as many as give a month full weight); the other "
-        "dates cost their SCL only. Windows of one block try the same dates first, so that they share them. When "
-        "a month's dates disagree (one looks like PV, the other not) or their composite glares, one more date is "
-        "read: a median of two is their mean, and a third outvotes an odd one. 0 reads every date that observes "
-        "a prior. A date clear on fewer than {observed:g} % of a prior is never composited for it (its clear "
-        "pixels lie along clouds). <i>built_after</i> and <i>built_before</i> are dates whose bands were read.</p>"
+        "<p><b>Observations per month</b> (advanced). The bands of a date are read only where the decision needs "
+        "them. Per calendar month the SCL of every prior window is read first; then the windows of one cell of "
+        "{cell} px (a block of Earth Search's COGs) choose their dates together: as few as give each prior "
+        "OBSERVATIONS_PER_MONTH dates that observe it (default {per_month}, as many as give a month full weight), "
+        "the date that serves the most windows first, then the least cloudy scene, then the month's ends (so "
+        "that the dates of a change are as close as the month allows). A month whose chosen dates do not settle "
+        "it — one date within {margin:g} of the evidence level, or the dates on both sides of it, or a composite "
+        "that glares — reads every date that observes the prior: a median of two is their mean, and an odd date "
+        "(haze, a glint, snow) must not decide the month. 0 reads every date that observes a prior. A date clear "
+        "on fewer than {observed:g} % of a prior is never composited for it (its clear pixels lie along clouds). "
+        "<i>built_after</i> and <i>built_before</i> are dates whose bands were read; <i>presence_raw</i> decides "
+        "each period on them.</p>"
+        "<p><b>The cost first.</b> Before a catalogue run reads a pixel, the log gives its plan: items, tiles, "
+        "windows of prior groups, dates, and the megabytes the reads will fetch, from the COG headers (the "
+        "compressed blocks the windows touch, each date weighed by the chance it is read given its scene cloud "
+        "cover), with the time at 10, 50 and 100 MB/s; after the run, what was fetched against it. ESTIMATE_ONLY "
+        "(advanced) reads the headers only, writes nothing and returns PLANNED_MB.</p>"
         "<p><b>A stopped run resumes.</b> Each tile's results are kept in OUTPUT.tiles as they finish, and within "
         "a tile what each row of prior groups decided, period by period: a rerun with the same settings reads "
         "again only what was being read when the run stopped (killed, cancelled, or a server that did not "
@@ -135,7 +143,8 @@ class PlantsOverTimeAlgorithm(RegionMapping, PlantMapping, TimeSeriesAlgorithm):
     def help_values(self):
         return {"clear": ", ".join(map(str, composite.DEFAULT_CLEAR_CLASSES)),
                 "observed": 100 * over_time.MIN_OBSERVED_SHARE, "full_weight": over_time.FULL_WEIGHT_DATES,
-                "per_month": over_time.OBSERVATIONS_PER_MONTH,
+                "per_month": over_time.OBSERVATIONS_PER_MONTH, "cell": over_time.SHARED_CELL,
+                "margin": over_time.SETTLED_MARGIN,
                 "glint": over_time.GLINT_RATIO, "change_cost": over_time.CHANGE_COST,
                 "support_months": over_time.MIN_SUPPORT_MONTHS, "support_quarters": over_time.MIN_SUPPORT_QUARTERS}
 
@@ -293,10 +302,11 @@ class PlantsOverTimeAlgorithm(RegionMapping, PlantMapping, TimeSeriesAlgorithm):
                                  % (item, band, error))
         feedback.pushInfo(self.tr(
             "Plan: %d item(s) on %d tile(s), %d window(s) of prior groups, %d date(s) in the run. The reads will "
-            "fetch about %.1f MB (SCL %.1f MB, bands %.1f MB; %d observation(s) a month), at most %.1f MB if every "
-            "window read every date. At 10, 50 and 100 MB/s: %s.") % (
+            "fetch about %.1f MB (SCL %.1f MB, bands %.1f MB; %d observation(s) a month): %.1f MB if the windows "
+            "of a block were clear or cloudy together, at most %.1f MB if every window read every date. At 10, 50 "
+            "and 100 MB/s: %s.") % (
                 plan.items, plan.tiles, plan.windows, plan.dates, plan.bytes / 1e6, plan.scl_bytes / 1e6,
-                plan.band_bytes / 1e6, per_month, plan.most_bytes / 1e6,
+                plan.band_bytes / 1e6, per_month, plan.least_bytes / 1e6, plan.most_bytes / 1e6,
                 ", ".join(duration(plan.bytes / (rate * 1e6)) for rate in (10, 50, 100))))
         return plan
 

@@ -225,7 +225,7 @@ def tile_year(arguments, paths, scene, priors, work):
     for label, (log, seconds, requests, sent, scl, _) in runs.items():
         print("| %s | %d | %.0f | %.0f | %.0f | %.0f |" % (label, requests, sent, scl, seconds, 7 * sent / 1e3))
         for line in log.splitlines():
-            if re.search(r"Fetched|prior component", line):
+            if re.search(r"Fetched|prior component|Plan: |Against the plan", line):
                 print("  log:", line.strip())
     (_, _, _, default, _, default_plants) = runs["default"]
     for label, (_, _, _, sent, _, plants) in runs.items():

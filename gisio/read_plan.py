@@ -6,19 +6,26 @@ from ..core.bands import ROLE_BANDS
 from ..core.over_time import read_chances
 from ..core.periods import month_number
 from .raster import RasterReadError
+from .stac_items import HEADER_BYTES
 
 
 @dataclass
 class ReadPlan:
-    """What a run's reads will fetch: ``scl_bytes`` and ``band_bytes`` expected (each date's blocks weighed by the
-    chance it is read, ``core.over_time.read_chances``), ``most_bytes`` if every window read every date; the
-    assets whose header could not be read (``unreadable``: (item, band, error))."""
+    """What a run's reads will fetch: ``scl_bytes`` and ``band_bytes`` expected, ``least_bytes`` if the windows
+    of a block were clear or cloudy together, ``most_bytes`` if every window read every date; the assets whose
+    header could not be read (``unreadable``: (item, band, error)).
+
+    Each date's chance of being read comes from its scene cloud cover (``core.over_time.read_chances``), taken as
+    the chance that a window is clear; a block is fetched for a date when one of the windows touching it reads the
+    date, the windows taken as clear or cloudy independently of each other. Every SCL block is read; each file
+    read costs its header (:data:`~.stac_items.HEADER_BYTES`)."""
     items: int = 0
     tiles: int = 0
     windows: int = 0
     dates: int = 0
     scl_bytes: float = 0.0
     band_bytes: float = 0.0
+    least_bytes: float = 0.0
     most_bytes: float = 0.0
     unreadable: list = field(default_factory=list)
 
@@ -32,7 +39,7 @@ def add_tile(plan, series, windows, period_index, per_month, is_cancelled=lambda
     ``ItemSeries``) at its dates in the run (``period_index`` ≥ 0), ``per_month`` observations a month."""
     in_run = [index >= 0 for index in period_index]
     months = [month_number(date.date) if wanted else -1 for date, wanted in zip(series.item_dates, in_run)]
-    masks, bands = read_chances(series.cloud_cover, months, per_month)
+    _, chances = read_chances(series.cloud_cover, months, per_month)
     plan.items += len(series.item_dates)
     plan.tiles += 1
     plan.windows += len(windows)
@@ -44,16 +51,28 @@ def add_tile(plan, series, windows, period_index, per_month, is_cancelled=lambda
             continue
         if is_cancelled():
             return
-        scl = _bytes(plan, series, date, "SCL", windows)
-        band_bytes = sum(_bytes(plan, series, date, band, windows) for band in ROLE_BANDS.values())
-        plan.scl_bytes += masks[time] * scl
-        plan.band_bytes += bands[time] * band_bytes
-        plan.most_bytes += scl + band_bytes
+        scl = _blocks(plan, series, date, "SCL", windows)
+        plan.scl_bytes += _bytes(scl, 1.0)
+        plan.least_bytes += _bytes(scl, 1.0)
+        plan.most_bytes += _bytes(scl, 1.0)
+        for band in ROLE_BANDS.values():
+            blocks = _blocks(plan, series, date, band, windows)
+            plan.band_bytes += _bytes(blocks, chances[time])
+            plan.least_bytes += _bytes(blocks, chances[time], together=True)
+            plan.most_bytes += _bytes(blocks, 1.0)
 
 
-def _bytes(plan, series, date, band, windows):
+def _bytes(blocks, chance, together=False):
+    """Expected bytes of ``blocks`` ({block: (bytes, windows touching it)}) when each window reads the date with
+    ``chance``: a block once one of its windows reads it (all at once when ``together``); the file's header when
+    any block is read."""
+    read = [(size, chance if together else 1.0 - (1.0 - chance) ** count) for size, count in blocks.values()]
+    return sum(size * share for size, share in read) + HEADER_BYTES * max([share for _, share in read] + [0.0])
+
+
+def _blocks(plan, series, date, band, windows):
     try:
-        return series.window_bytes(date.paths[band], windows)
+        return series.window_blocks(date.paths[band], windows)
     except RasterReadError as error:
         plan.unreadable.append((date.id, band, str(error)))
-        return 0
+        return {}

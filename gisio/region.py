@@ -348,11 +348,11 @@ def _decide_over_time(job, result, progress):
     grid = job.grids[job.tile]
     choose = OwnedGroups(job)
     trusted, candidate = read_priors(job.trusted, grid), read_priors(job.candidate, grid)
-    windows, period_index, months = series_windows(job)
     series = [job.series] + [neighbour[1] for neighbour in job.neighbours]
     checkpoints = Checkpoints(ResultsFolder.checkpoints_of(job.results_folder, job.key), series) \
         if job.results_folder else None
     with SmallBlockCache(GROUP_READ_CACHE_MB), remote_reading(series) as fetched:  # windows in raster order
+        windows, period_index, months = series_windows(job)  # a catalogue's headers are read: counted
         histories = plants_over_time(windows, trusted, candidate, job.periods, period_index, months_covered=months,
                                      min_area=job.min_area, choose=choose,
                                      observations_per_month=job.observations_per_month, checkpoints=checkpoints,

@@ -44,7 +44,7 @@ class TimeSeries:
         closed), so that the memory GDAL holds per open file does not grow with the number of dates."""
         dataset = self._datasets.pop(path, None) or self._open(path)
         self._datasets[path] = dataset  # the most recently used last
-        while len(self._datasets) > OPEN_DATASETS:
+        while len(self._datasets) > getattr(self, "open_datasets", OPEN_DATASETS):
             del self._datasets[next(iter(self._datasets))]
         return dataset
 
@@ -90,7 +90,8 @@ class SeriesWindows:
         self.dates = series.dates
         self.shape = (series.grid.height, series.grid.width)
         self.block_shape = block_shape
-        self.read_target = READ_TARGET
+        #: Rows of a batch of windows read together: a file's blocks are fetched once for the windows of a batch.
+        self.read_target = getattr(series, "block_rows", READ_TARGET)
         self.cloud_cover = series.cloud_cover
         self._kept, self._kept_pixels = collections.OrderedDict(), 0
 

@@ -34,6 +34,7 @@ from osgeo import gdal, osr
 from ..core.s2_products import BASELINE_04_OFFSET, FILL_DN, STACK_NODATA, stack_dn
 from .raster import RasterGrid, RasterReadError, open_raster
 from .sas import SasError, without_tokens
+from ..core.windows import READ_TARGET
 from .series import TimeSeries
 
 gdal.UseExceptions()
@@ -358,9 +359,12 @@ class ItemSeries(TimeSeries):
         self._opened_as = {}
         self._asset = {path: (date, band) for date in item_dates for band, path in date.paths.items()}
         self.failures, self.reads, self.sizes = [], 0, {}
+        self._block_rows = None
+        #: Files kept open: the assets of two dates, so that a date's blocks stay cached while its windows are read.
+        self.open_datasets = 2 * len(ASSET_KEYS)
 
     def __getstate__(self):
-        return dict(super().__getstate__(), failures=[], reads=0, sizes={}, _opened_as={})
+        return dict(super().__getstate__(), failures=[], reads=0, sizes={}, _opened_as={}, _block_rows=None)
 
     def signed(self, path):
         """``path`` as it is read: signed when its storage needs it (a token renewed before it expires)."""
@@ -459,10 +463,27 @@ class ItemSeries(TimeSeries):
                 path, crs_name(dataset.GetProjection()), crs_name(self.grid.crs_wkt)))
         return factor
 
-    def window_bytes(self, path, windows):
-        """Bytes a read of the asset at ``path`` in ``windows`` (10 m pixels of the tile) fetches, from its header
-        alone: the compressed blocks they touch (``BLOCK_SIZE_x_y`` of the TIFF), and the first request that
-        opens the file. Raises :class:`RasterReadError` when it cannot be opened."""
+    @property
+    def block_rows(self):
+        """Rows (10 m pixels) of the tallest block of the first item's assets (a 20 m asset's 1024 px blocks span
+        2048 rows), so that windows read together share whole blocks; :data:`~.series.READ_TARGET` when none can
+        be opened."""
+        if self._block_rows is None:
+            rows = []
+            with http_settings(self.network):
+                for path in self.item_dates[0].paths.values():
+                    try:
+                        dataset = self._dataset(path)
+                        rows.append(dataset.GetRasterBand(1).GetBlockSize()[1] * self._factor(path, dataset))
+                    except (RuntimeError, RasterReadError):
+                        continue
+            self._block_rows = max(rows + [READ_TARGET])
+        return self._block_rows
+
+    def window_blocks(self, path, windows):
+        """{(column, row) of a block: (its compressed bytes, how many of ``windows`` touch it)} of the asset at
+        ``path``, from its header alone (``BLOCK_SIZE_x_y`` of the TIFF); ``windows`` in 10 m pixels of the tile.
+        Raises :class:`RasterReadError` when it cannot be opened."""
         with http_settings(self.network):
             try:
                 dataset = self._dataset(path)
@@ -471,13 +492,13 @@ class ItemSeries(TimeSeries):
             factor = self._factor(path, dataset)
             band = dataset.GetRasterBand(1)
             width, height = band.GetBlockSize()
-            blocks = set()
+            touched = {}
             for rows, cols in windows:
-                blocks.update((x, y) for y in range(rows.start // factor // height,
-                                                    (-(-rows.stop // factor) - 1) // height + 1)
-                              for x in range(cols.start // factor // width, (-(-cols.stop // factor) - 1) // width + 1))
-            return HEADER_BYTES + sum(int(band.GetMetadataItem("BLOCK_SIZE_%d_%d" % block, "TIFF") or 0)
-                                      for block in blocks)
+                for y in range(rows.start // factor // height, (-(-rows.stop // factor) - 1) // height + 1):
+                    for x in range(cols.start // factor // width, (-(-cols.stop // factor) - 1) // width + 1):
+                        touched[(x, y)] = touched.get((x, y), 0) + 1
+            return {block: (int(band.GetMetadataItem("BLOCK_SIZE_%d_%d" % block, "TIFF") or 0), count)
+                    for block, count in touched.items()}
 
     def answered(self):
         """Has every read so far been answered (no failure a rerun may not repeat)?"""
