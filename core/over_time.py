@@ -327,27 +327,26 @@ UNKNOWN_CLEAR_CHANCE = 0.5
 
 
 def read_chances(cloud_cover, month_of_date, per_month):
-    """Per date, (the chance a cell of windows reads its clear masks, the chance it reads its bands) under
-    :func:`choose_dates`, when the windows of a cell are clear at a date together, with the chance 1 − its scene
-    cloud cover (%; None: :data:`UNKNOWN_CLEAR_CHANCE`). ``month_of_date``: the month of each date (-1: left out,
-    never read). Every mask is read; the bands of a date when it is among the first ``per_month`` clear dates of
-    its month by cloud cover (0: every clear date). Windows of a cell clear at different dates, and months the
-    chosen dates do not settle (:func:`unsettled_months`), read more."""
+    """Per date, the chance that a window reads its bands under :func:`choose_dates` (every clear mask is read),
+    when a window is clear at a date with the chance 1 − its scene cloud cover (%; None:
+    :data:`UNKNOWN_CLEAR_CHANCE`): it does when the date is among the first ``per_month`` clear dates of its month
+    by cloud cover (0: every clear date). ``month_of_date``: the month of each date (-1: left out, never read).
+    Months the chosen dates do not settle (:func:`unsettled_months`) read more."""
     clear = np.array([UNKNOWN_CLEAR_CHANCE if cover is None else 1.0 - cover / 100.0 for cover in cloud_cover])
     month_of_date = np.asarray(month_of_date)
-    masks, bands = (month_of_date >= 0).astype(float), np.zeros(len(clear))
+    chances = np.zeros(len(clear))
     for month in np.unique(month_of_date[month_of_date >= 0]):
         dates = np.flatnonzero(month_of_date == month)
         dates = dates[np.argsort(-clear[dates], kind="stable")]  # least cloud first, then in date order
         short = np.zeros(per_month + 1)  # chance of having taken 0 … per_month dates so far
         short[0] = 1.0
         for date in dates:
-            bands[date] = (1.0 if not per_month else short[:per_month].sum()) * clear[date]
+            chances[date] = (1.0 if not per_month else short[:per_month].sum()) * clear[date]
             if per_month:  # one more date taken with the chance it is clear; per_month taken is final
                 taken = short[:per_month] * clear[date]
                 short[:per_month] -= taken
                 short[1:] += taken
-    return masks, bands
+    return chances
 
 
 def clear_masks(series, window, times):
@@ -809,19 +808,19 @@ def resume(checkpoints, batches, histories):
     return finished
 
 
-def decide_group(series, source, choice, histories, number, months, bands, covered, dates, min_area, breaks_ties):
+def decide_group(series, source, choice, histories, number, months, bands, covered, dates, min_area, settle):
     """Period ``number`` of the histories of one group (its :class:`GroupDates` ``choice``), from its window
     composited at the time steps it chose (none: the period is no data for them), read from ``source``. With
-    ``breaks_ties``, a month whose chosen dates do not settle it (:func:`unsettled_months`) takes every date first."""
+    ``settle``, a month whose chosen dates do not settle it (:func:`unsettled_months`) takes every date first."""
     members = [histories[position] for position in choice.members]
     times = choice.times
     if not len(times):
         for history in members:
             history.raw.append(NO_DATA)
         return
-    composites = compose(source, choice.window, members, months, times, breaks_ties)
-    if breaks_ties:
-        extra = [time for month, positions in unsettled_months(composites, members, choice, months, bands)
+    composites = compose(source, choice.window, members, months, times, settle)
+    if settle:
+        extra = [time for month, positions in unsettled_months(composites, members, choice, bands)
                  for time in choice.rest(month, positions)]
         if extra:
             times = choice.times
@@ -847,7 +846,7 @@ def compose(source, window, members, months, times, per_date):
     return month_groups, composites[0], monthly, clear_pixels, composites[months_end:]
 
 
-def unsettled_months(composites, members, choice, months, bands):
+def unsettled_months(composites, members, choice, bands):
     """(month, positions of the histories it leaves unsettled) where the chosen dates do not settle a history's
     month: two or more observed dates of which one is within :data:`SETTLED_MARGIN` of :data:`EVIDENCE_LEVEL` or
     they fall on both sides of it, or whose composite cannot be read (a glare) though each date observes the

@@ -39,7 +39,7 @@ def add_tile(plan, series, windows, period_index, per_month, is_cancelled=lambda
     ``ItemSeries``) at its dates in the run (``period_index`` ≥ 0), ``per_month`` observations a month."""
     in_run = [index >= 0 for index in period_index]
     months = [month_number(date.date) if wanted else -1 for date, wanted in zip(series.item_dates, in_run)]
-    _, chances = read_chances(series.cloud_cover, months, per_month)
+    chances = read_chances(series.cloud_cover, months, per_month)
     plan.items += len(series.item_dates)
     plan.tiles += 1
     plan.windows += len(windows)

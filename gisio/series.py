@@ -21,6 +21,9 @@ class TimeSeries:
     (or None: every valid observation is clear, as in a composite), the nodata of its bands, the date, how
     precise that date is (``day`` or ``year``) and the file it came from."""
 
+    #: Files kept open at once.
+    open_datasets = OPEN_DATASETS
+
     def __init__(self, sources, scl, dates, grid, nodata, precisions=None, files=None):
         self.sources, self.scl, self.dates, self.grid = sources, scl, dates, grid
         self.nodata_by_date = list(nodata)
@@ -44,7 +47,7 @@ class TimeSeries:
         closed), so that the memory GDAL holds per open file does not grow with the number of dates."""
         dataset = self._datasets.pop(path, None) or self._open(path)
         self._datasets[path] = dataset  # the most recently used last
-        while len(self._datasets) > getattr(self, "open_datasets", OPEN_DATASETS):
+        while len(self._datasets) > self.open_datasets:
             del self._datasets[next(iter(self._datasets))]
         return dataset
 

@@ -344,6 +344,9 @@ class ItemSeries(TimeSeries):
     window (all nodata, SCL no data) and recorded in :attr:`failures`; :meth:`check_failures` stops a job when too
     many failed."""
 
+    #: Files kept open: the assets of two dates, so that a date's blocks stay cached while its windows are read.
+    open_datasets = 2 * len(ASSET_KEYS)
+
     def __init__(self, item_dates, grid, network=None, signer=None):
         bands = [band for band in ASSET_KEYS if band != "SCL"]
         sources = {band: [(date.paths[band], 1) for date in item_dates] for band in bands}
@@ -360,8 +363,6 @@ class ItemSeries(TimeSeries):
         self._asset = {path: (date, band) for date in item_dates for band, path in date.paths.items()}
         self.failures, self.reads, self.sizes = [], 0, {}
         self._block_rows = None
-        #: Files kept open: the assets of two dates, so that a date's blocks stay cached while its windows are read.
-        self.open_datasets = 2 * len(ASSET_KEYS)
 
     def __getstate__(self):
         return dict(super().__getstate__(), failures=[], reads=0, sizes={}, _opened_as={}, _block_rows=None)
