@@ -41,9 +41,8 @@ def wait_for_port(port, process, what, seconds=30):
 class Nginx:
     """Debian's nginx serving ``root`` on 127.0.0.1 (Range requests, as any static file server of COGs does);
     under ``/broken/`` it answers 503; under ``/signed/`` it serves ``root`` to requests whose ``sig`` query starts
-    with ``valid`` (storage signed with SAS tokens) and answers 403 to others; under ``/slow/`` it serves ``root`` at
-    16 KB/s. :meth:`stop` kills it (a server that dies); :meth:`served` reads its access log: (requests, body bytes
-    sent) of the paths under ``root``."""
+    with ``valid`` (storage signed with SAS tokens) and answers 403 to others. :meth:`stop` kills it (a server that
+    dies); :meth:`served` reads its access log: (requests, body bytes sent) of the paths under ``root``."""
 
     def __init__(self, root, folder, port=None):
         self.root, self.folder, self.port = str(root), str(folder), port or free_port()
@@ -93,7 +92,6 @@ http {
         root %(root)s;
         location /broken/ { return 503; }
         location /signed/ { if ($arg_sig !~ "^valid") { return 403; } alias %(root)s/; }
-        location /slow/ { limit_rate 16k; alias %(root)s/; }
     }
 }
 """

@@ -10,7 +10,9 @@ last one again and again). An answer is one of:
 * ``{"trickle": "text", "seconds_per_byte": 15}``: the body a byte at a time;
 * ``{"gzip_bomb_mb": 5}``: a gzip body that inflates to 1000 times its size;
 * ``{"hang": true}``: the request is read and never answered;
-* ``{"redirect": "/path"}``: HTTP 302 to ``/path`` (to itself: a loop).
+* ``{"redirect": "/path"}``: HTTP 302 to ``/path`` (to itself: a loop);
+* ``{"file": "/path/on/disk", "delay_seconds": 1}``: the file, a byte range of it (206) when asked for one, each
+  answer after the delay (a slow file server).
 
 Each request is appended to LOG as ``METHOD PATH BODY`` (the body of a POST on one line). Unknown paths answer 404. It stops when killed.
 """
@@ -91,11 +93,33 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if not head:
                 self.wfile.write(buffer.getvalue())
             return None
+        if "file" in route:
+            time.sleep(route.get("delay_seconds", 0))
+            return self.send_file(route["file"], head)
         if "json" in route:
             return self.send_body(route.get("status", 200), json.dumps(route["json"]).encode("utf-8"),
                                   "application/geo+json", head)
         return self.send_body(route.get("status", 200), route.get("body", "").encode("utf-8"),
                               route.get("content_type", "text/plain"), head)
+
+    def send_file(self, path, head):
+        """The file at ``path``, or the first byte range the request asks for (206)."""
+        with open(path, "rb") as stream:
+            data = stream.read()
+        asked = (self.headers.get("Range") or "").replace("bytes=", "").split(",")[0]
+        if not asked:
+            return self.send_body(200, data, "image/tiff", head)
+        first, _, last = asked.partition("-")
+        first, last = int(first), min(int(last) if last else len(data) - 1, len(data) - 1)
+        self.send_response(206)
+        self.send_header("Content-Type", "image/tiff")
+        self.send_header("Content-Range", "bytes %d-%d/%d" % (first, last, len(data)))
+        self.send_header("Content-Length", str(last - first + 1))
+        self.send_header("Accept-Ranges", "bytes")
+        self.end_headers()
+        if not head:
+            self.wfile.write(data[first:last + 1])
+        return None
 
     def send_body(self, status, data, content_type, head):
         self.send_response(status)
