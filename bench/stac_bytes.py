@@ -1,7 +1,7 @@
 """Bytes read from a STAC catalogue at full tile scale: how much of the band files ``plantsovertime`` fetches.
 
-Usage: ``python3 bench/stac_bytes.py DATA_DIR [--work DIR] [--dates N] [--priors N] [--block PX]``, DATA_DIR being the shared
-``data`` folder.
+Usage: ``python3 bench/stac_bytes.py DATA_DIR [--work DIR] [--dates N] [--priors N] [--block PX] [--size PX]
+[--year [--baseline PLUGIN_DIR]]``, DATA_DIR being the shared ``data`` folder.
 
 * Tile: the 10980 × 10980 px scene of ``bench/scale.py`` (real Virginia bands, tiled), written as one
   Cloud-Optimised GeoTIFF per band as Earth Search publishes them: uint16 with the BOA offset (DN + 1000), DEFLATE,
@@ -14,6 +14,13 @@ Usage: ``python3 bench/stac_bytes.py DATA_DIR [--work DIR] [--dates N] [--priors
 * Served by nginx on 127.0.0.1; ``qgis_process run fusionpv:plantsovertime`` with PERIOD = Quarter and N real
   PV polygons (OSM Germany) as trusted priors (``bench/scale.py``'s placing); the plugin's "Fetched" line is
   printed with nginx's own count of requests and bytes sent.
+* ``--year``: a tile-year instead. An item for each of the 99 real 2022 dates of the Austrian chip with the most
+  (``austria_pv/netcdf``), each with its own SCL: the tile cut into 4 × 7 cells, one real chip each, whose SCL at
+  its date nearest the item's stands, stretched, over its cell wherever it is not clear (clouds, their shadows,
+  snow, no data); the item's cloud cover is that of its SCL. Three runs, nginx counting requests, bytes and SCL
+  bytes: the plugin at ``--baseline`` (a checkout from before ``OBSERVATIONS_PER_MONTH``, e.g. a ``git worktree``),
+  this plugin with ``OBSERVATIONS_PER_MONTH=0`` and with its default; their plants are compared, and the plan the
+  run logs is printed beside what it fetched.
 """
 import argparse
 import datetime
