@@ -1,5 +1,6 @@
 """The plan of a run of plants over time from a catalogue, made before any pixel is read: items, tiles, windows
 and dates, and the bytes the reads will fetch, from the COG headers alone (GDAL, no QGIS)."""
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ..core.bands import ROLE_BANDS
@@ -7,6 +8,9 @@ from ..core.over_time import read_chances
 from ..core.periods import month_number
 from .raster import RasterReadError
 from .stac_items import HEADER_BYTES
+
+#: Headers read at once (each a request of its own: a tile-year holds hundreds of files).
+HEADER_THREADS = 8
 
 
 @dataclass
@@ -36,7 +40,8 @@ class ReadPlan:
 
 def add_tile(plan, series, windows, period_index, per_month, is_cancelled=lambda: False):
     """Add to ``plan`` the reads of ``windows`` (of the groups a tile decides) in the catalogue ``series`` (an
-    ``ItemSeries``) at its dates in the run (``period_index`` ≥ 0), ``per_month`` observations a month."""
+    ``ItemSeries``) at its dates in the run (``period_index`` ≥ 0), ``per_month`` observations a month. The headers
+    are read :data:`HEADER_THREADS` at a time."""
     in_run = [index >= 0 for index in period_index]
     months = [month_number(date.date) if wanted else -1 for date, wanted in zip(series.item_dates, in_run)]
     chances = read_chances(series.cloud_cover, months, per_month)
@@ -46,19 +51,23 @@ def add_tile(plan, series, windows, period_index, per_month, is_cancelled=lambda
     plan.dates += sum(in_run)
     if not windows:
         return
-    for time, (date, wanted) in enumerate(zip(series.item_dates, in_run)):
-        if not wanted:
-            continue
-        if is_cancelled():
-            return
-        scl = _blocks(plan, series, date, "SCL", windows)
-        plan.scl_bytes += _bytes(scl, 1.0)
-        plan.least_bytes += _bytes(scl, 1.0)
-        plan.most_bytes += _bytes(scl, 1.0)
-        for band in ROLE_BANDS.values():
-            blocks = _blocks(plan, series, date, band, windows)
-            plan.band_bytes += _bytes(blocks, chances[time])
-            plan.least_bytes += _bytes(blocks, chances[time], together=True)
+    assets = [(time, band, date.paths[band], series.signed(date.paths[band]))  # signing asks for tokens: in turn
+              for time, (date, wanted) in enumerate(zip(series.item_dates, in_run)) if wanted
+              for band in ("SCL",) + tuple(ROLE_BANDS.values())]
+    with ThreadPoolExecutor(HEADER_THREADS) as pool:
+        for (time, band, _, _), (blocks, error) in zip(assets, pool.map(
+                lambda asset: _blocks(series, asset[2], asset[3], windows), assets)):
+            if is_cancelled():
+                pool.shutdown(cancel_futures=True)
+                return
+            if error:
+                plan.unreadable.append((series.item_dates[time].id, band, error))
+            chance = 1.0 if band == "SCL" else chances[time]  # every mask is read
+            if band == "SCL":
+                plan.scl_bytes += _bytes(blocks, chance)
+            else:
+                plan.band_bytes += _bytes(blocks, chance)
+            plan.least_bytes += _bytes(blocks, chance, together=True)
             plan.most_bytes += _bytes(blocks, 1.0)
 
 
@@ -70,9 +79,9 @@ def _bytes(blocks, chance, together=False):
     return sum(size * share for size, share in read) + HEADER_BYTES * max([share for _, share in read] + [0.0])
 
 
-def _blocks(plan, series, date, band, windows):
+def _blocks(series, path, signed, windows):
+    """(the blocks ``windows`` touch in the asset at ``path``, None), or ({}, why its header cannot be read)."""
     try:
-        return series.window_blocks(date.paths[band], windows)
+        return series.window_blocks(path, signed, windows), None
     except RasterReadError as error:
-        plan.unreadable.append((date.id, band, str(error)))
-        return {}
+        return {}, str(error)

@@ -481,15 +481,13 @@ class ItemSeries(TimeSeries):
             self._block_rows = max(rows + [READ_TARGET])
         return self._block_rows
 
-    def window_blocks(self, path, windows):
+    def window_blocks(self, path, signed, windows):
         """{(column, row) of a block: (its compressed bytes, how many of ``windows`` touch it)} of the asset at
-        ``path``, from its header alone (``BLOCK_SIZE_x_y`` of the TIFF); ``windows`` in 10 m pixels of the tile.
-        Raises :class:`RasterReadError` when it cannot be opened."""
+        ``path`` (``signed``: as :meth:`signed` gives it), from its header alone (``BLOCK_SIZE_x_y`` of the TIFF);
+        ``windows`` in 10 m pixels of the tile. Opens its own dataset, so that threads may read several headers at
+        once. Raises :class:`RasterReadError` when it cannot be opened."""
         with http_settings(self.network):
-            try:
-                dataset = self._dataset(path)
-            except RuntimeError as error:
-                raise RasterReadError("GDAL cannot open %s: %s" % (url_of(path), error)) from error
+            dataset = open_raster(signed)
             factor = self._factor(path, dataset)
             band = dataset.GetRasterBand(1)
             width, height = band.GetBlockSize()

@@ -20,6 +20,7 @@ import gzip
 import http.server
 import io
 import json
+import os
 import sys
 import threading
 import time
@@ -104,21 +105,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def send_file(self, path, head):
         """The file at ``path``, or the first byte range the request asks for (206)."""
-        with open(path, "rb") as stream:
-            data = stream.read()
+        size = os.path.getsize(path)
         asked = (self.headers.get("Range") or "").replace("bytes=", "").split(",")[0]
-        if not asked:
-            return self.send_body(200, data, "image/tiff", head)
         first, _, last = asked.partition("-")
-        first, last = int(first), min(int(last) if last else len(data) - 1, len(data) - 1)
-        self.send_response(206)
+        first, last = (int(first), min(int(last) if last else size - 1, size - 1)) if asked else (0, size - 1)
+        self.send_response(206 if asked else 200)
         self.send_header("Content-Type", "image/tiff")
-        self.send_header("Content-Range", "bytes %d-%d/%d" % (first, last, len(data)))
+        if asked:
+            self.send_header("Content-Range", "bytes %d-%d/%d" % (first, last, size))
         self.send_header("Content-Length", str(last - first + 1))
         self.send_header("Accept-Ranges", "bytes")
         self.end_headers()
         if not head:
-            self.wfile.write(data[first:last + 1])
+            with open(path, "rb") as stream:
+                stream.seek(first)
+                self.wfile.write(stream.read(last - first + 1))
         return None
 
     def send_body(self, status, data, content_type, head):
