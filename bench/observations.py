@@ -28,20 +28,6 @@ from fusion_pv_mapping.core.periods import (PERIOD_MONTH, PERIOD_NAMES, PERIOD_Q
                                             month_number, period_of_dates, periods_covering)
 
 
-class CountingSeries:
-    """A series whose band reads are counted in window-dates (``band_dates``)."""
-
-    def __init__(self, series):
-        self.series, self.band_dates = series, 0
-
-    def __getattr__(self, name):
-        return getattr(self.series, name)
-
-    def read(self, rows, cols, times):
-        self.band_dates += len(times)
-        return self.series.read(rows, cols, times)
-
-
 def outcome(history):
     """What must not change: presence, status and the months of the changes."""
     months = [month_number(day) if day else None for day in (history.built_after, history.built_before,
@@ -54,16 +40,15 @@ def compare(series, dates, priors, period, per_month, label):
     returns (priors, differing outcomes, moved intervals, band window-dates read with every date, with N)."""
     periods = periods_covering(min(dates), max(dates), period)
     index = period_of_dates(dates, periods)
-    counted = CountingSeries(series)
     differ = moved = 0
     reads = []
     for name, prior in priors:
         runs = []
         for observations in (0, per_month):
-            before = counted.band_dates
-            runs.append(plants_over_time(counted, periods=periods, period_index=index,
+            before = series.band_dates
+            runs.append(plants_over_time(series, periods=periods, period_index=index,
                                          observations_per_month=observations, **prior))
-            reads.append(counted.band_dates - before)
+            reads.append(series.band_dates - before)
         for every, few in zip(*runs):
             same = outcome(every) == outcome(few)
             interval = [every.built_after, every.built_before, every.removed_after, every.removed_before]

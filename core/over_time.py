@@ -94,7 +94,8 @@ BATCH_VALUES = 4 * STRIP_VALUES
 class ArraySeries:
     """A time series in memory: DN arrays (t, rows, cols) keyed by role and a bool (t, rows, cols) of clear
     observations (None = every observation clear), with the dates (``datetime.date``) of the t axis.
-    ``reads`` counts the windows read (tests check what is read)."""
+    ``reads`` counts the windows read, ``band_dates`` the window-dates whose bands were read and ``clear_reads``
+    those whose clear masks alone were (tests and benches check what is read)."""
 
     def __init__(self, dn_by_role, dates, clear=None, scale=10000.0, offset=0.0, read_target=READ_TARGET,
                  cloud_cover=None):
@@ -107,11 +108,12 @@ class ArraySeries:
         self.block_shape = self.shape
         self.read_target = read_target
         self.scale, self.offset = scale, offset
-        self.reads = self.clear_reads = 0
+        self.reads = self.band_dates = self.clear_reads = 0
 
     def read(self, rows, cols, times):
         """(DN arrays (t, h, w) keyed by role, clear bool (t, h, w)) of the window for the time steps ``times``."""
         self.reads += 1
+        self.band_dates += len(times)
         return ({role: band[times, rows, cols] for role, band in self.dn_by_role.items()},
                 self.clear[times, rows, cols])
 
@@ -858,8 +860,7 @@ def unsettled_months(composites, members, choice, bands):
     for history, position, clear in zip(members, choice.members, clear_pixels):
         seen = clear >= MIN_OBSERVED_SHARE * np.count_nonzero(history.prior)
         for (month, month_times), composite in zip(month_groups, monthly):
-            observed = [int(np.searchsorted(times, time)) for time in month_times
-                        if seen[np.searchsorted(times, time)]]
+            observed = [index for index in np.searchsorted(times, month_times) if seen[index]]
             if len(observed) < 2:
                 continue
             evidence = month_evidence(Measured.of(bands, sub_window(composite, choice.window, history.window)),

@@ -485,20 +485,6 @@ def outcome(history):
             [(day.year, day.month) for day in (history.built_before, history.removed_before) if day])
 
 
-class BandDates:
-    """A series whose band reads are counted in window-dates."""
-
-    def __init__(self, series):
-        self.series, self.band_dates = series, 0
-
-    def __getattr__(self, name):
-        return getattr(self.series, name)
-
-    def read(self, rows, cols, times):
-        self.band_dates += len(times)
-        return self.series.read(rows, cols, times)
-
-
 @pytest.mark.parametrize("kind", [PERIOD_QUARTER, PERIOD_MONTH])
 def test_the_default_observations_per_month_decide_as_every_date(series_arrays, kind):
     """The three real chips (a plant built in 2022, one through snow, one never PV) and the Flanders farmland: the
@@ -510,8 +496,7 @@ def test_the_default_observations_per_month_decide_as_every_date(series_arrays, 
     cases += [((series, dates), prior) for _, prior in farmland_priors(labels)[:6]]
     read = {0: 0, over_time.OBSERVATIONS_PER_MONTH: 0}
     for (series, dates), prior in cases:
-        counted = BandDates(series)
-        every, few = (over(counted, dates, kind, candidate=prior, observations_per_month=number)[0]
+        every, few = (over(series, dates, kind, candidate=prior, observations_per_month=number)[0]
                       for number in read)
         assert outcome(few) == outcome(every)
         for number, history in ((0, every), (over_time.OBSERVATIONS_PER_MONTH, few)):
@@ -524,7 +509,7 @@ def test_a_month_takes_its_least_cloudy_observed_dates_and_reads_only_their_band
     the number asked for; the others' bands are not read (their clear masks are)."""
     real, dates, reference = chip_series(series_arrays, "2004")
     covers = list(np.random.default_rng(3).uniform(0, 100, len(dates)))
-    series = BandDates(ArraySeries(real.dn_by_role, dates, real.clear, cloud_cover=covers))
+    series = ArraySeries(real.dn_by_role, dates, real.clear, cloud_cover=covers)
     prior = grown(reference)
     (history,) = over(series, dates, PERIOD_MONTH, candidate=prior, observations_per_month=2)
     observed = [t for t in range(len(dates)) if np.count_nonzero(real.clear[t] & prior) >= 0.5 * prior.sum()]
@@ -551,7 +536,7 @@ def test_windows_of_one_block_share_their_dates(series_arrays):
 def test_every_date_reads_the_dates_observing_a_prior_only(series_arrays):
     """OBSERVATIONS_PER_MONTH = 0: the bands of every date that observes the prior are read, and no others."""
     real, dates, reference = chip_series(series_arrays, "2004")
-    series, prior = BandDates(real), grown(reference)
+    series, prior = real, grown(reference)
     (history,) = over(series, dates, PERIOD_MONTH, candidate=prior, observations_per_month=0)
     observed = [dates[t] for t in range(len(dates)) if np.count_nonzero(real.clear[t] & prior) >= 0.5 * prior.sum()]
     assert sorted(day for days in history.observed_dates.values() for day in days) == observed
@@ -589,8 +574,8 @@ def test_a_run_stopped_half_way_reads_again_only_what_it_had_not_decided(series_
     def thrice(values):
         padded = np.pad(values, [(0, 0)] * (values.ndim - 2) + [(0, gap), (0, 0)])
         return np.concatenate([padded] * 3, axis=-2)
-    series = BandDates(ArraySeries({role: thrice(band) for role, band in real.dn_by_role.items()}, dates,
-                                   thrice(real.clear), read_target=60))
+    series = ArraySeries({role: thrice(band) for role, band in real.dn_by_role.items()}, dates, thrice(real.clear),
+                         read_target=60)
     prior = thrice(grown(reference))
     clean = over(series, dates, PERIOD_QUARTER, candidate=prior)
     whole = series.band_dates

@@ -384,21 +384,18 @@ def test_the_bands_of_a_date_without_a_clear_pixel_are_not_fetched(fusionpv, fee
     run("plantsovertime", {"INPUT": [path], "PERIOD": 1, "TRUSTED_PRIORS": [COUNTRY_PRIORS],
                            "OUTPUT": str(tmp_path / "plants.gpkg"), "WORKERS": 2}, feedback)
     fetched = {request_path for _, request_path, _, _ in catalogue["server"].requests()[first:]}
-
-    def fetched_bands(item):
-        return {key for key, asset in item["assets"].items() if asset["href"].split(":", 2)[2].split("/", 1)[1]
-                in {request_path.lstrip("/") for request_path in fetched}}
     gets = collections.Counter(request_path for method, request_path, _, _ in catalogue["server"].requests()[first:]
                                if method == "GET")
     read = {request_path for request_path, count in gets.items() if count > 1}  # the plan GETs each file once
 
-    def read_bands(item):
+    def bands_in(item, request_paths):
+        """The asset keys of ``item`` whose files are among ``request_paths``."""
         return {key for key, asset in item["assets"].items() if asset["href"].split(":", 2)[2].split("/", 1)[1]
-                in {request_path.lstrip("/") for request_path in read}}
+                in {request_path.lstrip("/") for request_path in request_paths}}
     for item in clouded:
-        assert read_bands(item) <= {"scl", "SCL"} and len(fetched_bands(item)) == 7, item["id"]
+        assert bands_in(item, read) <= {"scl", "SCL"} and len(bands_in(item, fetched)) == 7, item["id"]
     for item in clear:
-        assert len(read_bands(item)) == 7, item["id"]
+        assert len(bands_in(item, read)) == 7, item["id"]
 
 
 
